@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+"""Fixtures of lifeboat's integration tests.
+
+  fake            a running tests/fakeaws.py in the test's own tmp_path (function scope),
+                  as an lbtest.FakeAWS client; stopped and cleaned up afterwards
+  integration_session
+                  (session, autouse) fails every test when not root / no loop devices,
+                  and fails the session loudly if anything leaked a loop device or mount
+
+Cleanup guarantee: whatever a test does (lifeboat mounting the buffer, make_image,
+a crash, Ctrl-C), the fixture stops the fake (SIGTERM, then SIGKILL after 5 s),
+then unmounts everything under the test's tmp dir (lazily as a last resort) and
+detaches every loop device backed by a file under it.
+"""
+
+from __future__ import annotations
+
+import atexit
+from pathlib import Path
+
+import pytest
+
+import lbtest
+
+_running: list[lbtest.FakeAWS] = []
+_leaks: list[str] = []
+
+
+@atexit.register
+def _last_resort() -> None:
+        """If pytest dies without running finalizers, still leave nothing behind."""
+        for f in list(_running):
+                f.stop()
+                lbtest.cleanup_under(f.workdir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def integration_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        lbtest.require_root()
+        base = tmp_path_factory.getbasetemp()
+        yield base
+        left = lbtest.cleanup_under(base)
+        problems = list(_leaks)
+        if left["mounts"] or left["loops"]:
+                problems.append(f"still there at the end of the session: {lbtest.describe_leftovers(left)}")
+        if problems:
+                pytest.fail("LEAKED LOOP DEVICES OR MOUNTS:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def fake(tmp_path: Path, request: pytest.FixtureRequest) -> lbtest.FakeAWS:
+        f = lbtest.FakeAWS.start(tmp_path)
+        _running.append(f)
+        try:
+                yield f
+        finally:
+                _running.remove(f)
+                problems = f.stop()
+                # The fake must have detached its own loop devices (mounted ones are left
+                # to autoclear when unmounted, which is what losetup -d does to them).
+                stale = [l["name"] for l in lbtest.loop_devices()
+                         if lbtest._under(l["back-file"], f.state_dir) and not l["autoclear"]]
+                if stale:
+                        problems.append(f"fakeaws left loop devices attached: {', '.join(stale)}")
+                left = lbtest.cleanup_under(tmp_path)
+                if left["mounts"] or left["loops"]:
+                        msg = f"{request.node.nodeid}: could not clean up {lbtest.describe_leftovers(left)}"
+                        _leaks.append(msg)
+                        problems.append(msg)
+                if problems:
+                        pytest.fail("\n".join(problems), pytrace=False)

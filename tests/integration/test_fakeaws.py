@@ -1,0 +1,771 @@
+# SPDX-License-Identifier: MIT
+"""Tests of the fake AWS itself (tests/fakeaws.py).
+
+The faithfulness checks use Debian's real awscli: it signs with botocore's SigV4
+(which our verifier must accept) and parses our XML with botocore's EC2 model.
+The rest talks to the fake directly and checks the real device work: loop
+devices, sysfs entries and block device nodes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import stat
+import threading
+import time
+import urllib.error
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import lbtest
+from lbtest import GIB, awscli
+
+NS = {"ec2": "http://ec2.amazonaws.com/doc/2016-11-15/"}
+
+
+def aws_json(r) -> dict:
+        assert r.returncode == 0, f"awscli failed ({r.returncode}): {r.stderr}"
+        return json.loads(r.stdout)
+
+
+def error_code(answer: lbtest.HttpAnswer) -> str:
+        root = ET.fromstring(answer.body)
+        assert root.tag == "Response", answer.text
+        assert root.find("RequestID") is not None
+        return root.findtext("Errors/Error/Code")
+
+
+def ok_xml(answer: lbtest.HttpAnswer, action: str) -> ET.Element:
+        assert answer.status == 200, answer.text
+        root = ET.fromstring(answer.body)
+        assert root.tag == f"{{{NS['ec2']}}}{action}Response"
+        assert root.findtext("ec2:requestId", namespaces=NS)
+        return root
+
+
+def attach(fake, vid: str, iid: str, device: str = "/dev/sdg") -> lbtest.HttpAnswer:
+        return fake.ec2("AttachVolume", {"VolumeId": vid, "InstanceId": iid, "Device": device})
+
+
+# --------------------------------------------------------------------------
+# awscli: signatures and XML as real clients see them
+# --------------------------------------------------------------------------
+
+def test_awscli_describe_volumes_sees_tags_and_attachments(fake, tmp_path):
+        inst = fake.add_instance(availability_zone="us-east-1a",
+                                 buffer={"device": "/dev/sdf", "tags": {"lifeboat:group": "g1", "empty": ""}})
+        spare = fake.add_volume(availability_zone="us-east-1b", size_gib=2, tags={"Name": "spare"})
+
+        vols = {v["VolumeId"]: v for v in aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes"))["Volumes"]}
+
+        assert set(vols) == {inst["buffer_volume_id"], inst["root_volume_id"], spare}
+        buf = vols[inst["buffer_volume_id"]]
+        assert buf["State"] == "in-use"
+        assert buf["AvailabilityZone"] == "us-east-1a"
+        assert buf["Size"] == 1
+        assert sorted((t["Key"], t["Value"]) for t in buf["Tags"]) == [("empty", ""), ("lifeboat:group", "g1")]
+        [att] = buf["Attachments"]
+        assert att["InstanceId"] == inst["instance_id"]
+        assert att["Device"] == "/dev/sdf"
+        assert att["State"] == "attached"
+        assert att["DeleteOnTermination"] is True
+        assert vols[spare]["State"] == "available"
+        assert vols[spare]["Attachments"] == []
+        assert vols[spare]["Size"] == 2
+        assert vols[spare]["Tags"] == [{"Key": "Name", "Value": "spare"}]
+        root = vols[inst["root_volume_id"]]
+        assert "Tags" not in root, "tagSet must be omitted when there are no tags"
+        assert root["Attachments"][0]["Device"] == "/dev/xvda"
+        [req] = fake.requests(service="ec2", action="DescribeVolumes")
+        assert req["status"] == 200 and req["instance"] == lbtest.STATIC_ACCESS_KEY
+
+
+def test_awscli_filters(fake, tmp_path):
+        a1 = fake.add_volume(availability_zone="us-east-1a", tags={"lifeboat:group": "g1"})
+        a2 = fake.add_volume(availability_zone="us-east-1a", tags={"lifeboat:group": "g2"})
+        b1 = fake.add_volume(availability_zone="us-east-1b", tags={"lifeboat:group": "g1"})
+        fake.add_volume(availability_zone="us-east-1a", tags={"other": "g1"})
+
+        def ids(*filters: str) -> set[str]:
+                out = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", "--filters", *filters))
+                return {v["VolumeId"] for v in out["Volumes"]}
+
+        assert ids("Name=tag:lifeboat:group,Values=g1") == {a1, b1}
+        assert ids("Name=tag:lifeboat:group,Values=g1", "Name=availability-zone,Values=us-east-1a") == {a1}
+        assert ids("Name=tag:lifeboat:group,Values=g1,g2", "Name=availability-zone,Values=us-east-1a") == {a1, a2}
+        assert ids("Name=tag:lifeboat:group,Values=g?") == {a1, a2, b1}
+        assert ids("Name=tag:lifeboat:group,Values=G1") == set(), "filters are case-sensitive"
+        assert ids("Name=tag-key,Values=lifeboat:*", "Name=availability-zone,Values=*-1b") == {b1}
+        assert ids("Name=status,Values=available") == {a1, a2, b1} | ids("Name=tag:other,Values=g1")
+
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", "--filters", "Name=no-such-filter,Values=x")
+        assert r.returncode == 254
+        assert "InvalidParameterValue" in r.stderr
+
+
+def test_awscli_follows_pagination(fake, tmp_path):
+        made = {fake.add_volume(tags={"n": str(i)}) for i in range(12)}
+
+        out = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", "--page-size", "5"))
+        assert {v["VolumeId"] for v in out["Volumes"]} == made
+        assert len(out["Volumes"]) == 12, "no volume twice"
+        assert len(fake.requests(action="DescribeVolumes")) == 3
+
+        fake.reset_requests()
+        out = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", "--page-size", "5", "--max-items", "7"))
+        assert len(out["Volumes"]) == 7
+        assert out.get("NextToken"), "awscli says there is more"
+        assert len(fake.requests(action="DescribeVolumes")) == 2
+
+
+def test_awscli_attach_volume(fake, tmp_path):
+        inst = fake.add_instance()
+        vid = fake.add_volume()
+
+        out = aws_json(awscli(fake, tmp_path, "ec2", "attach-volume", "--volume-id", vid,
+                              "--instance-id", inst["instance_id"], "--device", "/dev/sdh"))
+
+        assert out["VolumeId"] == vid
+        assert out["InstanceId"] == inst["instance_id"]
+        assert out["Device"] == "/dev/sdh"
+        assert out["State"] == "attaching"
+        assert dt.datetime.fromisoformat(out["AttachTime"])
+        fake.wait_attachment(vid, "attached")
+        vols = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", "--volume-ids", vid))["Volumes"]
+        assert vols[0]["State"] == "in-use"
+        assert vols[0]["Attachments"][0]["State"] == "attached"
+        assert vols[0]["Attachments"][0]["DeleteOnTermination"] is False
+
+
+def test_awscli_detach_and_delete(fake, tmp_path):
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        vid = inst["buffer_volume_id"]
+
+        r = awscli(fake, tmp_path, "ec2", "delete-volume", "--volume-id", vid)
+        assert r.returncode == 254 and "VolumeInUse" in r.stderr
+
+        out = aws_json(awscli(fake, tmp_path, "ec2", "detach-volume", "--volume-id", vid))
+        assert out["State"] == "detaching" and out["Device"] == "/dev/sdf"
+        fake.wait_volume(vid, "available")
+
+        r = awscli(fake, tmp_path, "ec2", "detach-volume", "--volume-id", vid)
+        assert r.returncode == 254 and "IncorrectState" in r.stderr
+
+        image = fake.volume(vid)["image"]
+        assert awscli(fake, tmp_path, "ec2", "delete-volume", "--volume-id", vid).returncode == 0
+        assert not os.path.exists(image)
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", "--volume-ids", vid)
+        assert r.returncode == 254 and "InvalidVolume.NotFound" in r.stderr
+
+
+def test_awscli_tags(fake, tmp_path):
+        vid = fake.add_volume(tags={"keep": "1", "a": "x", "b": "y"})
+        assert awscli(fake, tmp_path, "ec2", "create-tags", "--resources", vid,
+                      "--tags", "Key=lifeboat:claimed-by,Value=i-1", "Key=blank,Value=").returncode == 0
+        # A tag with a value is only deleted when the value matches; one without a value always.
+        assert awscli(fake, tmp_path, "ec2", "delete-tags", "--resources", vid,
+                      "--tags", "Key=a,Value=not-x", "Key=b").returncode == 0
+        assert fake.volume(vid)["tags"] == {"keep": "1", "a": "x", "lifeboat:claimed-by": "i-1", "blank": ""}
+
+        r = awscli(fake, tmp_path, "ec2", "create-tags", "--resources", "vol-0123456789abcdef0", "--tags", "Key=k,Value=v")
+        assert r.returncode == 254 and "InvalidVolume.NotFound" in r.stderr
+
+
+def test_awscli_modify_instance_attribute_and_describe_instances(fake, tmp_path):
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"}, lifecycle="spot")
+        iid = inst["instance_id"]
+
+        def mappings() -> dict[str, dict]:
+                out = aws_json(awscli(fake, tmp_path, "ec2", "describe-instances", "--instance-ids", iid))
+                [res] = out["Reservations"]
+                [i] = res["Instances"]
+                assert i["InstanceId"] == iid
+                assert i["Placement"]["AvailabilityZone"] == "us-east-1a"
+                assert i["RootDeviceName"] == "/dev/xvda"
+                assert i["InstanceLifecycle"] == "spot"
+                return {m["DeviceName"]: m["Ebs"] for m in i["BlockDeviceMappings"]}
+
+        before = mappings()
+        assert before["/dev/sdf"]["DeleteOnTermination"] is True
+        assert before["/dev/sdf"]["VolumeId"] == inst["buffer_volume_id"]
+        assert before["/dev/xvda"]["VolumeId"] == inst["root_volume_id"]
+
+        assert awscli(fake, tmp_path, "ec2", "modify-instance-attribute", "--instance-id", iid,
+                      "--block-device-mappings",
+                      '[{"DeviceName":"/dev/sdf","Ebs":{"DeleteOnTermination":false}}]').returncode == 0
+        assert mappings()["/dev/sdf"]["DeleteOnTermination"] is False
+
+        r = awscli(fake, tmp_path, "ec2", "modify-instance-attribute", "--instance-id", iid,
+                   "--block-device-mappings", '[{"DeviceName":"/dev/sdz","Ebs":{"DeleteOnTermination":false}}]')
+        assert r.returncode == 254 and "InvalidInstanceAttributeValue" in r.stderr
+
+
+def test_awscli_error_not_found(fake, tmp_path):
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", "--volume-ids", "vol-0000000000000000")
+        assert r.returncode == 254
+        assert "InvalidVolume.NotFound" in r.stderr
+        assert "vol-0000000000000000" in r.stderr
+
+
+def test_awscli_bad_secret_is_auth_failure(fake, tmp_path):
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", secret_key="not-the-secret")
+        assert r.returncode == 254
+        assert "AuthFailure" in r.stderr
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", access_key="AKIDUNKNOWN", secret_key="x")
+        assert r.returncode == 254 and "AuthFailure" in r.stderr
+        assert [q["status"] for q in fake.requests(action="DescribeVolumes")] == [401, 401]
+
+
+def test_awscli_retries_throttling(fake, tmp_path):
+        vid = fake.add_volume()
+        fake.fault(action="DescribeVolumes", kind="throttle", count=1)
+
+        out = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes"))
+
+        assert [v["VolumeId"] for v in out["Volumes"]] == [vid]
+        reqs = fake.requests(action="DescribeVolumes")
+        assert [q["status"] for q in reqs] == [503, 200], "botocore saw RequestLimitExceeded as throttling"
+        assert reqs[0]["fault"] == "throttle"
+
+
+def test_awscli_uses_role_credentials_from_imds(fake, tmp_path):
+        inst = fake.add_instance()
+        # botocore appends "latest/..." to the endpoint without adding a slash.
+        out = aws_json(awscli(fake, tmp_path, "ec2", "describe-instances", access_key="",
+                              extra_env={"AWS_EC2_METADATA_DISABLED": "false",
+                                         "AWS_EC2_METADATA_SERVICE_ENDPOINT": inst["imds_endpoint"] + "/"}))
+        assert out["Reservations"][0]["Instances"][0]["InstanceId"] == inst["instance_id"]
+        imds_paths = [r["action"] for r in fake.requests(service="imds")]
+        assert "/latest/api/token" in imds_paths
+        assert "/latest/meta-data/iam/security-credentials/lifeboat-role" in imds_paths
+        [call] = fake.requests(action="DescribeInstances")
+        assert call["instance"].startswith("ASIA") and call["status"] == 200
+
+
+def test_expired_role_credentials(fake, tmp_path):
+        inst = fake.add_instance()
+        fake.config(credential_ttl_s=2)
+        creds = json.loads(fake.imds(inst, "/latest/meta-data/iam/security-credentials/lifeboat-role").body)
+        assert creds["Code"] == "Success" and creds["Type"] == "AWS-HMAC"
+        kw = dict(access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"])
+
+        assert awscli(fake, tmp_path, "ec2", "describe-volumes", session_token=creds["Token"], **kw).returncode == 0
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", **kw)
+        assert r.returncode == 254 and "AuthFailure" in r.stderr, "the token is required"
+        time.sleep(2.5)
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", session_token=creds["Token"], **kw)
+        assert r.returncode == 254 and "ExpiredToken" in r.stderr
+
+        fresh = json.loads(fake.imds(inst, "/latest/meta-data/iam/security-credentials/lifeboat-role").body)
+        assert fresh["AccessKeyId"] != creds["AccessKeyId"], "new credentials close to expiry"
+
+
+# --------------------------------------------------------------------------
+# SigV4 and EC2 errors, directly
+# --------------------------------------------------------------------------
+
+def test_sigv4_rejections(fake):
+        good = fake.ec2("DescribeVolumes")
+        ok_xml(good, "DescribeVolumes")
+
+        skewed = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=6)
+        body = b"Action=DescribeVolumes&Version=2016-11-15"
+        host = f"127.0.0.1:{fake.ec2_port}"
+        for headers, status, code in [
+                (lbtest.sigv4_headers(host, body, lbtest.STATIC_ACCESS_KEY, lbtest.STATIC_SECRET_KEY,
+                                      "us-east-1", when=skewed), 400, "RequestExpired"),
+                (lbtest.sigv4_headers(host, body, lbtest.STATIC_ACCESS_KEY, lbtest.STATIC_SECRET_KEY,
+                                      "eu-west-1"), 401, "AuthFailure"),
+                (lbtest.sigv4_headers(host, body, lbtest.STATIC_ACCESS_KEY, lbtest.STATIC_SECRET_KEY,
+                                      "us-east-1", service="s3"), 401, "AuthFailure"),
+                (lbtest.sigv4_headers(host, body + b"&x=1", lbtest.STATIC_ACCESS_KEY, lbtest.STATIC_SECRET_KEY,
+                                      "us-east-1"), 401, "AuthFailure"),
+                (lbtest.sigv4_headers(host, body, lbtest.STATIC_ACCESS_KEY, lbtest.STATIC_SECRET_KEY,
+                                      "us-east-1", token="unexpected"), 401, "AuthFailure"),
+                ({"host": host}, 401, "MissingAuthenticationToken"),
+        ]:
+                a = lbtest.http("POST", fake.ec2_endpoint + "/", body, headers)
+                assert (a.status, error_code(a)) == (status, code)
+
+
+def test_ec2_parameter_errors(fake):
+        vid = fake.add_volume()
+        for action, params, code in [
+                ("DescribeVolumes", {"MaxResults": "4"}, "InvalidParameterValue"),
+                ("DescribeVolumes", {"MaxResults": "1001"}, "InvalidParameterValue"),
+                ("DescribeVolumes", {"MaxResults": "5", "VolumeId.1": vid}, "InvalidParameterCombination"),
+                ("DescribeVolumes", {"NextToken": "garbage"}, "InvalidPaginationToken"),
+                ("DescribeVolumes", {"Filter.1.Name": "bogus", "Filter.1.Value.1": "x"}, "InvalidParameterValue"),
+                ("AttachVolume", {"VolumeId": vid}, "MissingParameter"),
+                ("FlyToTheMoon", {}, "InvalidAction"),
+        ]:
+                a = fake.ec2(action, params)
+                assert a.status == 400, (action, params, a.text)
+                assert error_code(a) == code, (action, params)
+        a = fake.ec2("DescribeVolumes", {"Version": ""})
+        assert error_code(a) == "MissingParameter"
+
+
+def test_describe_volumes_answer_shape(fake):
+        inst = fake.add_instance(buffer={"device": "/dev/sdf", "tags": {"k": "v"}})
+        root = ok_xml(fake.ec2("DescribeVolumes", {"VolumeId.1": inst["buffer_volume_id"]}), "DescribeVolumes")
+        [item] = root.findall("ec2:volumeSet/ec2:item", NS)
+        for name in ("volumeId", "size", "snapshotId", "availabilityZone", "status", "createTime",
+                     "volumeType", "iops", "encrypted", "multiAttachEnabled", "throughput"):
+                assert item.find(f"ec2:{name}", NS) is not None, name
+        att = item.find("ec2:attachmentSet/ec2:item", NS)
+        assert {c.tag.split("}")[1] for c in att} == {"volumeId", "instanceId", "device", "status", "attachTime",
+                                                      "deleteOnTermination"}
+        assert item.findtext("ec2:tagSet/ec2:item/ec2:key", namespaces=NS) == "k"
+        assert root.find("ec2:nextToken", NS) is None
+
+        for _ in range(6):
+                fake.add_volume()
+        page = ok_xml(fake.ec2("DescribeVolumes", {"MaxResults": "5"}), "DescribeVolumes")
+        assert len(page.findall("ec2:volumeSet/ec2:item", NS)) == 5
+        token = page.findtext("ec2:nextToken", namespaces=NS)
+        assert token
+        rest = ok_xml(fake.ec2("DescribeVolumes", {"MaxResults": "5", "NextToken": token}), "DescribeVolumes")
+        assert len(rest.findall("ec2:volumeSet/ec2:item", NS)) == 3   # 6 + buffer + root = 8
+        assert rest.find("ec2:nextToken", NS) is None
+
+        fake.config(max_results_cap=3)
+        capped = ok_xml(fake.ec2("DescribeVolumes"), "DescribeVolumes")
+        assert len(capped.findall("ec2:volumeSet/ec2:item", NS)) == 3
+        assert capped.findtext("ec2:nextToken", namespaces=NS)
+
+
+# --------------------------------------------------------------------------
+# IMDS
+# --------------------------------------------------------------------------
+
+def test_imds_requires_a_token(fake):
+        inst = fake.add_instance()
+        url = fake.imds_url(inst, "/latest/meta-data/instance-id")
+        assert lbtest.http("GET", url).status == 401
+        assert lbtest.http("GET", url, headers={"X-aws-ec2-metadata-token": "bogus"}).status == 401
+        other = fake.add_instance()
+        assert lbtest.http("GET", url, headers={"X-aws-ec2-metadata-token": fake.imds_token(other)}).status == 401
+        a = fake.imds(inst, "/latest/meta-data/instance-id")
+        assert (a.status, a.text) == (200, inst["instance_id"])
+        assert fake.imds(inst, "/latest/meta-data/no-such-thing").status == 404
+        # Without a prefix: the first instance.
+        token = fake.imds_token(inst)
+        a = lbtest.http("GET", f"http://127.0.0.1:{fake.imds_port}/latest/meta-data/instance-id",
+                        headers={"X-aws-ec2-metadata-token": token})
+        assert a.text == inst["instance_id"]
+        assert all(r["instance"] == inst["instance_id"] for r in fake.requests(service="imds")
+                   if r["action"] == "/latest/meta-data/instance-id")
+
+
+def test_imds_token_ttl_bounds(fake):
+        inst = fake.add_instance()
+        url = fake.imds_url(inst, "/latest/api/token")
+        for ttl, status in [("0", 400), ("21601", 400), ("abc", 400), (None, 400), ("1", 200), ("21600", 200)]:
+                headers = {} if ttl is None else {"X-aws-ec2-metadata-token-ttl-seconds": ttl}
+                assert lbtest.http("PUT", url, headers=headers).status == status, ttl
+        a = lbtest.http("PUT", url, headers={"X-aws-ec2-metadata-token-ttl-seconds": "60",
+                                             "X-Forwarded-For": "10.1.2.3"})
+        assert a.status == 403
+        assert lbtest.http("GET", url).status == 405
+
+
+def test_imds_token_expires(fake):
+        inst = fake.add_instance()
+        fake.config(token_ttl_max=1)
+        token = fake.imds_token(inst, ttl=21600)
+        assert fake.imds(inst, "/latest/meta-data/instance-id", token).status == 200
+        time.sleep(1.2)
+        assert fake.imds(inst, "/latest/meta-data/instance-id", token).status == 401
+
+
+def test_imds_metadata(fake):
+        inst = fake.add_instance(availability_zone="us-east-1b", instance_type="c5.xlarge", lifecycle="spot",
+                                 buffer={"device": "/dev/sdf"})
+        get = lambda p: fake.imds(inst, "/latest/meta-data/" + p).text
+        assert get("placement/region") == "us-east-1"
+        assert get("placement/availability-zone") == "us-east-1b"
+        assert get("placement/availability-zone-id") == "use1-az2"
+        assert get("instance-type") == "c5.xlarge"
+        assert get("instance-life-cycle") == "spot"
+        assert get("block-device-mapping/").split("\n") == ["ami", "root", "ebs1"]
+        assert get("block-device-mapping/ebs1") == "sdf"
+        assert get("iam/security-credentials/") == "lifeboat-role"
+
+        doc_text = fake.imds(inst, "/latest/dynamic/instance-identity/document").text
+        doc = json.loads(doc_text)
+        assert list(doc) == ["accountId", "architecture", "availabilityZone", "billingProducts",
+                             "devpayProductCodes", "marketplaceProductCodes", "imageId", "instanceId",
+                             "instanceType", "kernelId", "pendingTime", "privateIp", "ramdiskId", "region", "version"]
+        assert doc["instanceId"] == inst["instance_id"]
+        assert doc["availabilityZone"] == "us-east-1b"
+        assert doc["region"] == "us-east-1" and doc["version"] == "2017-09-30"
+        assert doc["billingProducts"] is None and doc["kernelId"] is None
+        assert '  "accountId" : "' in doc_text, "pretty-printed like AWS"
+
+
+def test_imds_events(fake):
+        inst = fake.add_instance()
+        for p in ("spot/instance-action", "events/recommendations/rebalance", "autoscaling/target-lifecycle-state"):
+                assert fake.imds(inst, "/latest/meta-data/" + p).status == 404, p
+
+        fake.events(inst, spot={"action": "terminate", "time": "2026-01-02T03:04:05Z"},
+                    rebalance={"noticeTime": "2026-01-02T03:00:00Z"}, lifecycle_state="Terminated")
+        assert json.loads(fake.imds(inst, "/latest/meta-data/spot/instance-action").text) == \
+                {"action": "terminate", "time": "2026-01-02T03:04:05Z"}
+        assert json.loads(fake.imds(inst, "/latest/meta-data/events/recommendations/rebalance").text) == \
+                {"noticeTime": "2026-01-02T03:00:00Z"}
+        assert fake.imds(inst, "/latest/meta-data/autoscaling/target-lifecycle-state").text == "Terminated"
+
+        fake.events(inst, spot=None)
+        assert fake.imds(inst, "/latest/meta-data/spot/instance-action").status == 404
+        fake.events(inst, spot={"action": "stop"}, spot_after_s=0.5)
+        assert fake.imds(inst, "/latest/meta-data/spot/instance-action").status == 404
+        time.sleep(0.6)
+        notice = json.loads(fake.imds(inst, "/latest/meta-data/spot/instance-action").text)
+        assert notice["action"] == "stop" and notice["time"].endswith("Z")
+
+
+def test_imds_modes_and_faults(fake):
+        inst = fake.add_instance()
+        token = fake.imds_token(inst)
+        url = fake.imds_url(inst, "/latest/meta-data/instance-id")
+        hdr = {"X-aws-ec2-metadata-token": token}
+
+        fake.config(imds_mode="down")
+        with pytest.raises(urllib.error.URLError) as e:
+                lbtest.http("GET", url, headers=hdr, timeout=2)
+        assert isinstance(e.value.reason, ConnectionRefusedError)
+        fake.config(imds_mode="500")
+        assert lbtest.http("GET", url, headers=hdr).status == 500
+        fake.config(imds_mode="hang")
+        with pytest.raises((TimeoutError, urllib.error.URLError)):
+                lbtest.http("GET", url, headers=hdr, timeout=0.5)
+        fake.config(imds_mode="up")
+        assert lbtest.http("GET", url, headers=hdr).text == inst["instance_id"]
+
+        fake.fault(action="imds", kind="throttle", path="instance-id")
+        assert lbtest.http("GET", url, headers=hdr).status == 429
+        fake.fault(action="imds", kind="5xx", status=503)
+        assert lbtest.http("GET", url, headers=hdr).status == 503
+        fake.fault(action="imds", kind="drop")
+        with pytest.raises((urllib.error.URLError, http.client.RemoteDisconnected, ConnectionError)):
+                lbtest.http("GET", url, headers=hdr)
+        assert lbtest.http("GET", url, headers=hdr).status == 200
+
+
+def test_terminated_instance_imds_is_gone(fake):
+        inst = fake.add_instance()
+        token = fake.imds_token(inst)
+        fake.terminate(inst["instance_id"])
+        a = lbtest.http("GET", fake.imds_url(inst, "/latest/meta-data/instance-id"),
+                        headers={"X-aws-ec2-metadata-token": token})
+        assert a.status == 404
+        a = lbtest.http("PUT", fake.imds_url(inst, "/latest/api/token"),
+                        headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+        assert a.status == 404
+
+
+# --------------------------------------------------------------------------
+# real attach / detach
+# --------------------------------------------------------------------------
+
+def loop_backing(rdev: int) -> str | None:
+        want = f"{os.major(rdev)}:{os.minor(rdev)}"
+        for l in lbtest.loop_devices():
+                if l["maj:min"] == want:
+                        return l["back-file"]
+        return None
+
+
+def test_real_attach_and_detach(fake, tmp_path):
+        image = lbtest.make_image(tmp_path / "data.img", fs="xfs", files={"logs/buffer.b1.log": b"hello"})
+        inst = fake.add_instance()
+        vid = fake.add_volume(image=str(image))
+        sysfs, dev = Path(inst["sysfs_root"]), Path(inst["dev_root"])
+
+        ok_xml(attach(fake, vid, inst["instance_id"], "/dev/sdg"), "AttachVolume")
+        assert fake.volume(vid)["attachments"][0]["status"] == "attaching"
+        att = fake.wait_attachment(vid, "attached")
+
+        # The root disk is nvme0n1; ours is the next one.
+        assert att["kernel_name"] == "nvme1n1"
+        node = dev / "nvme1n1"
+        st = node.stat()
+        assert stat.S_ISBLK(st.st_mode)
+        assert loop_backing(st.st_rdev) == str(image)
+        block = sysfs / "class/block/nvme1n1"
+        assert (block / "dev").read_text() == f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}\n"
+        assert int((block / "size").read_text()) * 512 == GIB
+        assert (block / "device/model").read_text() == "Amazon Elastic Block Store".ljust(40) + "\n"
+        assert (block / "device/serial").read_text() == vid.replace("-", "").ljust(20) + "\n"
+        assert (block / "holders").is_dir() and not list((block / "holders").iterdir())
+        root_serial = (sysfs / "class/block/nvme0n1/device/serial").read_text().strip()
+        assert root_serial == inst["root_volume_id"].replace("-", "")
+        assert not (dev / "nvme0n1").exists()
+
+        # The node is a real disk: mount it and read what make_image wrote.
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        lbtest.run(["mount", "-o", "nouuid", str(node), str(mnt)])
+        try:
+                assert (mnt / "logs/buffer.b1.log").read_bytes() == b"hello"
+        finally:
+                lbtest.run(["umount", str(mnt)])
+
+        a = fake.ec2("DetachVolume", {"VolumeId": vid})
+        assert ok_xml(a, "DetachVolume").findtext("ec2:status", namespaces=NS) == "detaching"
+        fake.wait_volume(vid, "available")
+        assert not node.exists()
+        assert not block.exists() and not (sysfs / "block/nvme1n1").exists()
+        assert loop_backing(st.st_rdev) != str(image)
+        assert not [l for l in lbtest.loop_devices() if l["back-file"] == str(image)]
+
+
+def test_detach_waits_while_mounted(fake, tmp_path):
+        fake.config(detach_delay_ms=50)
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        vid = inst["buffer_volume_id"]
+        image = fake.volume(vid)["image"]
+        lbtest.make_image(image, fs="ext4")     # the blank buffer, formatted in place
+        node = Path(inst["dev_root"]) / "nvme1n1"
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        lbtest.run(["mount", str(node), str(mnt)])
+        try:
+                fake.ec2("DetachVolume", {"VolumeId": vid})
+                fake.wait_attachment(vid, "busy")
+                time.sleep(0.5)
+                assert fake.volume(vid)["attachments"][0]["status"] == "busy"
+                assert node.exists()
+        finally:
+                lbtest.run(["umount", str(mnt)])
+        fake.wait_volume(vid, "available")
+        assert not node.exists()
+
+
+def test_force_detach_of_mounted_volume(fake, tmp_path):
+        fake.config(detach_delay_ms=50)
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        vid = inst["buffer_volume_id"]
+        lbtest.make_image(fake.volume(vid)["image"], fs="ext4")
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        lbtest.run(["mount", str(Path(inst["dev_root"]) / "nvme1n1"), str(mnt)])
+        try:
+                fake.ec2("DetachVolume", {"VolumeId": vid, "Force": "true"})
+                fake.wait_volume(vid, "available")
+        finally:
+                lbtest.run(["umount", str(mnt)])
+
+
+def test_xen_device_style(fake):
+        inst = fake.add_instance(device_style="xen", buffer={"device": "/dev/sdf", "size_gib": 2})
+        sysfs, dev = Path(inst["sysfs_root"]), Path(inst["dev_root"])
+        node = dev / "xvdf"
+        assert stat.S_ISBLK(node.stat().st_mode)
+        assert int((sysfs / "block/xvdf/size").read_text()) * 512 == 2 * GIB
+        assert (sysfs / "block/xvdf/dev").read_text().strip() == \
+                f"{os.major(node.stat().st_rdev)}:{os.minor(node.stat().st_rdev)}"
+        assert (sysfs / "block/xvda").exists() and not (dev / "xvda").exists()
+        vid = fake.add_volume()
+        ok_xml(attach(fake, vid, inst["instance_id"], "/dev/xvdg"), "AttachVolume")
+        fake.wait_attachment(vid, "attached")
+        assert stat.S_ISBLK((dev / "xvdg").stat().st_mode)
+
+
+def test_attach_errors(fake):
+        inst = fake.add_instance(availability_zone="us-east-1a", attachment_slots=3, buffer={"device": "/dev/sdf"})
+        iid = inst["instance_id"]
+        other_az = fake.add_volume(availability_zone="us-east-1b")
+        creating = fake.add_volume(state="creating")
+        free = fake.add_volume()
+
+        cases = [
+                (attach(fake, "vol-0123456789abcdef0", iid), "InvalidVolume.NotFound"),
+                (attach(fake, free, "i-0123456789abcdef0"), "InvalidInstanceID.NotFound"),
+                (attach(fake, other_az, iid), "InvalidVolume.ZoneMismatch"),
+                (attach(fake, inst["buffer_volume_id"], iid, "/dev/sdg"), "VolumeInUse"),
+                (attach(fake, creating, iid), "IncorrectState"),
+                (attach(fake, free, iid, "/dev/xvdf"), "InvalidParameterValue"),   # same slot as /dev/sdf
+                (attach(fake, free, iid, "/dev/sda1"), "InvalidParameterValue"),   # the root's slot
+                (attach(fake, free, iid, "/dev/hdq"), "InvalidParameterValue"),
+        ]
+        for answer, code in cases:
+                assert answer.status == 400, answer.text
+                assert error_code(answer) == code
+        msg = ET.fromstring(attach(fake, free, iid, "/dev/xvdf").body).findtext("Errors/Error/Message")
+        assert msg == "Attachment point /dev/xvdf is already in use"
+
+        ok_xml(attach(fake, free, iid, "/dev/sdg"), "AttachVolume")       # the third slot
+        last = fake.add_volume()
+        assert error_code(attach(fake, last, iid, "/dev/sdh")) == "AttachmentLimitExceeded"
+
+
+def test_attach_race_has_one_winner(fake):
+        instances = [fake.add_instance()["instance_id"] for _ in range(8)]
+        vid = fake.add_volume()
+        barrier = threading.Barrier(len(instances))
+        answers: dict[str, lbtest.HttpAnswer] = {}
+
+        def racer(iid: str) -> None:
+                barrier.wait()
+                answers[iid] = attach(fake, vid, iid, "/dev/sdf")
+
+        threads = [threading.Thread(target=racer, args=(i,)) for i in instances]
+        for t in threads:
+                t.start()
+        for t in threads:
+                t.join()
+
+        winners = [iid for iid, a in answers.items() if a.status == 200]
+        assert len(winners) == 1, {i: a.text for i, a in answers.items()}
+        for iid, a in answers.items():
+                if iid not in winners:
+                        assert a.status == 400 and error_code(a) in ("VolumeInUse", "IncorrectState")
+        att = fake.wait_attachment(vid, "attached")
+        assert att["instance_id"] == winners[0]
+        assert len(fake.volume(vid)["attachments"]) == 1
+
+
+def test_terminate(fake):
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        iid = inst["instance_id"]
+        keep = fake.add_volume()
+        ok_xml(attach(fake, keep, iid, "/dev/sdg"), "AttachVolume")
+        fake.wait_attachment(keep, "attached")
+        buf = fake.volume(inst["buffer_volume_id"])
+        loops = [buf["attachments"][0]["loop"], fake.volume(keep)["attachments"][0]["loop"]]
+
+        result = fake.terminate(iid)
+
+        assert set(result["deleted"]) == {inst["buffer_volume_id"], inst["root_volume_id"]}
+        assert result["detached"] == [keep]
+        assert fake.volume(inst["buffer_volume_id"])["state"] == "deleted"
+        assert not os.path.exists(buf["image"])
+        assert fake.volume(keep)["state"] == "available"
+        assert not list(Path(inst["dev_root"]).iterdir())
+        names = {l["name"] for l in lbtest.loop_devices()}
+        assert not names & set(loops)
+        a = fake.ec2("DescribeVolumes", {"VolumeId.1": inst["buffer_volume_id"]})
+        assert error_code(a) == "InvalidVolume.NotFound"
+        assert error_code(attach(fake, keep, iid)) == "IncorrectInstanceState"
+
+
+def test_delete_on_termination_off_keeps_the_buffer(fake):
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        ok_xml(fake.ec2("ModifyInstanceAttribute", {
+                "InstanceId": inst["instance_id"],
+                "BlockDeviceMapping.1.DeviceName": "/dev/sdf",
+                "BlockDeviceMapping.1.Ebs.DeleteOnTermination": "false"}), "ModifyInstanceAttribute")
+        fake.terminate(inst["instance_id"])
+        v = fake.volume(inst["buffer_volume_id"])
+        assert v["state"] == "available" and os.path.exists(v["image"])
+
+
+# --------------------------------------------------------------------------
+# EC2 faults
+# --------------------------------------------------------------------------
+
+def test_ec2_faults(fake):
+        inst = fake.add_instance()
+        vid = fake.add_volume()
+
+        fake.fault(action="*", kind="5xx", count=2)
+        assert [fake.ec2("DescribeVolumes").status for _ in range(3)] == [500, 500, 200]
+        fake.fault(action="DescribeVolumes", kind="5xx", status=503)
+        assert error_code(fake.ec2("DescribeVolumes")) == "Server.Unavailable"
+
+        fake.fault(action="DescribeVolumes", kind="drop")
+        with pytest.raises((http.client.RemoteDisconnected, urllib.error.URLError, ConnectionError)):
+                fake.ec2("DescribeVolumes")
+        fake.fault(action="DescribeVolumes", kind="truncate")
+        with pytest.raises(http.client.IncompleteRead):
+                fake.ec2("DescribeVolumes")
+        fake.fault(action="DescribeVolumes", kind="malformed")
+        a = fake.ec2("DescribeVolumes")
+        assert a.status == 200
+        with pytest.raises(ET.ParseError):
+                ET.fromstring(a.body)
+
+        fake.fault(action="DescribeVolumes", kind="latency", latency_ms=300)
+        t0 = time.monotonic()
+        assert fake.ec2("DescribeVolumes").status == 200
+        assert time.monotonic() - t0 >= 0.3
+
+        # The action happened although the answer says it did not (aws-sdk-java #1623).
+        fake.fault(action="AttachVolume", kind="5xx_after_success")
+        a = attach(fake, vid, inst["instance_id"])
+        assert (a.status, error_code(a)) == (500, "InternalError")
+        assert fake.volume(vid)["attachments"][0]["instance_id"] == inst["instance_id"]
+        assert error_code(attach(fake, vid, inst["instance_id"])) == "VolumeInUse"
+        assert fake.faults() == []
+
+
+def test_stuck_attach_and_latency_config(fake):
+        inst = fake.add_instance()
+        vid = fake.add_volume()
+        fake.config(stuck_attach=[vid], attach_delay_ms=0, ec2_latency_ms=100)
+        t0 = time.monotonic()
+        ok_xml(attach(fake, vid, inst["instance_id"]), "AttachVolume")
+        assert time.monotonic() - t0 >= 0.1
+        time.sleep(0.4)
+        assert fake.volume(vid)["attachments"][0]["status"] == "attaching"
+        # The CSI driver's way out: detach the stuck attachment.
+        ok_xml(fake.ec2("DetachVolume", {"VolumeId": vid, "InstanceId": inst["instance_id"]}), "DetachVolume")
+        fake.wait_volume(vid, "available")
+
+
+# --------------------------------------------------------------------------
+# the process and the helpers
+# --------------------------------------------------------------------------
+
+def test_sigterm_detaches_everything(tmp_path):
+        f = lbtest.FakeAWS.start(tmp_path / "own")
+        try:
+                inst = f.add_instance(buffer={"device": "/dev/sdf"})
+                vid = f.add_volume()
+                attach(f, vid, inst["instance_id"])
+                f.wait_attachment(vid, "attached")
+                images = {v["image"] for v in f.volumes() if v["image"]}
+                assert len([l for l in lbtest.loop_devices() if l["back-file"] in images]) == 2
+        finally:
+                assert f.stop() == []
+        assert not [l for l in lbtest.loop_devices() if l["back-file"] in images]
+        assert not list(Path(inst["dev_root"]).iterdir())
+        assert "stopped" in f.log_path.read_text()
+
+
+def test_make_image_round_trip(tmp_path):
+        files = {"a.txt": b"A", "dir/b.log": b"B" * 5000}
+        for fs in ("xfs", "ext4"):
+                img = lbtest.make_image(tmp_path / f"{fs}.img", fs=fs, files=files,
+                                        uuid="0b1e5e9a-1b2c-4d5e-8f90-123456789abc")
+                assert img.stat().st_size == GIB
+                assert img.stat().st_blocks * 512 < 200 << 20, "sparse"
+                assert lbtest.image_files(img) == files
+                uuid = lbtest.run(["blkid", "-o", "value", "-s", "UUID", str(img)]).stdout.strip()
+                assert uuid == "0b1e5e9a-1b2c-4d5e-8f90-123456789abc"
+        assert lbtest.leftovers_under(tmp_path) == {"mounts": [], "loops": []}
+
+
+def test_env_for(fake):
+        inst = fake.add_instance()
+        env = fake.env_for(inst)
+        assert env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] == inst["imds_endpoint"]
+        assert env["AWS_ENDPOINT_URL_EC2"] == fake.ec2_endpoint
+        assert env["AWS_ACCESS_KEY_ID"] == lbtest.STATIC_ACCESS_KEY
+        assert env["LIFEBOAT_SYSFS_ROOT"] == inst["sysfs_root"]
+        assert env["LIFEBOAT_GROUP"] == "test-group"
+        assert not os.path.exists(env["LIFEBOAT_CONFIG"])
+        assert Path(env["LIFEBOAT_FLUENTD_TEMPLATE"]).is_file()
+        assert set(env) - {"PATH", "LANG"} <= {k for k in env if k.startswith(("AWS_", "LIFEBOAT_"))}
+        for k in ("LIFEBOAT_RUN_DIR", "LIFEBOAT_BUFFER_MOUNT", "LIFEBOAT_RECOVERY_ROOT", "LIFEBOAT_FLUENTD_CONF_DIR"):
+                assert env[k].startswith(str(fake.workdir) + "/instances/" + inst["instance_id"])
+        role_env = fake.env_for(inst, use_role=True)
+        assert "AWS_ACCESS_KEY_ID" not in role_env and "AWS_SECRET_ACCESS_KEY" not in role_env
