@@ -17,22 +17,6 @@
 #define POLL_FIRST_MS 100u
 #define POLL_MAX_MS 1000u
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-#define _cleanup_closedir_ _cleanup_(closedirp)
-
-/* Formats into the caller's reason buffer, if there is one; truncation is fine for a reason. */
-_printf_(3, 4) static void set_reason(char *reason, size_t size, const char *fmt, ...) {
-        if (!reason || size == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        (void) vsnprintf(reason, size, fmt, ap);
-        va_end(ap);
-}
-
 /* "259:3" -> makedev(259, 3). */
 static int parse_devno(const char *s, dev_t *ret) {
         char buf[32];
@@ -82,15 +66,15 @@ static int check_node(const char *node, dev_t devno, char *reason, size_t reason
         struct stat st;
         if (stat(node, &st) < 0) {
                 int r = -errno;
-                set_reason(reason, reason_size, "%s: %s", node, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", node, strerror(-r));
                 return r == -ENOENT ? -ENODEV : r;
         }
         if (!S_ISBLK(st.st_mode)) {
-                set_reason(reason, reason_size, "%s is not a block device", node);
+                lb_set_reason(reason, reason_size, "%s is not a block device", node);
                 return -ENOTBLK;
         }
         if (st.st_rdev != devno) {
-                set_reason(reason, reason_size, "%s is %u:%u but sysfs says %u:%u", node,
+                lb_set_reason(reason, reason_size, "%s is %u:%u but sysfs says %u:%u", node,
                            major(st.st_rdev), minor(st.st_rdev), major(devno), minor(devno));
                 return -EXDEV;
         }
@@ -113,11 +97,11 @@ static int load_from(const char *dir, const char *dev_root, const char *name, st
                 return -ENAMETOOLONG;
         r = lb_read_attr(path, attr, sizeof attr);
         if (r < 0) {
-                set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
                 return r;
         }
         if (parse_devno(attr, &d.devno) < 0) {
-                set_reason(reason, reason_size, "%s: cannot parse '%s'", path, attr);
+                lb_set_reason(reason, reason_size, "%s: cannot parse '%s'", path, attr);
                 return -EINVAL;
         }
 
@@ -125,12 +109,12 @@ static int load_from(const char *dir, const char *dev_root, const char *name, st
                 return -ENAMETOOLONG;
         r = lb_read_attr(path, attr, sizeof attr);
         if (r < 0) {
-                set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
                 return r;
         }
         uint64_t sectors;
         if (lb_parse_uint(attr, 0, UINT64_MAX / 512, &sectors) < 0) {
-                set_reason(reason, reason_size, "%s: cannot parse '%s'", path, attr);
+                lb_set_reason(reason, reason_size, "%s: cannot parse '%s'", path, attr);
                 return -EINVAL;
         }
         d.size_bytes = sectors * 512;
@@ -171,7 +155,7 @@ static int find_nvme(const struct lb_blockdev_query *q, struct lb_blockdev *ret,
 
         r = lb_volume_id_to_serial(q->volume_id, serial, sizeof serial);
         if (r < 0) {
-                set_reason(reason, reason_size, "invalid volume id '%s'", strna(q->volume_id));
+                lb_set_reason(reason, reason_size, "invalid volume id '%s'", strna(q->volume_id));
                 return -EINVAL;
         }
         if (lb_snprintf(dir, sizeof dir, "%s/class/block", q->sysfs_root) < 0)
@@ -180,11 +164,11 @@ static int find_nvme(const struct lb_blockdev_query *q, struct lb_blockdev *ret,
         _cleanup_closedir_ DIR *d = opendir(dir);
         if (!d) {
                 if (errno == ENOENT) {
-                        set_reason(reason, reason_size, "%s does not exist", dir);
+                        lb_set_reason(reason, reason_size, "%s does not exist", dir);
                         return -ENOENT;
                 }
                 r = -errno;
-                set_reason(reason, reason_size, "%s: %s", dir, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", dir, strerror(-r));
                 return r;
         }
         for (;;) {
@@ -201,11 +185,11 @@ static int find_nvme(const struct lb_blockdev_query *q, struct lb_blockdev *ret,
                         (void) lb_strscpy(first, sizeof first, de->d_name);
                         continue;
                 }
-                set_reason(reason, reason_size, "serial %s is on both %s and %s", serial, first, de->d_name);
+                lb_set_reason(reason, reason_size, "serial %s is on both %s and %s", serial, first, de->d_name);
                 return -ENOTUNIQ;
         }
         if (matches == 0) {
-                set_reason(reason, reason_size, "no NVMe namespace with serial %s", serial);
+                lb_set_reason(reason, reason_size, "no NVMe namespace with serial %s", serial);
                 return -ENOENT;
         }
         return load_from(dir, q->dev_root, first, ret, reason, reason_size);
@@ -218,11 +202,11 @@ static int find_xen(const struct lb_blockdev_query *q, struct lb_blockdev *ret, 
 
         r = lb_devname_xen(q->requested_name, name, sizeof name);
         if (r < 0) {
-                set_reason(reason, reason_size, "cannot map device name '%s' to a Xen name", q->requested_name);
+                lb_set_reason(reason, reason_size, "cannot map device name '%s' to a Xen name", q->requested_name);
                 return -EINVAL;
         }
         if (q->size_bytes == 0) {
-                set_reason(reason, reason_size, "a Xen device can only be confirmed by size, and none was given");
+                lb_set_reason(reason, reason_size, "a Xen device can only be confirmed by size, and none was given");
                 return -EINVAL;
         }
         if (lb_snprintf(dir, sizeof dir, "%s/block", q->sysfs_root) < 0 ||
@@ -230,22 +214,22 @@ static int find_xen(const struct lb_blockdev_query *q, struct lb_blockdev *ret, 
                 return -ENAMETOOLONG;
         if (access(path, F_OK) < 0) {
                 r = -errno;
-                set_reason(reason, reason_size, "no NVMe namespace with the volume's serial and no %s", path);
+                lb_set_reason(reason, reason_size, "no NVMe namespace with the volume's serial and no %s", path);
                 return r;
         }
         if (strv_contains(q->snapshot, name)) {
-                set_reason(reason, reason_size, "%s was already there before the attach", name);
+                lb_set_reason(reason, reason_size, "%s was already there before the attach", name);
                 return -EEXIST;
         }
         r = load_from(dir, q->dev_root, name, &d, reason, reason_size);
         if (r < 0)
                 return r;
         if (d.size_bytes == 0) {
-                set_reason(reason, reason_size, "%s reports size 0 (not ready)", name);
+                lb_set_reason(reason, reason_size, "%s reports size 0 (not ready)", name);
                 return -ENOENT;
         }
         if (d.size_bytes != q->size_bytes) {
-                set_reason(reason, reason_size, "%s has %" PRIu64 " bytes, the volume %" PRIu64, name,
+                lb_set_reason(reason, reason_size, "%s has %" PRIu64 " bytes, the volume %" PRIu64, name,
                            d.size_bytes, q->size_bytes);
                 return -EMEDIUMTYPE;
         }
@@ -275,23 +259,23 @@ int lb_blockdev_wait(const struct lb_blockdev_query *q, uint64_t timeout_ms, vol
 
         for (;;) {
                 if (interrupted && *interrupted) {
-                        set_reason(reason, reason_size, "interrupted while waiting for the device");
+                        lb_set_reason(reason, reason_size, "interrupted while waiting for the device");
                         return -EINTR;
                 }
                 int r = lb_blockdev_find(q, ret, last, sizeof last);
                 if (r >= 0)
                         return 0;
                 if (!not_there_yet(r)) {
-                        set_reason(reason, reason_size, "%s", last);
+                        lb_set_reason(reason, reason_size, "%s", last);
                         return r;
                 }
                 uint64_t now = lb_now_ms();
                 if (now >= deadline) {
                         if (timeout_ms == 0) {
-                                set_reason(reason, reason_size, "%s", last);
+                                lb_set_reason(reason, reason_size, "%s", last);
                                 return r;
                         }
-                        set_reason(reason, reason_size, "no device after %" PRIu64 " ms: %s", timeout_ms, last);
+                        lb_set_reason(reason, reason_size, "no device after %" PRIu64 " ms: %s", timeout_ms, last);
                         return -ETIMEDOUT;
                 }
                 lb_sleep_ms(MIN(delay, deadline - now), interrupted);

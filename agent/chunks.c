@@ -11,7 +11,6 @@
 #include "lifeboat/chunks.h"
 #include "lifeboat/util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 int lb_chunk_matcher_init(struct lb_chunk_matcher *m, const char *pattern, char *reason, size_t reason_size) {
         const char *p = pattern ? pattern : LB_CHUNK_PATTERN_DEFAULT;
@@ -76,7 +75,7 @@ static int scan_note_chunk(struct scan *s, const char *dir, const char *name, co
 
 /* Scans one directory; takes ownership of dfd. */
 static int scan_dir(struct scan *s, int dfd, const char *path, unsigned depth) {
-        _cleanup_(closedirp) DIR *d = fdopendir(dfd);
+        _cleanup_closedir_ DIR *d = fdopendir(dfd);
         int r;
 
         if (!d) {

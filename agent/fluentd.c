@@ -17,20 +17,9 @@
 #include "lifeboat/log.h"
 #include "lifeboat/util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 #define GROUP_MAX 255
 #define RPC_MAX_RESPONSE (64u * 1024u)
-
-/* Writes a message into the caller's reason buffer, if there is one (truncation is fine). */
-_printf_(3, 4) static void set_reason(char *reason, size_t size, const char *fmt, ...) {
-        if (!reason || size == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        (void) vsnprintf(reason, size, fmt, ap);
-        va_end(ap);
-}
 
 /* A printable, bounded copy of an untrusted value for messages: no newline
  * or control character from a bad value reaches a log line. */
@@ -39,7 +28,7 @@ static const char *printable(const char *s, size_t n, char *buf, size_t size) {
         for (size_t i = 0; i < n && s[i] && j + 4 < size; i++) {
                 unsigned char c = (unsigned char) s[i];
                 buf[j++] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-                if (i == 63 && n > 64) {
+                if (i == 63 && i + 1 < n && s[i + 1]) {
                         buf[j++] = '.';
                         buf[j++] = '.';
                         buf[j++] = '.';
@@ -56,7 +45,7 @@ static const char *printable(const char *s, size_t n, char *buf, size_t size) {
 static bool value_char_unsafe(unsigned char c) {
         if (c < 0x20 || c >= 0x7f)
                 return true;
-        return c != '\0' && strchr(" \"'`\\<>#{}$@%*?[]|;", c) != NULL;
+        return strchr(" \"'`\\<>#{}$@%*?[]|;", c) != NULL;
 }
 
 static bool value_is_inert(const char *s) {
@@ -108,24 +97,24 @@ int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size
         char pbuf[80];
 
         if (!v->volume_id || !lb_volume_id_valid(v->volume_id) || !value_is_inert(v->volume_id)) {
-                set_reason(reason, reason_size, "volume_id \"%s\" is not a volume id",
+                lb_set_reason(reason, reason_size, "volume_id \"%s\" is not a volume id",
                            v->volume_id ? printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!lb_fluentd_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
-                set_reason(reason, reason_size,
+                lb_set_reason(reason, reason_size,
                            "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
                            v->mount_path ? printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!isempty(v->previous_owner) &&
             (!lb_instance_id_valid(v->previous_owner) || !value_is_inert(v->previous_owner))) {
-                set_reason(reason, reason_size, "previous_owner \"%s\" is neither an instance id nor empty",
+                lb_set_reason(reason, reason_size, "previous_owner \"%s\" is neither an instance id nor empty",
                            printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
                 return -EINVAL;
         }
         if (!isempty(v->group) && (!group_valid(v->group) || !value_is_inert(v->group))) {
-                set_reason(reason, reason_size, "group \"%s\" must be at most %d of [A-Za-z0-9_.:-]",
+                lb_set_reason(reason, reason_size, "group \"%s\" must be at most %d of [A-Za-z0-9_.:-]",
                            printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), GROUP_MAX);
                 return -EINVAL;
         }
@@ -159,7 +148,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
         int r;
 
         if (len > 0 && memchr(tmpl, '\0', len)) {
-                set_reason(reason, reason_size, "template contains a NUL byte");
+                lb_set_reason(reason, reason_size, "template contains a NUL byte");
                 return -EINVAL;
         }
         r = lb_fluentd_vars_validate(v, reason, reason_size);
@@ -183,7 +172,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                 while (end < len && tmpl[end] != '\n' && !(tmpl[end] == '}' && end + 1 < len && tmpl[end + 1] == '}'))
                         end++;
                 if (end >= len || tmpl[end] == '\n') {
-                        set_reason(reason, reason_size, "unterminated placeholder \"{{%s\" on line %u",
+                        lb_set_reason(reason, reason_size, "unterminated placeholder \"{{%s\" on line %u",
                                    printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
@@ -195,7 +184,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                         b--;
                 const char *value = lookup_placeholder(v, tmpl + a, b - a);
                 if (!value) {
-                        set_reason(reason, reason_size, "unknown placeholder {{%s}} on line %u",
+                        lb_set_reason(reason, reason_size, "unknown placeholder {{%s}} on line %u",
                                    printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
@@ -259,10 +248,10 @@ int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
         r = lb_read_file(template_path, LB_FLUENTD_TEMPLATE_MAX, &tmpl, &len);
         if (r < 0) {
                 if (r == -EFBIG)
-                        set_reason(reason, reason_size, "template %s is larger than %u bytes",
+                        lb_set_reason(reason, reason_size, "template %s is larger than %u bytes",
                                    template_path, LB_FLUENTD_TEMPLATE_MAX);
                 else
-                        set_reason(reason, reason_size, "cannot read template %s: %s", template_path, strerror(-r));
+                        lb_set_reason(reason, reason_size, "cannot read template %s: %s", template_path, strerror(-r));
                 return r;
         }
         r = lb_fluentd_render(tmpl, len, v, &text, reason, reason_size);
@@ -270,18 +259,18 @@ int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
                 return r;
         r = lb_fluentd_snippet_path(conf_dir, v->volume_id, path, sizeof path);
         if (r < 0) {
-                set_reason(reason, reason_size, "snippet path in %s is too long", conf_dir);
+                lb_set_reason(reason, reason_size, "snippet path in %s is too long", conf_dir);
                 return r;
         }
         int written = lb_fluentd_write_snippet(conf_dir, v->volume_id, text, strlen(text));
         if (written < 0) {
-                set_reason(reason, reason_size, "cannot write %s: %s", path, strerror(-written));
+                lb_set_reason(reason, reason_size, "cannot write %s: %s", path, strerror(-written));
                 return written;
         }
         if (ret_path) {
                 r = lb_strscpy(ret_path, ret_path_size, path);
                 if (r < 0) {
-                        set_reason(reason, reason_size, "snippet path %s does not fit the caller's buffer", path);
+                        lb_set_reason(reason, reason_size, "snippet path %s does not fit the caller's buffer", path);
                         return r;
                 }
         }
@@ -296,7 +285,7 @@ static bool strv_contains(const char *const *l, const char *s) {
 }
 
 int lb_fluentd_prune_snippets(const char *conf_dir, const char *const *keep) {
-        _cleanup_(closedirp) DIR *d = opendir(conf_dir);
+        _cleanup_closedir_ DIR *d = opendir(conf_dir);
         int removed = 0, error = 0;
 
         if (!d)
@@ -459,17 +448,17 @@ int lb_fluentd_rpc_check_answer(long status, const char *body, size_t len, char 
                         detail = json_string_value(json_object_get(root, "message"));
         }
         if (status != 200) {
-                set_reason(reason, reason_size, "fluentd RPC answered HTTP %ld%s%s", status,
+                lb_set_reason(reason, reason_size, "fluentd RPC answered HTTP %ld%s%s", status,
                            detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
                 return -EPROTO;
         }
         if (!json_is_object(root)) {
-                set_reason(reason, reason_size, "fluentd RPC answer is not a JSON object: \"%s\"",
+                lb_set_reason(reason, reason_size, "fluentd RPC answer is not a JSON object: \"%s\"",
                            body ? printable(body, len, pbuf, sizeof pbuf) : "");
                 return -EBADMSG;
         }
         if (!json_is_true(json_object_get(root, "ok"))) {
-                set_reason(reason, reason_size, "fluentd RPC answered without \"ok\":true%s%s",
+                lb_set_reason(reason, reason_size, "fluentd RPC answered without \"ok\":true%s%s",
                            detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
                 return -EBADMSG;
         }
@@ -500,16 +489,16 @@ int lb_fluentd_rpc(const struct lb_context *ctx, const char *rpc, const char *me
         int r;
 
         if (isempty(rpc)) {
-                set_reason(reason, reason_size, "the fluentd RPC is disabled (LIFEBOAT_FLUENTD_RPC is empty)");
+                lb_set_reason(reason, reason_size, "the fluentd RPC is disabled (LIFEBOAT_FLUENTD_RPC is empty)");
                 return -EOPNOTSUPP;
         }
         if (!rpc_method_valid(method)) {
-                set_reason(reason, reason_size, "bad fluentd RPC method");
+                lb_set_reason(reason, reason_size, "bad fluentd RPC method");
                 return -EINVAL;
         }
         r = lb_strscpy(base, sizeof base, rpc);
         if (r < 0) {
-                set_reason(reason, reason_size, "fluentd RPC address is too long");
+                lb_set_reason(reason, reason_size, "fluentd RPC address is too long");
                 return r;
         }
         for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
@@ -517,7 +506,7 @@ int lb_fluentd_rpc(const struct lb_context *ctx, const char *rpc, const char *me
         /* fluentd's own rpc_endpoint setting is a bare host:port. */
         r = lb_snprintf(url, sizeof url, "%s%s/api/%s", strstr(base, "://") ? "" : "http://", base, method);
         if (r < 0) {
-                set_reason(reason, reason_size, "fluentd RPC address is too long");
+                lb_set_reason(reason, reason_size, "fluentd RPC address is too long");
                 return r;
         }
 
@@ -529,20 +518,20 @@ int lb_fluentd_rpc(const struct lb_context *ctx, const char *rpc, const char *me
 
         r = lb_http_perform_one(&req);
         if (r < 0) {
-                set_reason(reason, reason_size, "cannot send %s: %s", url, strerror(-r));
+                lb_set_reason(reason, reason_size, "cannot send %s: %s", url, strerror(-r));
                 return r;
         }
         /* Checked first: curl reports the cut-off body as a write error. */
         if (req.truncated) {
-                set_reason(reason, reason_size, "%s: answer larger than %u bytes", url, RPC_MAX_RESPONSE);
+                lb_set_reason(reason, reason_size, "%s: answer larger than %u bytes", url, RPC_MAX_RESPONSE);
                 return -EBADMSG;
         }
         if (lb_http_timed_out(&req)) {
-                set_reason(reason, reason_size, "no answer from %s within %ld ms", url, LB_FLUENTD_RPC_TIMEOUT_MS);
+                lb_set_reason(reason, reason_size, "no answer from %s within %ld ms", url, LB_FLUENTD_RPC_TIMEOUT_MS);
                 return -ETIMEDOUT;
         }
         if (lb_http_transport_failed(&req)) {
-                set_reason(reason, reason_size, "%s: %s", url, req.error[0] ? req.error : curl_easy_strerror(req.curl_code));
+                lb_set_reason(reason, reason_size, "%s: %s", url, req.error[0] ? req.error : curl_easy_strerror(req.curl_code));
                 /* Nobody listening (fluentd down, or no rpc_endpoint) versus a broken answer. */
                 if (curl_connect_failed(req.curl_code))
                         return -ECONNREFUSED;

@@ -18,20 +18,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(blkid_probe, blkid_free_probe);
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
-_printf_(3, 4) static void set_reason(char *reason, size_t size, const char *fmt, ...) {
-        if (!reason || size == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        (void) vsnprintf(reason, size, fmt, ap);
-        va_end(ap);
-}
-
 const char *lb_probe_result_to_string(enum lb_probe_result r) {
         switch (r) {
         case LB_PROBE_FILESYSTEM:
@@ -111,7 +97,7 @@ static int first_holder(const char *sysfs_dir, char *name, size_t size) {
         char path[PATH_MAX];
         if (lb_snprintf(path, sizeof path, "%s/holders", sysfs_dir) < 0)
                 return -ENAMETOOLONG;
-        _cleanup_(closedirp) DIR *d = opendir(path);
+        _cleanup_closedir_ DIR *d = opendir(path);
         if (!d)
                 return -errno;
         for (;;) {
@@ -134,23 +120,23 @@ static bool fs_supported(const char *type) {
 static int judge_probe(const struct lb_probe *p, const char *expected_uuid, char *reason, size_t reason_size) {
         switch (p->result) {
         case LB_PROBE_BLANK:
-                set_reason(reason, reason_size, "blank device (no filesystem)");
+                lb_set_reason(reason, reason_size, "blank device (no filesystem)");
                 return -ENOMEDIUM;
         case LB_PROBE_PARTITION_TABLE:
-                set_reason(reason, reason_size, "partition table found (%s)", p->type);
+                lb_set_reason(reason, reason_size, "partition table found (%s)", p->type);
                 return -EMEDIUMTYPE;
         case LB_PROBE_AMBIGUOUS:
-                set_reason(reason, reason_size, "ambivalent probe result (more than one signature)");
+                lb_set_reason(reason, reason_size, "ambivalent probe result (more than one signature)");
                 return -ENOTUNIQ;
         case LB_PROBE_FILESYSTEM:
                 break;
         }
         if (!fs_supported(p->type)) {
-                set_reason(reason, reason_size, "unsupported filesystem '%s'", p->type);
+                lb_set_reason(reason, reason_size, "unsupported filesystem '%s'", p->type);
                 return -EMEDIUMTYPE;
         }
         if (!isempty(expected_uuid) && strcasecmp(p->uuid, expected_uuid) != 0) {
-                set_reason(reason, reason_size, "filesystem UUID %s does not match tag %s",
+                lb_set_reason(reason, reason_size, "filesystem UUID %s does not match tag %s",
                            isempty(p->uuid) ? "(none)" : p->uuid, expected_uuid);
                 return -ESTALE;
         }
@@ -166,15 +152,15 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
 
         if (stat(dev->node, &st) < 0) {
                 r = -errno;
-                set_reason(reason, reason_size, "%s: %s", dev->node, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", dev->node, strerror(-r));
                 return r;
         }
         if (!S_ISBLK(st.st_mode)) {
-                set_reason(reason, reason_size, "%s is not a block device", dev->node);
+                lb_set_reason(reason, reason_size, "%s is not a block device", dev->node);
                 return -ENOTBLK;
         }
         if (st.st_rdev != dev->devno) {
-                set_reason(reason, reason_size, "%s is %u:%u, expected %u:%u", dev->node, major(st.st_rdev),
+                lb_set_reason(reason, reason_size, "%s is %u:%u, expected %u:%u", dev->node, major(st.st_rdev),
                            minor(st.st_rdev), major(dev->devno), minor(dev->devno));
                 return -EXDEV;
         }
@@ -182,21 +168,21 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
         _cleanup_free_ char *where = NULL;
         r = lb_mount_find_devno(dev->devno, &where);
         if (r < 0) {
-                set_reason(reason, reason_size, "cannot read the mount table: %s", strerror(-r));
+                lb_set_reason(reason, reason_size, "cannot read the mount table: %s", strerror(-r));
                 return r;
         }
         if (r > 0) {
-                set_reason(reason, reason_size, "already mounted at %s", where);
+                lb_set_reason(reason, reason_size, "already mounted at %s", where);
                 return -EBUSY;
         }
 
         r = first_holder(dev->sysfs, holder, sizeof holder);
         if (r < 0) {
-                set_reason(reason, reason_size, "cannot read %s/holders: %s", dev->sysfs, strerror(-r));
+                lb_set_reason(reason, reason_size, "cannot read %s/holders: %s", dev->sysfs, strerror(-r));
                 return r;
         }
         if (r > 0) {
-                set_reason(reason, reason_size, "device has holders (%s)", holder);
+                lb_set_reason(reason, reason_size, "device has holders (%s)", holder);
                 return -EUSERS;
         }
 
@@ -206,25 +192,25 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
         if (fd < 0) {
                 r = -errno;
                 if (r == -EBUSY)
-                        set_reason(reason, reason_size, "device is in use (exclusive open failed)");
+                        lb_set_reason(reason, reason_size, "device is in use (exclusive open failed)");
                 else
-                        set_reason(reason, reason_size, "%s: %s", dev->node, strerror(-r));
+                        lb_set_reason(reason, reason_size, "%s: %s", dev->node, strerror(-r));
                 return r;
         }
         uint64_t size = 0;
         if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
                 r = -errno;
-                set_reason(reason, reason_size, "%s: cannot read the size: %s", dev->node, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: cannot read the size: %s", dev->node, strerror(-r));
                 return r;
         }
         if (size == 0) {
-                set_reason(reason, reason_size, "device has size 0");
+                lb_set_reason(reason, reason_size, "device has size 0");
                 return -ENXIO;
         }
 
         r = probe_fd(fd, &p);
         if (r < 0) {
-                set_reason(reason, reason_size, "probe failed: %s", strerror(-r));
+                lb_set_reason(reason, reason_size, "probe failed: %s", strerror(-r));
                 return r;
         }
         r = judge_probe(&p, expected_uuid, reason, reason_size);

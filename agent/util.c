@@ -105,6 +105,15 @@ int lb_strscpy(char *dst, size_t size, const char *src) {
         return 0;
 }
 
+void lb_set_reason(char *reason, size_t size, const char *fmt, ...) {
+        if (!reason || size == 0)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(reason, size, fmt, ap);
+        va_end(ap);
+}
+
 char *lb_strstrip(char *s) {
         char *start = s;
         while (*start && isspace((unsigned char) *start))

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +33,13 @@ static inline void lb_buf_freep(struct lb_buf *b) {
 int lb_snprintf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
 /* Bounded copy: returns 0, or -ENAMETOOLONG when src does not fit (dst then holds ""). */
 int lb_strscpy(char *dst, size_t size, const char *src);
+
+/* Formats into an optional caller buffer for a human-readable reason (reason may be NULL;
+ * truncation is fine for a reason). */
+void lb_set_reason(char *reason, size_t size, const char *fmt, ...) _printf_(3, 4);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+#define _cleanup_closedir_ _cleanup_(closedirp)
 
 /* Removes leading and trailing ASCII white space in place; returns s. */
 char *lb_strstrip(char *s);

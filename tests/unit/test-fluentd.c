@@ -228,16 +228,18 @@ static void test_render_packaged_template(void **state) {
         assert_non_null(strstr(text, "\n  <match **>\n"));
         assert_non_null(strstr(text, "\n    @type s3\n"));
         assert_non_null(strstr(text, "\n    @id lifeboat_" VOL "_s3\n"));
-        assert_non_null(strstr(text, "\n    s3_bucket \"#{ENV['LOG_BUCKET']}\"\n"));
-        assert_non_null(strstr(text, "\n    s3_region \"#{ENV['AWS_REGION']}\"\n"));
-        assert_non_null(strstr(text, "\n    path logs/%Y/%m/%d/\n"));
+        assert_non_null(strstr(text, "\n    s3_bucket my-log-bucket\n"));
+        assert_non_null(strstr(text, "\n    s3_region us-east-1\n"));
+        assert_non_null(strstr(text, "\n    path logs/${tag}/%Y/%m/%d/\n"));
+        assert_non_null(strstr(text, "\n    store_as gzip\n"));
+        assert_non_null(strstr(text, "\n    <format>\n      @type json\n    </format>\n"));
         assert_non_null(strstr(text,
                 "\n    s3_object_key_format %{path}%{time_slice}_${chunk_id}.%{file_extension}\n"));
         assert_non_null(strstr(text, "\n    check_object false\n"));
         assert_non_null(strstr(text, "\n    <buffer tag,time>\n      @type file\n"));
         assert_non_null(strstr(text, "\n      path /var/lib/lifeboat/recovery/" VOL "/s3\n"));
         static const char *const settings[] = {
-                "timekey 3600", "flush_mode interval", "flush_interval 1s", "flush_thread_burst_interval 0.1",
+                "timekey 3600", "timekey_use_utc true", "flush_mode interval", "flush_interval 1s", "flush_thread_burst_interval 0.1",
                 "queued_chunks_limit_size 64", "flush_at_shutdown true", "retry_forever true",
                 "retry_max_interval 30s",
         };
