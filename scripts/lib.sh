@@ -7,6 +7,9 @@ LB_BUILD_PACKAGES=(gcc cmake make pkg-config libcurl4-openssl-dev libjansson-dev
 LB_RUNTIME_PACKAGES=(xfsprogs e2fsprogs util-linux mount)
 # Tests: cmocka, Debian's pytest, awscli for the faithfulness check of the fake AWS.
 LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli "${LB_RUNTIME_PACKAGES[@]}")
+# Packaging tests: rpmbuild and rpmlint, rpm2cpio and cpio to unpack, cloud-init's schema
+# check, the shell linter, systemd-analyze, YAML for reading the cloud-config.
+LB_TEST_PACKAGES+=(rpm rpm2cpio rpmlint cpio cloud-init shellcheck systemd python3-yaml)
 
 lb_require_root() {
     if [ "$(id -u)" != 0 ]; then
