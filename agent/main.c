@@ -30,6 +30,7 @@ static int cmd_version(struct lb_context *ctx, int argc, char **argv) {
 
 static const struct command commands[] = {
         { "boot", lb_cmd_boot, "prepare the buffer volume and recover the group's dirty volumes" },
+        { "reap", lb_cmd_reap, "delete flushed volumes of the group, report stranded and quarantined ones" },
         { "status", lb_cmd_status, "show this instance, its group and the group's volumes" },
         { "version", cmd_version, "print the version" },
 };

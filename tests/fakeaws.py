@@ -18,6 +18,7 @@ One process serves, on 127.0.0.1 with ephemeral ports:
 
 Usage:
   /usr/bin/python3 tests/fakeaws.py --state-dir DIR [--region us-east-1] [--ready-file FILE]
+                                    [--exit-with-parent]
 
 The ready file gets {"imds_port": .., "ec2_port": .., "pid": ..} once both
 ports listen. SIGTERM/SIGINT stop the fake; on the way out it detaches every
@@ -26,6 +27,46 @@ DIR/fakeaws.log.
 
 Standard library only; runs under /usr/bin/python3 (3.11). Needs root for
 losetup and mknod.
+
+Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409/500):
+  GET  /_fake/health                       {"ok": true}
+  POST /_fake/instances                    {instance_id?, availability_zone? ("REGIONa"), az_id?,
+                                            instance_type? ("m5.large"), lifecycle? ("spot"|"on-demand"),
+                                            device_style? ("nvme"|"xen"), attachment_slots? (27, root
+                                            included), tags?, buffer?: {device? ("/dev/sdf"), size_gib? (1),
+                                            image?, delete_on_termination? (true), tags?, volume_type?}}
+                                           -> instance JSON + buffer_volume_id when a buffer was asked for
+  GET  /_fake/instances[/<id>]             instance JSON: instance_id, availability_zone, az_id,
+                                            instance_type, lifecycle, device_style, attachment_slots,
+                                            state, root_volume_id, tags, sysfs_root, dev_root,
+                                            imds_endpoint, events
+  POST /_fake/instances/<id>/terminate     -> {instance_id, deleted: [vol..], detached: [vol..]}
+  POST /_fake/instances/<id>/events        {spot?: {action?, time?}|null, spot_after_s?,
+                                            rebalance?: {noticeTime?}|null, lifecycle_state?: str|null}
+                                           (only the keys given change) -> the events
+  POST /_fake/volumes                      {availability_zone?, size_gib?, image?, tags?, multi_attach?,
+                                            volume_type? ("gp3"), state? ("available"|"creating"|"error"),
+                                            volume_id?, create_time? (ISO 8601 with zone, to back-date)}
+                                           -> {volume_id}
+  GET  /_fake/volumes[/<id>]               volume JSON (deleted ones too): volume_id, availability_zone,
+                                            size_gib, volume_type, state, create_time, image, tags,
+                                            multi_attach, root_of, attachments: [{volume_id, instance_id,
+                                            device, status, attach_time, delete_on_termination,
+                                            kernel_name, loop, rdev "7:3", node, sysfs, force, error}]
+  POST /_fake/faults                       {action: EC2 Action|"*"|"imds", kind, count? (1; -1 forever),
+                                            latency_ms? (1000), status? (5xx), path? (imds: substring)}
+                                            kinds: throttle 5xx latency drop truncate malformed
+                                            5xx_after_success drop_after_success truncate_after_success
+  GET  /_fake/faults, POST /_fake/faults/reset
+  POST /_fake/config                       {attach_delay_ms (200), detach_delay_ms (200), ec2_latency_ms (0),
+                                            imds_latency_ms (0), imds_mode ("up"|"down"|"hang"|"500"),
+                                            stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
+                                            (21600), max_results_cap (null)} -> the whole config
+  GET  /_fake/config
+  GET  /_fake/requests                     [{service "imds"|"ec2", action (EC2 Action or IMDS path),
+                                            method, instance (IMDS: instance id; EC2: access key id),
+                                            status (0: no answer), t (time.monotonic()), fault?}]
+  POST /_fake/requests/reset
 """
 
 from __future__ import annotations
@@ -49,6 +90,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -734,9 +776,11 @@ class Store:
         def create_volume(self, *, availability_zone: str, size_gib: int | None = None, image: str | None = None,
                           tags: dict[str, str] | None = None, multi_attach: bool = False,
                           volume_type: str = "gp3", state: str = "available", root_of: str | None = None,
-                          volume_id: str | None = None) -> Volume:
+                          volume_id: str | None = None, create_time: dt.datetime | None = None) -> Volume:
                 with self.lock:
                         vid = volume_id or new_id("vol")
+                        if not re.fullmatch(r"vol-[0-9a-f]{8,17}", vid):
+                                raise ControlError("volume_id must look like vol-0123456789abcdef0")
                         if vid in self.volumes:
                                 raise ControlError(f"volume {vid} exists", 409)
                         if state not in ("creating", "available", "error"):
@@ -744,7 +788,7 @@ class Store:
                         if root_of is None:
                                 image, size_gib = self._prepare_image(vid, image, size_gib)
                         v = Volume(vid, availability_zone, size_gib or ROOT_SIZE_GIB, volume_type, state,
-                                   utcnow(), image, dict(tags or {}), multi_attach, root_of=root_of)
+                                   create_time or utcnow(), image, dict(tags or {}), multi_attach, root_of=root_of)
                         self.volumes[vid] = v
                         self.log("store", f"created {vid} in {availability_zone}, {v.size_gib} GiB, image {image}")
                         return v
@@ -1696,11 +1740,11 @@ class ImdsService:
                         "services": {"domain": "amazonaws.com", "partition": "aws"},
                 }
                 if inst.spot is not None and time.monotonic() >= inst.spot_visible_at:
-                        md["spot"] = {"instance-action": json.dumps(inst.spot, separators=(",", ":")),
+                        # Formatted as in AWS's documentation: {"action": "terminate", "time": "..."}
+                        md["spot"] = {"instance-action": json.dumps(inst.spot),
                                       "termination-time": inst.spot["time"]}
                 if inst.rebalance is not None:
-                        md["events"] = {"recommendations": {"rebalance": json.dumps(inst.rebalance,
-                                                                                    separators=(",", ":"))}}
+                        md["events"] = {"recommendations": {"rebalance": json.dumps(inst.rebalance)}}
                 if inst.lifecycle_state is not None:
                         md["autoscaling"] = {"target-lifecycle-state": inst.lifecycle_state}
                 return {
@@ -1752,7 +1796,7 @@ class ImdsService:
                                         return imds_error(404)
                                 node = node[s]
                         if isinstance(node, dict):
-                                listing = [k + "/" if isinstance(v, dict) else k for k, v in node.items()]
+                                listing = sorted(k + "/" if isinstance(v, dict) else k for k, v in node.items())
                                 return Reply(200, "\n".join(listing).encode())
                         value = node() if callable(node) else node
                         return Reply(200, value.encode())
@@ -1765,10 +1809,17 @@ class ImdsService:
 class FakeHTTPServer(http.server.ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True
+        request_queue_size = 256        # benchmarks open many connections at once
 
         def __init__(self, address, handler, app: "FakeAws"):
                 self.app = app
                 super().__init__(address, handler)
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+                """A bug in the fake: into the log, and onto stderr (where the test fixture
+                looks for tracebacks and fails the test)."""
+                self.app.log("error", traceback.format_exc())
+                super().handle_error(request, client_address)
 
 
 class BaseHandler(http.server.BaseHTTPRequestHandler):
@@ -1823,23 +1874,31 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                         pass
 
+        def serve(self, method: str) -> None:
+                try:
+                        self.dispatch(method)
+                except (ConnectionError, TimeoutError) as e:
+                        # The client gave up (its timeout during injected latency, say): normal.
+                        self.close_connection = True
+                        self.app.log(self.service, f"{method} {self.path}: client went away ({e!r})")
+
         def do_GET(self) -> None:
-                self.dispatch("GET")
+                self.serve("GET")
 
         def do_HEAD(self) -> None:
-                self.dispatch("HEAD")
+                self.serve("HEAD")
 
         def do_POST(self) -> None:
-                self.dispatch("POST")
+                self.serve("POST")
 
         def do_PUT(self) -> None:
-                self.dispatch("PUT")
+                self.serve("PUT")
 
         def do_DELETE(self) -> None:
-                self.dispatch("DELETE")
+                self.serve("DELETE")
 
         def do_PATCH(self) -> None:
-                self.dispatch("PATCH")
+                self.serve("PATCH")
 
         def dispatch(self, method: str) -> None:
                 raise NotImplementedError
@@ -1927,6 +1986,9 @@ class Ec2Handler(BaseHandler):
                                 params = {}
                         action = params.get("Action", "")
                         entry["action"] = action
+                        # Logged even when the signature turns out to be bad.
+                        akid = re.search(r"Credential=([^/,\s]+)/", self.headers.get("Authorization", ""))
+                        entry["instance"] = akid.group(1) if akid else None
                         if app.config.ec2_latency_ms:
                                 time.sleep(app.config.ec2_latency_ms / 1000)
                         reply, truncate = self.answer(method, split, body, params, action, request_id, entry)
@@ -1946,8 +2008,7 @@ class Ec2Handler(BaseHandler):
                 try:
                         if method not in ("GET", "POST"):
                                 raise AwsError("InvalidAction", f"The HTTP method {method} is not supported.")
-                        cred = app.verifier.verify(method, split.path or "/", split.query, self.headers.items(), body)
-                        entry["instance"] = cred.access_key_id
+                        app.verifier.verify(method, split.path or "/", split.query, self.headers.items(), body)
                         if not action:
                                 raise AwsError("MissingAction", "The request must contain the parameter Action")
                         fault = app.faults.take("ec2", action)
@@ -2093,7 +2154,7 @@ class ControlApi:
 
         def create_volume(self, p: dict[str, Any]) -> Volume:
                 known = {"availability_zone", "size_gib", "image", "tags", "multi_attach", "volume_type",
-                         "state", "volume_id"}
+                         "state", "volume_id", "create_time"}
                 unknown = set(p) - known
                 if unknown:
                         raise ControlError(f"unknown volume keys: {', '.join(sorted(unknown))}")
@@ -2108,7 +2169,20 @@ class ControlApi:
                         size_gib=size, image=p.get("image"), tags=tags,
                         multi_attach=bool(p.get("multi_attach", False)),
                         volume_type=p.get("volume_type", "gp3"), state=p.get("state", "available"),
-                        volume_id=p.get("volume_id"))
+                        volume_id=p.get("volume_id"), create_time=self.parse_time("create_time", p.get("create_time")))
+
+        @staticmethod
+        def parse_time(key: str, value: Any) -> dt.datetime | None:
+                """An ISO 8601 time with a zone ("2026-01-02T03:04:05Z"), for back-dating."""
+                if value is None:
+                        return None
+                try:
+                        t = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+                except ValueError:
+                        t = None
+                if t is None or t.tzinfo is None:
+                        raise ControlError(f"{key} must be an ISO 8601 time with a zone, like 2026-01-02T03:04:05Z")
+                return t.astimezone(dt.timezone.utc)
 
 
 # --------------------------------------------------------------------------
@@ -2199,7 +2273,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("--state-dir", required=True, type=Path)
         ap.add_argument("--region", default="us-east-1")
         ap.add_argument("--ready-file", type=Path)
+        ap.add_argument("--exit-with-parent", action="store_true",
+                        help="stop (cleaning up) when the process that started us goes away")
         args = ap.parse_args(argv)
+        parent = os.getppid()
 
         stop_requested = threading.Event()
 
@@ -2218,6 +2295,9 @@ def main(argv: list[str] | None = None) -> int:
                         write_ready_file(args.ready_file, info)
                 # Poll rather than block: the handler only sets a flag.
                 while not stop_requested.is_set():
+                        if args.exit_with_parent and os.getppid() != parent:
+                                app.log("main", f"parent {parent} is gone")
+                                break
                         time.sleep(0.1)
         finally:
                 app.stop()

@@ -15,6 +15,7 @@ enum {
 /* Each command parses its own options (argv[0] is the command name) and returns an exit code. */
 int lb_cmd_status(struct lb_context *ctx, int argc, char **argv);
 int lb_cmd_boot(struct lb_context *ctx, int argc, char **argv);
+int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv);
 
 /* Shared by commands: applies "--key value" style overrides after the environment. */
 int lb_cmd_finalize_settings(struct lb_context *ctx);

@@ -17,6 +17,7 @@ struct lb_volume;
 #define LB_TAG_FS_UUID "fs-uuid"
 #define LB_TAG_FLUSHED_AT "flushed-at"
 #define LB_TAG_REASON "reason"
+#define LB_TAG_AVAILABLE_SINCE "available-since" /* reap: when it first saw a dirty volume available */
 
 enum lb_vol_state {
         LB_VOL_UNMARKED,

@@ -166,7 +166,8 @@ def mounted_image(path: Path | str, readonly: bool = False) -> Iterator[Path]:
         loop = run(["losetup", "--find", "--show"] + (["--read-only"] if readonly else []) + [str(path)]).stdout.strip()
         mounted = False
         try:
-                fstype = run(["blkid", "-o", "value", "-s", "TYPE", loop], check=False).stdout.strip()
+                # -p: probe for real; blkid's cache may remember an earlier user of this loop device
+                fstype = run(["blkid", "-p", "-o", "value", "-s", "TYPE", loop], check=False).stdout.strip()
                 opts = ["ro"] if readonly else []
                 if fstype == "xfs":
                         opts.append("nouuid")   # the same image may be mounted elsewhere by lifeboat
@@ -302,7 +303,7 @@ class FakeAWS:
                 ready = workdir / "fakeaws.ready"
                 out = open(workdir / "fakeaws.out", "wb")
                 proc = subprocess.Popen([PYTHON, str(FAKEAWS), "--state-dir", str(state), "--region", region,
-                                         "--ready-file", str(ready)],
+                                         "--ready-file", str(ready), "--exit-with-parent"],
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
                 out.close()
@@ -374,7 +375,8 @@ class FakeAWS:
 
         def add_volume(self, **kw: Any) -> str:
                 """Creates a volume (availability_zone, size_gib, image, tags, multi_attach,
-                volume_type, state, volume_id) and returns its id."""
+                volume_type, state, volume_id, create_time: ISO 8601 to back-date it) and
+                returns its id."""
                 return self.control("POST", "volumes", kw)["volume_id"]
 
         def terminate(self, iid: str) -> dict[str, Any]:
@@ -512,8 +514,10 @@ class FakeAWS:
                 t = self.workdir / "recovery.conf.in"
                 if not t.exists():
                         t.write_text("# test template (packaging/fluentd/recovery.conf.in is missing)\n"
-                                     "<label @LIFEBOAT_@VOLUME_ID@>\n  <match **>\n    @type null\n"
-                                     "  </match>\n</label>\n")
+                                     "<label @LIFEBOAT_{{volume_id}}>\n  <match **>\n    @type file\n"
+                                     "    @id lifeboat_{{volume_id}}_file\n    path {{mount_path}}/delivered\n"
+                                     "    <buffer>\n      @type file\n      path {{mount_path}}/s3\n"
+                                     "    </buffer>\n  </match>\n</label>\n")
                 return t
 
         def start_lifeboat(self, env: dict[str, str], *args: str) -> subprocess.Popen:

@@ -254,10 +254,11 @@ def test_expired_role_credentials(fake, tmp_path):
         assert creds["Code"] == "Success" and creds["Type"] == "AWS-HMAC"
         kw = dict(access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"])
 
-        assert awscli(fake, tmp_path, "ec2", "describe-volumes", session_token=creds["Token"], **kw).returncode == 0
-        r = awscli(fake, tmp_path, "ec2", "describe-volumes", **kw)
-        assert r.returncode == 254 and "AuthFailure" in r.stderr, "the token is required"
-        time.sleep(2.5)
+        # Quick calls first (awscli alone may take longer than the credentials live).
+        assert fake.ec2("DescribeVolumes", token=creds["Token"], **kw).status == 200
+        assert error_code(fake.ec2("DescribeVolumes", **kw)) == "AuthFailure", "the token is required"
+        expiration = dt.datetime.strptime(creds["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        time.sleep(max(0.0, (expiration - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.2)
         r = awscli(fake, tmp_path, "ec2", "describe-volumes", session_token=creds["Token"], **kw)
         assert r.returncode == 254 and "ExpiredToken" in r.stderr
 
@@ -268,6 +269,29 @@ def test_expired_role_credentials(fake, tmp_path):
 # --------------------------------------------------------------------------
 # SigV4 and EC2 errors, directly
 # --------------------------------------------------------------------------
+
+def test_curl_sigv4_is_accepted(fake, tmp_path):
+        """curl's --aws-sigv4 is libcurl's CURLOPT_AWS_SIGV4, which lifeboat uses."""
+        inst = fake.add_instance()
+        creds = json.loads(fake.imds(inst, "/latest/meta-data/iam/security-credentials/lifeboat-role").body)
+
+        def curl(user: str, *extra: str) -> tuple[int, str]:
+                r = lbtest.run(["curl", "-sS", "--aws-sigv4", f"aws:amz:{fake.region}:ec2", "--user", user,
+                                "-w", "\n%{http_code}", "--data", "Action=DescribeVolumes&Version=2016-11-15",
+                                *extra, fake.ec2_endpoint + "/"])
+                body, _, code = r.stdout.rpartition("\n")
+                return int(code), body
+
+        status, body = curl(f"{lbtest.STATIC_ACCESS_KEY}:{lbtest.STATIC_SECRET_KEY}")
+        assert status == 200, body
+        status, body = curl(f"{creds['AccessKeyId']}:{creds['SecretAccessKey']}",
+                            "-H", f"x-amz-security-token: {creds['Token']}")
+        assert status == 200, body
+        status, body = curl(f"{lbtest.STATIC_ACCESS_KEY}:wrong")
+        assert status == 401 and "<Code>AuthFailure</Code>" in body
+        assert [r["instance"] for r in fake.requests(action="DescribeVolumes")] == \
+                [lbtest.STATIC_ACCESS_KEY, creds["AccessKeyId"], lbtest.STATIC_ACCESS_KEY]
+
 
 def test_sigv4_rejections(fake):
         good = fake.ec2("DescribeVolumes")
@@ -393,7 +417,7 @@ def test_imds_metadata(fake):
         assert get("placement/availability-zone-id") == "use1-az2"
         assert get("instance-type") == "c5.xlarge"
         assert get("instance-life-cycle") == "spot"
-        assert get("block-device-mapping/").split("\n") == ["ami", "root", "ebs1"]
+        assert get("block-device-mapping/").split("\n") == ["ami", "ebs1", "root"]
         assert get("block-device-mapping/ebs1") == "sdf"
         assert get("iam/security-credentials/") == "lifeboat-role"
 
@@ -424,10 +448,13 @@ def test_imds_events(fake):
 
         fake.events(inst, spot=None)
         assert fake.imds(inst, "/latest/meta-data/spot/instance-action").status == 404
-        fake.events(inst, spot={"action": "stop"}, spot_after_s=0.5)
-        assert fake.imds(inst, "/latest/meta-data/spot/instance-action").status == 404
-        time.sleep(0.6)
-        notice = json.loads(fake.imds(inst, "/latest/meta-data/spot/instance-action").text)
+        token = fake.imds_token(inst)
+        t0 = time.monotonic()
+        fake.events(inst, spot={"action": "stop"}, spot_after_s=1.5)
+        assert fake.imds(inst, "/latest/meta-data/spot/instance-action", token).status == 404
+        assert time.monotonic() - t0 < 1.5, "too slow to see the notice not there yet"
+        time.sleep(max(0.0, t0 + 1.6 - time.monotonic()))
+        notice = json.loads(fake.imds(inst, "/latest/meta-data/spot/instance-action", token).text)
         assert notice["action"] == "stop" and notice["time"].endswith("Z")
 
 
@@ -707,6 +734,21 @@ def test_ec2_faults(fake):
         assert fake.faults() == []
 
 
+def test_client_giving_up_is_not_an_error(fake):
+        """A client timing out during injected latency is normal, not a fake bug: the
+        fixture fails tests whose fake printed a traceback."""
+        inst = fake.add_instance()
+        fake.fault(action="DescribeVolumes", kind="latency", latency_ms=800)
+        with pytest.raises((TimeoutError, urllib.error.URLError)):
+                fake.ec2("DescribeVolumes", timeout=0.2)
+        fake.fault(action="imds", kind="latency", latency_ms=800)
+        with pytest.raises((TimeoutError, urllib.error.URLError)):
+                lbtest.http("PUT", fake.imds_url(inst, "/latest/api/token"),
+                            headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}, timeout=0.2)
+        time.sleep(1)
+        assert fake.ec2("DescribeVolumes").status == 200
+
+
 def test_stuck_attach_and_latency_config(fake):
         inst = fake.add_instance()
         vid = fake.add_volume()
@@ -749,7 +791,7 @@ def test_make_image_round_trip(tmp_path):
                 assert img.stat().st_size == GIB
                 assert img.stat().st_blocks * 512 < 200 << 20, "sparse"
                 assert lbtest.image_files(img) == files
-                uuid = lbtest.run(["blkid", "-o", "value", "-s", "UUID", str(img)]).stdout.strip()
+                uuid = lbtest.run(["blkid", "-p", "-o", "value", "-s", "UUID", str(img)]).stdout.strip()
                 assert uuid == "0b1e5e9a-1b2c-4d5e-8f90-123456789abc"
         assert lbtest.leftovers_under(tmp_path) == {"mounts": [], "loops": []}
 

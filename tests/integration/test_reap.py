@@ -1,0 +1,457 @@
+# SPDX-License-Identifier: MIT
+"""lifeboat reap against the fake AWS: a region with two zones, volumes of the group in every
+lifeboat state, races with attaches and with a second reaper, and throttling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lbtest
+from lbtest import run_lifeboat
+
+GROUP = "test-group"
+AZ_A = "us-east-1a"
+AZ_B = "us-east-1b"
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ATTENTION = 0, 1, 2, 3, 4
+
+
+def iso_ago(seconds: float) -> str:
+        t = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reap_env(fake: lbtest.FakeAWS, tmp_path: Path) -> dict[str, str]:
+        """reap off EC2: a region, static credentials, the fake's EC2 endpoint, IMDS disabled."""
+        home = tmp_path / "reaper"
+        home.mkdir(exist_ok=True)
+        return {
+                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                "AWS_ENDPOINT_URL_EC2": fake.ec2_endpoint,
+                "AWS_REGION": fake.region,
+                "AWS_ACCESS_KEY_ID": lbtest.STATIC_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": lbtest.STATIC_SECRET_KEY,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "LIFEBOAT_GROUP": GROUP,
+                "LIFEBOAT_CONFIG": str(home / "lifeboat.conf"),         # does not exist
+                "LIFEBOAT_ECS_CONFIG": str(home / "ecs.config"),        # does not exist
+                "LIFEBOAT_RUN_DIR": str(home / "run"),
+        }
+
+
+def group_volume(fake: lbtest.FakeAWS, az: str, state: str | None = None, group: str = GROUP,
+                 **kw: Any) -> str:
+        """A volume of the group; keyword tags flushed_at=..., available_since=..., reason=...
+        become lifeboat:flushed-at etc.; create_time back-dates it."""
+        tags = {"lifeboat:group": group}
+        if state:
+                tags["lifeboat:state"] = state
+        create_time = kw.pop("create_time", None)
+        for key, value in kw.items():
+                tags["lifeboat:" + key.replace("_", "-")] = value
+        spec: dict[str, Any] = {"availability_zone": az, "tags": tags}
+        if create_time:
+                spec["create_time"] = create_time
+        return fake.add_volume(**spec)
+
+
+def reap_json(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
+        p = run_lifeboat(env, "reap", "--json", *args)
+        try:
+                doc = json.loads(p.stdout)
+        except json.JSONDecodeError:
+                pytest.fail(f"reap --json printed no JSON (exit {p.returncode}):\n{p.stdout}\n{p.stderr}")
+        assert doc["exit_code"] == p.returncode, doc
+        return p, doc
+
+
+def by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {v["volume_id"]: v for v in doc["volumes"]}
+
+
+def state_of(fake: lbtest.FakeAWS, vid: str) -> str:
+        v = fake.volume(vid)
+        assert v is not None, vid
+        return v["state"]
+
+
+def requests(fake: lbtest.FakeAWS, **kw: Any) -> list[dict[str, Any]]:
+        """The request log once it stops growing: the fake logs a request just after answering
+        it, so the last entries of a lifeboat that just exited may still be on their way."""
+        seen = -1
+        while True:
+                log = fake.requests()
+                if len(log) == seen:
+                        return fake.requests(**kw)
+                seen = len(log)
+                time.sleep(0.1)
+
+
+def deletes(fake: lbtest.FakeAWS, ok_only: bool = True) -> list[dict[str, Any]]:
+        return [r for r in requests(fake, action="DeleteVolume") if not ok_only or r["status"] == 200]
+
+
+def attach(fake: lbtest.FakeAWS, vid: str, iid: str, device: str = "/dev/sdg") -> None:
+        a = fake.ec2("AttachVolume", {"VolumeId": vid, "InstanceId": iid, "Device": device})
+        assert a.status == 200, a
+
+
+def start_reap(env: dict[str, str], *args: str) -> subprocess.Popen:
+        return subprocess.Popen([lbtest.lifeboat_bin(), "reap", "--json", *args], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p: subprocess.Popen, timeout: float = 60) -> tuple[int, dict[str, Any], str]:
+        try:
+                out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+                pytest.fail(f"reap did not finish within {timeout}s:\n{out}\n{err}")
+        try:
+                doc = json.loads(out)
+        except json.JSONDecodeError:
+                pytest.fail(f"reap --json printed no JSON (exit {p.returncode}):\n{out}\n{err}")
+        return p.returncode, doc, err
+
+
+# --------------------------------------------------------------------------
+
+
+def test_region_wide_plan_across_two_zones(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        old_a = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(30 * 60))
+        old_b = group_volume(fake, AZ_B, "flushed", flushed_at=iso_ago(3 * 3600))
+        young = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(120))
+        no_flushed_at = group_volume(fake, AZ_B, "flushed")
+        stranded = group_volume(fake, AZ_A, "dirty", available_since=iso_ago(2 * 3600))
+        waiting = group_volume(fake, AZ_B, "dirty")
+        quarantined = group_volume(fake, AZ_B, "quarantined", reason="two filesystem signatures")
+        unused = group_volume(fake, AZ_A, create_time=iso_ago(5 * 3600))
+        other_group = group_volume(fake, AZ_A, "flushed", group="other-group", flushed_at=iso_ago(5 * 3600))
+        untagged = fake.add_volume(availability_zone=AZ_A)
+        # A flushed volume that an instance still has attached (its buffer volume).
+        inst = fake.add_instance(availability_zone=AZ_A, buffer={"tags": {
+                "lifeboat:group": GROUP, "lifeboat:state": "flushed", "lifeboat:flushed-at": iso_ago(3600)}})
+        attached = inst["buffer_volume_id"]
+
+        p, doc = reap_json(env)
+        assert p.returncode == EXIT_ATTENTION, p.stderr
+        assert doc["needs_attention"] is True
+        assert doc["availability_zone"] is None and doc["region"] == fake.region and doc["group"] == GROUP
+        assert doc["dry_run"] is False and doc["min_age_s"] == 600 and doc["stranded_after_s"] == 3600
+        vols = by_id(doc)
+        assert set(vols) == {old_a, old_b, young, no_flushed_at, stranded, waiting, quarantined, unused, attached}
+        expect = {old_a: "deleted", old_b: "deleted", young: "kept", no_flushed_at: "kept", stranded: "stranded",
+                  waiting: "kept", quarantined: "quarantined", unused: "unused", attached: "kept"}
+        assert {vid: v["category"] for vid, v in vols.items()} == expect
+        assert doc["counts"] == {"deleted": 2, "would-delete": 0, "skipped": 0, "failed": 0, "kept": 4,
+                                 "stranded": 1, "quarantined": 1, "unused": 1}
+        assert vols[young]["reason"].startswith("too young: flushed 2m")
+        assert vols[no_flushed_at]["reason"] == "no flushed-at tag"
+        assert vols[quarantined]["reason"] == "two filesystem signatures"
+        assert vols[attached]["reason"].startswith(f"attached to {inst['instance_id']}")
+        assert "no instance in us-east-1a recovered it" in vols[stranded]["reason"]
+        assert vols[old_b]["availability_zone"] == AZ_B and vols[old_b]["lifeboat_state"] == "flushed"
+        assert vols[old_b]["age_s"] >= 3 * 3600
+
+        # Exactly the two old flushed volumes are gone; everything else is untouched.
+        assert {r["status"] for r in requests(fake, action="DeleteVolume")} == {200}
+        assert len(deletes(fake)) == 2
+        for vid in (old_a, old_b):
+                assert state_of(fake, vid) == "deleted"
+        for vid in (young, no_flushed_at, stranded, waiting, quarantined, unused, other_group, untagged):
+                assert state_of(fake, vid) == "available"
+        assert state_of(fake, attached) == "in-use"
+
+        # The dirty volume seen available for the first time now carries the mark.
+        assert vols[waiting]["tag_action"] == "set-available-since" and vols[waiting]["tag_action_done"]
+        mark = fake.volume(waiting)["tags"]["lifeboat:available-since"]
+        assert mark == vols[waiting]["since"]
+        assert abs((dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(mark)).total_seconds()) < 60
+        assert fake.volume(stranded)["tags"]["lifeboat:available-since"] == vols[stranded]["since"]
+
+
+def test_az_scope(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        in_a = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        in_b = group_volume(fake, AZ_B, "flushed", flushed_at=iso_ago(3600))
+        quarantined_b = group_volume(fake, AZ_B, "quarantined", reason="bad")
+
+        p, doc = reap_json(env, "--az", AZ_A)
+        assert p.returncode == EXIT_OK, p.stderr      # the quarantined volume is in the other zone
+        assert doc["availability_zone"] == AZ_A
+        assert [v["volume_id"] for v in doc["volumes"]] == [in_a]
+        assert state_of(fake, in_a) == "deleted"
+        assert state_of(fake, in_b) == "available"
+        assert state_of(fake, quarantined_b) == "available"
+
+        p, doc = reap_json(env, "--az", AZ_B)
+        assert p.returncode == EXIT_ATTENTION
+        assert {v["volume_id"]: v["category"] for v in doc["volumes"]} == {in_b: "deleted",
+                                                                            quarantined_b: "quarantined"}
+        assert state_of(fake, in_b) == "deleted"
+
+
+def test_dry_run_changes_nothing(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        old = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        young = group_volume(fake, AZ_B, "flushed", flushed_at=iso_ago(60))
+        waiting = group_volume(fake, AZ_B, "dirty")
+        unused = group_volume(fake, AZ_A, create_time=iso_ago(3600))
+
+        p = run_lifeboat(env, "reap", "--dry-run", "--delete-unused")
+        assert p.returncode == EXIT_OK, p.stderr
+        out = p.stdout
+        assert "dry run" in out
+        assert "WOULD DELETE (dry run): 2" in out
+        would = out.split("WOULD DELETE (dry run): 2\n")[1].split("\n\n")[0]
+        assert old in would and unused in would and young not in would
+        assert "KEPT: 2" in out and "too young" in out
+        assert f"{waiting}" in out and "[dry run: not tagged]" in out
+        assert "2 would be deleted" in out
+
+        p, doc = reap_json(env, "--dry-run", "--delete-unused")
+        assert p.returncode == EXIT_OK
+        assert doc["dry_run"] is True
+        assert {v["volume_id"]: v["category"] for v in doc["volumes"]} == {
+                old: "would-delete", young: "kept", waiting: "kept", unused: "would-delete"}
+        assert by_id(doc)[waiting]["tag_action"] == "set-available-since"
+        assert by_id(doc)[waiting]["tag_action_done"] is False
+
+        # Only reads went out; every volume is as it was.
+        assert {r["action"] for r in requests(fake, service="ec2")} == {"DescribeVolumes"}
+        for vid in (old, young, waiting, unused):
+                v = fake.volume(vid)
+                assert v["state"] == "available"
+                assert "lifeboat:available-since" not in v["tags"]
+
+
+def test_text_report_and_exit_codes(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        old = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        p = run_lifeboat(env, "reap")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert "DELETED: 1" in p.stdout and old in p.stdout and "flushed 1h0m ago" in p.stdout
+        assert "reap: 1 deleted, 0 not deleted, 0 kept, 0 stranded, 0 quarantined, 0 unused" in p.stdout
+        assert state_of(fake, old) == "deleted"
+
+        # Nothing left: still 0.
+        p = run_lifeboat(env, "reap")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert "no volumes of the group found" in p.stdout
+
+        # A quarantined volume needs a human: exit 4, its reason in the report.
+        q = group_volume(fake, AZ_B, "quarantined", reason="fs-uuid mismatch: expected 1234, found 5678")
+        p = run_lifeboat(env, "reap")
+        assert p.returncode == EXIT_ATTENTION, p.stderr
+        section = p.stdout.split("QUARANTINED (need a human): 1\n")[1]
+        assert q in section and "reason: fs-uuid mismatch: expected 1234, found 5678" in section
+        assert state_of(fake, q) == "available"
+
+
+def test_usage_errors(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        for args in (["--min-age", "ten minutes"], ["--stranded-after", "-1h"], ["--az", ""], ["surplus"],
+                     ["--no-such-option"]):
+                p = run_lifeboat(env, "reap", *args)
+                assert p.returncode == EXIT_USAGE, (args, p.stdout, p.stderr)
+        assert requests(fake, service="ec2") == []
+        p = run_lifeboat(env, "reap", "--help")
+        assert p.returncode == EXIT_OK and "--delete-unused" in p.stdout
+
+
+def test_aws_unusable_exits_3(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        fake.fault(action="DescribeVolumes", kind="5xx", status=500, count=-1)
+        p, doc = reap_json(env)
+        assert p.returncode == EXIT_UNAVAILABLE, p.stderr
+        assert doc["volumes"] == [] and doc["error"]
+        assert "DescribeVolumes failed" in p.stderr
+        assert deletes(fake, ok_only=False) == []
+
+        # No region and IMDS disabled: cannot even start.
+        env2 = dict(env)
+        del env2["AWS_REGION"]
+        p = run_lifeboat(env2, "reap")
+        assert p.returncode == EXIT_UNAVAILABLE, p.stderr
+
+
+def test_stranded_by_available_since_then_cleared_when_attached(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        inst = fake.add_instance(availability_zone=AZ_A)
+        dirty = group_volume(fake, AZ_A, "dirty", flushed_at=iso_ago(10 * 3600))
+
+        # First sight: marked, kept, nothing needs a human yet.
+        p, doc = reap_json(env, "--stranded-after", "2s")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert by_id(doc)[dirty]["category"] == "kept"
+        first_mark = fake.volume(dirty)["tags"]["lifeboat:available-since"]
+
+        # Still available after --stranded-after: stranded, exit 4; the mark is not moved.
+        time.sleep(3.1)
+        p, doc = reap_json(env, "--stranded-after", "2s")
+        assert p.returncode == EXIT_ATTENTION, p.stderr
+        v = by_id(doc)[dirty]
+        assert v["category"] == "stranded" and v["since"] == first_mark and v["age_s"] >= 3
+        assert v["tag_action"] is None
+        assert fake.volume(dirty)["tags"]["lifeboat:available-since"] == first_mark
+        assert state_of(fake, dirty) == "available"     # never deleted
+
+        # An instance recovers it: the mark goes, the volume is kept.
+        attach(fake, dirty, inst["instance_id"])
+        p, doc = reap_json(env, "--stranded-after", "2s")
+        assert p.returncode == EXIT_OK, p.stderr
+        v = by_id(doc)[dirty]
+        assert v["category"] == "kept" and v["tag_action"] == "clear-available-since" and v["tag_action_done"]
+        assert "lifeboat:available-since" not in fake.volume(dirty)["tags"]
+        assert fake.volume(dirty)["tags"]["lifeboat:state"] == "dirty"
+
+
+def test_delete_unused_only_when_asked_and_old(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        old = group_volume(fake, AZ_A, create_time=iso_ago(2 * 3600))
+        young = group_volume(fake, AZ_B)
+
+        p, doc = reap_json(env)
+        assert p.returncode == EXIT_OK, p.stderr      # unused volumes are reported, not alarming
+        assert {v["volume_id"]: v["category"] for v in doc["volumes"]} == {old: "unused", young: "unused"}
+        assert "--delete-unused" in by_id(doc)[old]["reason"]
+        assert deletes(fake, ok_only=False) == []
+
+        p, doc = reap_json(env, "--delete-unused")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert {v["volume_id"]: v["category"] for v in doc["volumes"]} == {old: "deleted", young: "unused"}
+        assert by_id(doc)[young]["reason"].startswith("never used, too young")
+        assert state_of(fake, old) == "deleted"
+        assert state_of(fake, young) == "available"
+
+        p, doc = reap_json(env, "--delete-unused", "--min-age", "0")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert state_of(fake, young) == "deleted"
+
+
+def test_attached_between_describe_and_recheck_is_kept(fake, tmp_path):
+        """Attached after the plan was made: the re-describe right before the delete sees it."""
+        env = reap_env(fake, tmp_path)
+        inst = fake.add_instance(availability_zone=AZ_A)
+        target = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        other = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        # The first DescribeVolumes (the plan) answers at once, the second (the re-check) after 3 s.
+        fake.fault(action="DescribeVolumes", kind="latency", latency_ms=0, count=1)
+        fake.fault(action="DescribeVolumes", kind="latency", latency_ms=3000, count=1)
+
+        proc = start_reap(env)
+        fake.wait_for("the plan's DescribeVolumes", lambda: len(fake.requests(action="DescribeVolumes")) >= 1,
+                      timeout=20, interval=0.01)
+        attach(fake, target, inst["instance_id"])
+        rc, doc, err = finish(proc)
+
+        assert rc == EXIT_OK, err
+        assert len(requests(fake, action="DescribeVolumes")) == 2
+        v = by_id(doc)[target]
+        assert v["category"] == "skipped"
+        assert v["error"].startswith("changed meanwhile: in-use") and "attached to" in v["error"]
+        assert by_id(doc)[other]["category"] == "deleted"
+        assert state_of(fake, target) == "in-use"
+        assert state_of(fake, other) == "deleted"
+        assert len(requests(fake, action="DeleteVolume")) == 1       # never even tried on the attached one
+
+
+def test_attached_between_recheck_and_delete_is_skipped(fake, tmp_path):
+        """Attached in the last moment: DeleteVolume answers VolumeInUse, which is a skip."""
+        env = reap_env(fake, tmp_path)
+        inst = fake.add_instance(availability_zone=AZ_A)
+        target = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        fake.fault(action="DeleteVolume", kind="latency", latency_ms=3000, count=1)
+
+        proc = start_reap(env)
+        fake.wait_for("the re-check", lambda: len(fake.requests(action="DescribeVolumes")) >= 2,
+                      timeout=20, interval=0.01)
+        attach(fake, target, inst["instance_id"])
+        rc, doc, err = finish(proc)
+
+        assert rc == EXIT_OK, err
+        v = by_id(doc)[target]
+        assert v["category"] == "skipped"
+        assert v["error"].startswith("attached meanwhile") and "VolumeInUse" in v["error"]
+        assert [r["status"] for r in requests(fake, action="DeleteVolume")] == [400]
+        assert state_of(fake, target) == "in-use"
+
+        # Text output shows it as kept, with what happened.
+        fake.reset_requests()
+        p = run_lifeboat(env, "reap")
+        assert p.returncode == EXIT_OK
+        assert f"attached to {inst['instance_id']}" in p.stdout
+
+
+def test_two_reapers_at_once(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        flushed = [group_volume(fake, AZ_A if i % 2 else AZ_B, "flushed", flushed_at=iso_ago(3600))
+                   for i in range(14)]
+        quiet = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(30))
+        fake.config(ec2_latency_ms=200)      # keeps both in flight at the same time
+
+        procs = [start_reap(env) for _ in range(2)]
+        results = [finish(p) for p in procs]
+
+        deleted_by: list[set[str]] = []
+        for rc, doc, err in results:
+                assert rc == EXIT_OK, err
+                assert doc["counts"]["failed"] == 0
+                cats = {v["volume_id"]: v["category"] for v in doc["volumes"] if v["volume_id"] in flushed}
+                assert set(cats.values()) <= {"deleted", "skipped"}
+                deleted_by.append({vid for vid, c in cats.items() if c == "deleted"})
+                assert by_id(doc)[quiet]["category"] == "kept"
+        # They really raced: some volumes were taken from under one of them.
+        assert sum(doc["counts"]["skipped"] for _, doc, _ in results) > 0
+        # Each volume deleted exactly once, by one of the two.
+        assert deleted_by[0] | deleted_by[1] == set(flushed)
+        assert deleted_by[0] & deleted_by[1] == set()
+        assert len(deletes(fake)) == len(flushed)
+        assert all(state_of(fake, vid) == "deleted" for vid in flushed)
+        assert state_of(fake, quiet) == "available"
+
+
+def test_throttling_is_ridden_out(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        vols = [group_volume(fake, az, "flushed", flushed_at=iso_ago(3600)) for az in (AZ_A, AZ_B, AZ_B)]
+        waiting = group_volume(fake, AZ_A, "dirty")
+        fake.fault(action="DescribeVolumes", kind="throttle", count=2)
+        fake.fault(action="CreateTags", kind="throttle", count=1)
+        fake.fault(action="DeleteVolume", kind="throttle", count=4)
+
+        p, doc = reap_json(env)
+        assert p.returncode == EXIT_OK, p.stderr
+        assert doc["counts"]["deleted"] == 3
+        assert all(state_of(fake, vid) == "deleted" for vid in vols)
+        assert "lifeboat:available-since" in fake.volume(waiting)["tags"]
+        throttled = [r for r in requests(fake, service="ec2") if r.get("fault") == "throttle"]
+        assert len(throttled) == 7
+        assert fake.faults() == []
+
+
+def test_throttled_past_retries_is_reported(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        vid = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        fake.fault(action="DeleteVolume", kind="throttle", count=-1)
+
+        p, doc = reap_json(env)
+        assert p.returncode == EXIT_PARTIAL, p.stderr
+        v = by_id(doc)[vid]
+        assert v["category"] == "failed"
+        assert v["error"].startswith("not deleted: throttled") and "RequestLimitExceeded" in v["error"]
+        assert len(requests(fake, action="DeleteVolume")) == 3        # the standard mode's attempts
+        assert state_of(fake, vid) == "available"
+
+        fake.reset_faults()
+        p = run_lifeboat(env, "reap")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert state_of(fake, vid) == "deleted"
