@@ -23,6 +23,9 @@
 #define ATTACH_NAME_TRIES 3             /* "attachment point in use": try this many names */
 #define POLL_FIRST_MS 500u              /* attach usually completes in 1-4 s */
 #define POLL_MAX_MS 3000u
+#define STORM_FIRST_MS 1000u            /* throttled past the client's retries: wait, then again */
+#define STORM_MAX_MS 8000u
+#define ATTACH_STORM_TRIES 5            /* AttachVolume throttled or 5xx and not done: send again */
 
 /* A volume this run is trying to attach and recover. */
 enum claim_state {
@@ -37,7 +40,10 @@ struct claim {
         char device[64];
         unsigned name_tries;
         uint64_t attach_sent_ms;
+        enum lb_ec2_error_kind attach_error; /* of the last AttachVolume, LB_EC2_OK if accepted */
+        unsigned storm_tries;           /* AttachVolume sent again after throttling or a 5xx */
         bool resumed;                   /* attached here by an earlier run */
+        enum lb_boot_outcome outcome;   /* CLAIM_FINISHED: how it ended */
 };
 
 struct boot {
@@ -104,6 +110,29 @@ static const char *ec2_error_text(const struct boot *b, char *buf, size_t size) 
         return buf;
 }
 
+/*
+ * Throttling and 5xx answers can outlast the EC2 client's three attempts when a whole
+ * fleet boots at once. Calls boot cannot do without are sent again after a growing,
+ * jittered pause for as long as the boot deadline allows. Returns true to try again.
+ */
+static bool wait_out_storm(struct boot *b, const struct lb_ec2_error *e, unsigned *round) {
+        if (e->kind != LB_EC2_ERR_THROTTLED && e->kind != LB_EC2_ERR_SERVER)
+                return false;
+        uint64_t step = MIN((uint64_t) STORM_FIRST_MS << MIN(*round, 3u), (uint64_t) STORM_MAX_MS);
+        uint64_t delay = step / 2 + (uint64_t) (lb_random01() * (double) (step / 2));
+        if (past_deadline(b) || remaining_ms(b) <= delay)
+                return false;
+        (*round)++;
+        lb_info(b->ctx, "EC2 answers %s; trying again in %" PRIu64 " ms", lb_ec2_error_kind_to_string(e->kind),
+                delay);
+        lb_sleep_ms(delay, b->ctx->interrupted);
+        return !past_deadline(b);
+}
+
+static bool wait_out_last_error(struct boot *b, unsigned *round) {
+        return wait_out_storm(b, lb_ec2_last_error(b->aws.ec2), round);
+}
+
 static int report_add(struct boot *b, const char *volume_id, enum lb_boot_outcome outcome,
                       struct lb_boot_volume **ret) {
         struct lb_boot_report *r = b->report;
@@ -123,7 +152,11 @@ static int report_add(struct boot *b, const char *volume_id, enum lb_boot_outcom
 
 static int create_tags(struct boot *b, const char *volume_id, const struct lb_tag *tags, size_t n) {
         const char *ids[] = { volume_id };
-        int r = lb_ec2_create_tags(b->aws.ec2, ids, 1, tags, n);
+        unsigned round = 0;
+        int r;
+        do
+                r = lb_ec2_create_tags(b->aws.ec2, ids, 1, tags, n);
+        while (r < 0 && wait_out_last_error(b, &round));
         if (r < 0) {
                 char err[600];
                 lb_warn(b->ctx, "CreateTags on %s failed: %s", volume_id, ec2_error_text(b, err, sizeof err));
@@ -144,7 +177,11 @@ static int quarantine(struct boot *b, const char *volume_id, const char *reason)
 }
 
 static int detach(struct boot *b, const char *volume_id) {
-        int r = lb_ec2_detach_volume(b->aws.ec2, volume_id, b->self, false);
+        unsigned round = 0;
+        int r;
+        do
+                r = lb_ec2_detach_volume(b->aws.ec2, volume_id, b->self, false);
+        while (r < 0 && wait_out_last_error(b, &round));
         if (r < 0) {
                 char err[600];
                 lb_warn(b->ctx, "DetachVolume %s failed: %s", volume_id, ec2_error_text(b, err, sizeof err));
@@ -216,8 +253,12 @@ static int own_probe_and_mount(struct boot *b, const struct lb_volume *v, const 
         r = lb_blockdev_verify(dev, lb_volume_lb_tag(s, v, LB_TAG_FS_UUID), &probe, reason, sizeof reason);
         if (r == -ENOMEDIUM) {
                 r = own_format(b, v, dev);
-                if (r < 0 || b->dry_run)
+                if (r < 0)
                         return r;
+                if (b->dry_run) {
+                        own->mounted_now = true; /* would be */
+                        return 0;
+                }
                 r = lb_probe_device(dev->node, &probe);
                 if (r < 0 || probe.result != LB_PROBE_FILESYSTEM)
                         return own_fail(b, r < 0 ? r : -EIO, "%s", "the new filesystem is not visible to libblkid");
@@ -226,8 +267,10 @@ static int own_probe_and_mount(struct boot *b, const struct lb_volume *v, const 
 
         (void) lb_strscpy(own->fs_type, sizeof own->fs_type, probe.type);
         (void) lb_strscpy(own->fs_uuid, sizeof own->fs_uuid, probe.uuid);
-        if (b->dry_run)
+        if (b->dry_run) {
+                own->mounted_now = true; /* would be */
                 return 0;
+        }
 
         char options[128], err[512] = "";
         r = lb_mount_options(probe.type, false, options, sizeof options);
@@ -290,7 +333,10 @@ static int prepare_own_volume(struct boot *b) {
         if (att->delete_on_termination) {
                 own->delete_on_termination_cleared = true;
                 if (!b->dry_run) {
-                        r = lb_ec2_set_delete_on_termination(b->aws.ec2, b->self, att->device, false);
+                        unsigned round = 0;
+                        do
+                                r = lb_ec2_set_delete_on_termination(b->aws.ec2, b->self, att->device, false);
+                        while (r < 0 && wait_out_last_error(b, &round));
                         if (r < 0) {
                                 char err[600];
                                 return own_fail(b, r, "could not turn DeleteOnTermination off: %s",
@@ -353,12 +399,32 @@ static bool in_group(const struct boot *b, const struct lb_volume *v) {
         return g && streq(g, b->s->group);
 }
 
-static size_t active_claims(const struct boot *b) {
+/* Claims that hold a volume here, or are about to: in flight, or recovered. These count
+ * against LIFEBOAT_MAX_RECOVER; a recovery that finished stays mounted and does not make room. */
+static size_t holding_claims(const struct boot *b) {
         size_t n = 0;
-        for (size_t i = 0; i < b->n_claims; i++)
-                if (b->claims[i].state != CLAIM_FINISHED || b->claims[i].resumed)
+        for (size_t i = 0; i < b->n_claims; i++) {
+                const struct claim *c = &b->claims[i];
+                if (c->state != CLAIM_FINISHED || c->outcome == LB_BOOT_RECOVERED ||
+                    c->outcome == LB_BOOT_ALREADY_RECOVERED || c->outcome == LB_BOOT_WOULD_RECOVER)
                         n++;
+        }
         return n;
+}
+
+/*
+ * The instance that wrote the volume's buffers: what the manifest learnt when this instance
+ * first recovered it, else the owner tag unless it names us (we tag ourselves the owner once
+ * it is recovered, so on a rerun the tag no longer tells). "" when unknown.
+ */
+static const char *previous_owner(const struct boot *b, const struct claim *c) {
+        const struct lb_manifest_entry *e = lb_manifest_find(&b->manifest, c->vol.id);
+        if (e && !isempty(e->previous_owner))
+                return e->previous_owner;
+        const char *tag = lb_volume_tag(&c->vol, b->key_owner);
+        if (tag && lb_instance_id_valid(tag) && !streq(tag, b->self))
+                return tag;
+        return "";
 }
 
 /* Records the end of a claim. */
@@ -366,13 +432,12 @@ static int finish(struct boot *b, struct claim *c, enum lb_boot_outcome outcome,
                   struct lb_boot_volume **ret) {
         struct lb_boot_volume *v;
         c->state = CLAIM_FINISHED;
+        c->outcome = outcome;
         int r = report_add(b, c->vol.id, outcome, &v);
         if (r < 0)
                 return r;
         (void) lb_strscpy(v->device, sizeof v->device, c->device);
-        const char *prev = lb_volume_tag(&c->vol, b->key_owner);
-        if (prev && lb_instance_id_valid(prev))
-                (void) lb_strscpy(v->previous_owner, sizeof v->previous_owner, prev);
+        (void) lb_strscpy(v->previous_owner, sizeof v->previous_owner, previous_owner(b, c));
         if (reason)
                 (void) lb_strscpy(v->reason, sizeof v->reason, reason);
         if (outcome == LB_BOOT_QUARANTINED || outcome == LB_BOOT_LEFT_DIRTY)
@@ -431,19 +496,13 @@ static int remember(struct boot *b, const struct claim *c, const struct lb_block
         (void) lb_strscpy(e.device, sizeof e.device, dev->node);
         (void) lb_strscpy(e.mount_path, sizeof e.mount_path, mount_path);
         (void) lb_strscpy(e.config_file, sizeof e.config_file, config_file);
-        const char *prev = lb_volume_tag(&c->vol, b->key_owner);
-        if (prev && lb_instance_id_valid(prev) && !streq(prev, b->self))
-                (void) lb_strscpy(e.previous_owner, sizeof e.previous_owner, prev);
+        (void) lb_strscpy(e.previous_owner, sizeof e.previous_owner, previous_owner(b, c));
         const char *uuid = lb_volume_tag(&c->vol, b->key_fs_uuid);
         if (uuid)
                 (void) lb_strscpy(e.fs_uuid, sizeof e.fs_uuid, uuid);
         const struct lb_manifest_entry *old = lb_manifest_find(&b->manifest, c->vol.id);
-        if (old) {
-                /* Keep what the first run learnt: the previous owner is overwritten by our tag. */
-                if (isempty(e.previous_owner))
-                        (void) lb_strscpy(e.previous_owner, sizeof e.previous_owner, old->previous_owner);
+        if (old)
                 e.recovered_at = old->recovered_at;
-        }
         int r = lb_manifest_add(&b->manifest, &e);
         if (r < 0)
                 return r;
@@ -486,11 +545,10 @@ static int recover_attached(struct boot *b, struct claim *c, const struct lb_att
         if (r < 0)
                 return give_back(b, c, suspect, reason);
 
-        const char *prev = lb_volume_tag(&c->vol, b->key_owner);
         const struct lb_fluentd_vars vars = {
                 .volume_id = c->vol.id,
                 .mount_path = mount_path,
-                .previous_owner = prev && lb_instance_id_valid(prev) ? prev : "",
+                .previous_owner = previous_owner(b, c),
                 .group = s->group,
         };
         r = lb_fluentd_install_snippet(s->fluentd_template, s->fluentd_conf_dir, &vars, config_file,
@@ -516,16 +574,81 @@ static int recover_attached(struct boot *b, struct claim *c, const struct lb_att
         }
 
         struct lb_boot_volume *rv;
-        r = finish(b, c, was_recovered && r == 0 ? LB_BOOT_ALREADY_RECOVERED : LB_BOOT_RECOVERED, NULL, &rv);
+        bool already = was_recovered && r == 0;
+        r = finish(b, c, already ? LB_BOOT_ALREADY_RECOVERED : LB_BOOT_RECOVERED, NULL, &rv);
         if (r < 0)
                 return r;
-        const struct lb_manifest_entry *e = lb_manifest_find(&b->manifest, c->vol.id);
-        if (e)
-                (void) lb_strscpy(rv->previous_owner, sizeof rv->previous_owner, e->previous_owner);
         (void) lb_strscpy(rv->node, sizeof rv->node, dev.node);
         (void) lb_strscpy(rv->mount_path, sizeof rv->mount_path, mount_path);
         (void) lb_strscpy(rv->config_file, sizeof rv->config_file, config_file);
-        lb_info(b->ctx, "recovered %s (%s) at %s", c->vol.id, dev.node, mount_path);
+        if (!already)
+                lb_info(b->ctx, "recovered %s (%s) at %s", c->vol.id, dev.node, mount_path);
+        return 0;
+}
+
+/* Device names for n attachments: never a name of an attachment here or of a local disk. */
+static int pick_device_names(struct boot *b, size_t n, char ***ret_names) {
+        size_t n_used = 0;
+        const char **used = calloc(b->here.n + strv_length(b->snapshot) + 1, sizeof *used);
+        if (!used)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->here.n; i++) {
+                const struct lb_attachment *a = lb_volume_attachment_for(&b->here.items[i], b->self);
+                if (a)
+                        used[n_used++] = a->device;
+        }
+        for (char **p = b->snapshot; p && *p; p++)
+                used[n_used++] = *p;
+        int r = lb_devname_pick(&b->picker, used, n_used, n, ret_names);
+        free(used);
+        return r;
+}
+
+/* Moves a claim on by its AttachVolume answer. */
+static int attach_answered(struct boot *b, struct claim *c, const struct lb_ec2_call *call) {
+        c->attach_sent_ms = lb_now_ms();
+        c->state = CLAIM_ATTACHING;
+        c->attach_error = call->result >= 0 ? LB_EC2_OK : call->error.kind;
+        if (call->result >= 0) {
+                lb_info(b->ctx, "attaching %s at %s", c->vol.id, c->device);
+                return 0;
+        }
+        char err[600];
+        (void) lb_ec2_error_format(&call->error, err, sizeof err);
+        switch (call->error.kind) {
+        case LB_EC2_ERR_INVALID_PARAMETER:
+                /* "Attachment point /dev/xvdba is already in use": take the next name. */
+                if (c->name_tries < ATTACH_NAME_TRIES && strstr(call->error.message, "in use")) {
+                        lb_debug(b->ctx, "%s: %s; trying another device name", c->vol.id, err);
+                        c->state = CLAIM_TO_ATTACH;
+                        return 0;
+                }
+                return finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
+        case LB_EC2_ERR_ATTACHMENT_LIMIT:
+                b->attach_limit_reached = true;
+                return finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
+        case LB_EC2_ERR_VOLUME_NOT_FOUND:
+        case LB_EC2_ERR_ZONE_MISMATCH:
+        case LB_EC2_ERR_AUTH:
+                return finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
+        default:
+                /* VolumeInUse, IncorrectState, or a 5xx that may hide a success (an
+                 * attach can succeed and still answer 500): describe to know. */
+                lb_debug(b->ctx, "%s: %s; describing to see who holds it", c->vol.id, err);
+                return 0;
+        }
+}
+
+/* No device name is left for these claims: they stay for other instances. */
+static int out_of_names(struct boot *b) {
+        b->attach_limit_reached = true;
+        for (size_t i = 0; i < b->n_claims; i++)
+                if (b->claims[i].state == CLAIM_TO_ATTACH) {
+                        int r = finish(b, &b->claims[i], LB_BOOT_NOT_CLAIMED, "no device name left to attach at",
+                                       NULL);
+                        if (r < 0)
+                                return r;
+                }
         return 0;
 }
 
@@ -538,21 +661,10 @@ static int send_attaches(struct boot *b) {
         if (n == 0)
                 return 0;
 
-        /* Names in use: every attachment here and every local disk. */
-        size_t n_used = 0;
-        const char **used = calloc(b->here.n + strv_length(b->snapshot) + 1, sizeof *used);
-        if (!used)
-                return -ENOMEM;
-        for (size_t i = 0; i < b->here.n; i++) {
-                const struct lb_attachment *a = lb_volume_attachment_for(&b->here.items[i], b->self);
-                if (a)
-                        used[n_used++] = a->device;
-        }
-        for (char **p = b->snapshot; p && *p; p++)
-                used[n_used++] = *p;
         char **names = NULL;
-        int r = lb_devname_pick(&b->picker, used, n_used, n, &names);
-        free(used);
+        int r = pick_device_names(b, n, &names);
+        if (r == -ENOSPC)
+                return out_of_names(b);
         if (r < 0)
                 return r;
 
@@ -582,43 +694,8 @@ static int send_attaches(struct boot *b) {
         strv_free(names);
         if (r >= 0)
                 r = lb_ec2_perform(b->aws.ec2, calls, n);
-
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                struct claim *c = who[i];
-                struct lb_ec2_call *call = &calls[i];
-                c->attach_sent_ms = lb_now_ms();
-                c->state = CLAIM_ATTACHING;
-                if (call->result >= 0) {
-                        lb_info(b->ctx, "attaching %s at %s", c->vol.id, c->device);
-                        continue;
-                }
-                char err[600];
-                (void) lb_ec2_error_format(&call->error, err, sizeof err);
-                switch (call->error.kind) {
-                case LB_EC2_ERR_INVALID_PARAMETER:
-                        /* "Attachment point /dev/xvdba is already in use": take the next name. */
-                        if (c->name_tries < ATTACH_NAME_TRIES && strstr(call->error.message, "in use")) {
-                                lb_debug(b->ctx, "%s: %s; trying another device name", c->vol.id, err);
-                                c->state = CLAIM_TO_ATTACH;
-                        } else
-                                r = finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
-                        break;
-                case LB_EC2_ERR_ATTACHMENT_LIMIT:
-                        b->attach_limit_reached = true;
-                        r = finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
-                        break;
-                case LB_EC2_ERR_VOLUME_NOT_FOUND:
-                case LB_EC2_ERR_ZONE_MISMATCH:
-                case LB_EC2_ERR_AUTH:
-                        r = finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
-                        break;
-                default:
-                        /* VolumeInUse, IncorrectState, or a 5xx that may hide a success (an
-                         * attach can succeed and still answer 500): describe to know. */
-                        lb_debug(b->ctx, "%s: %s; describing to see who holds it", c->vol.id, err);
-                        break;
-                }
-        }
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = attach_answered(b, who[i], &calls[i]);
         for (size_t i = 0; i < n; i++)
                 lb_ec2_call_done(&calls[i]);
         free(calls);
@@ -629,13 +706,23 @@ static int send_attaches(struct boot *b) {
 /* Claims more candidates while there is room: limit, slots, and time. */
 static int claim_more(struct boot *b, const struct lb_volume_list *cand, size_t *next, size_t limit) {
         int r;
-        while (*next < cand->n && active_claims(b) < limit && !b->attach_limit_reached && !past_deadline(b)) {
+        while (*next < cand->n && holding_claims(b) < limit && !b->attach_limit_reached && !past_deadline(b)) {
                 struct claim *c;
                 r = add_claim(b, &cand->items[(*next)++], false, &c);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+/* An AttachVolume refused by throttling, a 5xx or a lost connection did not happen when the
+ * volume is still free (an attach that succeeded behind a 5xx shows as attached): send it
+ * again, a few times, while the volume is still dirty. */
+static bool attach_worth_resending(const struct boot *b, const struct claim *c, const struct lb_volume *now) {
+        bool transient = c->attach_error == LB_EC2_ERR_THROTTLED || c->attach_error == LB_EC2_ERR_SERVER ||
+                         c->attach_error == LB_EC2_ERR_TRANSPORT;
+        return transient && c->storm_tries < ATTACH_STORM_TRIES && streq(now->state, "available") &&
+               lb_volume_state(b->s, now) == LB_VOL_DIRTY && !past_deadline(b);
 }
 
 /* One DescribeVolumes for every claim in flight; moves each one on. */
@@ -688,6 +775,11 @@ static int poll_claims(struct boot *b) {
                         if (r >= 0)
                                 (void) lb_strscpy(rv->winner, sizeof rv->winner, v->attachments[0].instance_id);
                         lb_debug(b->ctx, "%s went to %s", c->vol.id, v->attachments[0].instance_id);
+                } else if (attach_worth_resending(b, c, v)) {
+                        lb_debug(b->ctx, "%s: AttachVolume did not happen (%s); sending it again", c->vol.id,
+                                 lb_ec2_error_kind_to_string(c->attach_error));
+                        c->storm_tries++;
+                        c->state = CLAIM_TO_ATTACH;
                 } else {
                         /* Not attached anywhere although AttachVolume was sent: it failed, or a
                          * racer attached and let go. Leave it for the next boot. */
@@ -769,7 +861,11 @@ static int describe_candidates(struct boot *b, struct lb_volume_list *ret) {
                 { state_filter, dirty, 1 },
         };
         _cleanup_volume_list_ struct lb_volume_list all = { 0 };
-        int r = lb_ec2_describe_volumes(b->aws.ec2, filters, ELEMENTSOF(filters), NULL, 0, &all);
+        unsigned round = 0;
+        int r;
+        do
+                r = lb_ec2_describe_volumes(b->aws.ec2, filters, ELEMENTSOF(filters), NULL, 0, &all);
+        while (r < 0 && wait_out_last_error(b, &round));
         if (r < 0)
                 return r;
         /* Multi-attach volumes are skipped: attaching is no lock for them. */
@@ -809,6 +905,99 @@ static void report_dry_run(struct boot *b, const struct lb_volume_list *cand, si
         }
 }
 
+/* Whether an earlier run finished the volume: in the manifest, and its device mounted where
+ * boot mounts it. Only looks (one sysfs scan, the mount table). */
+static bool recovered_earlier(const struct boot *b, const struct claim *c, const char *mount_path) {
+        const struct lb_attachment *a = lb_volume_attachment_for(&c->vol, b->self);
+        if (!a || !lb_manifest_find(&b->manifest, c->vol.id))
+                return false;
+        const struct lb_blockdev_query q = {
+                .sysfs_root = b->s->sysfs_root,
+                .dev_root = b->s->dev_root,
+                .volume_id = c->vol.id,
+                .requested_name = a->device,
+                .size_bytes = c->vol.size_gib << 30,
+        };
+        struct lb_blockdev dev;
+        return lb_blockdev_find(&q, &dev, NULL, 0) == 0 && lb_mount_is_mounted_at(dev.devno, mount_path) > 0;
+}
+
+/* --dry-run: a volume an earlier run attached here is recovered already, or would be now. */
+static int dry_run_resumed(struct boot *b, struct claim *c) {
+        char mount_path[PATH_MAX];
+        struct lb_boot_volume *v;
+        int r = lb_snprintf(mount_path, sizeof mount_path, "%s/%s", b->s->recovery_root, c->vol.id);
+        if (r < 0)
+                return r;
+        bool done = recovered_earlier(b, c, mount_path);
+        r = finish(b, c, done ? LB_BOOT_ALREADY_RECOVERED : LB_BOOT_WOULD_RECOVER,
+                   done ? NULL : "attached here by an earlier run", &v);
+        if (r < 0)
+                return r;
+        (void) lb_strscpy(v->mount_path, sizeof v->mount_path, mount_path);
+        const struct lb_manifest_entry *e = lb_manifest_find(&b->manifest, c->vol.id);
+        if (done && e) {
+                (void) lb_strscpy(v->node, sizeof v->node, e->device);
+                (void) lb_strscpy(v->config_file, sizeof v->config_file, e->config_file);
+        }
+        return 0;
+}
+
+/* Whether every claim waiting for its attachment was attached by an earlier run. */
+static bool only_resumed_in_flight(const struct boot *b) {
+        for (size_t i = 0; i < b->n_claims; i++)
+                if (b->claims[i].state == CLAIM_ATTACHING && !b->claims[i].resumed)
+                        return false;
+        return true;
+}
+
+/* Claims candidates up to the limit, attaches them all at once and recovers each one as its
+ * attachment completes, until nothing is in flight or the deadline passes. */
+static int attach_and_recover(struct boot *b, const struct lb_volume_list *cand, size_t limit, size_t *next) {
+        uint64_t poll_ms = POLL_FIRST_MS, started = lb_now_ms();
+        bool first = true;
+        int r;
+
+        for (;; first = false) {
+                r = claim_more(b, cand, next, limit);
+                if (r >= 0)
+                        r = send_attaches(b);
+                if (r < 0)
+                        return r;
+                if (!claims_in_flight(b))
+                        return 0;
+                if (past_deadline(b))
+                        return abandon_in_flight(b);
+                /* Volumes an earlier run attached may be ready already: look at once, but only
+                 * once (one still attaching must not make this a busy loop). */
+                if (!first || !only_resumed_in_flight(b)) {
+                        lb_sleep_ms(MIN(poll_ms, remaining_ms(b)), b->ctx->interrupted);
+                        if (lb_now_ms() - started > 5000)
+                                poll_ms = MIN(poll_ms * 3 / 2, POLL_MAX_MS);
+                }
+                r = poll_claims(b);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* Candidates never claimed stay dirty for the next boot or another instance; say why. */
+static int report_unclaimed(struct boot *b, const struct lb_volume_list *cand, size_t next) {
+        if (next < cand->n && !b->attach_limit_reached && past_deadline(b))
+                b->report->timed_out = true;
+        for (; next < cand->n; next++) {
+                struct lb_boot_volume *v;
+                int r = report_add(b, cand->items[next].id, LB_BOOT_NOT_CLAIMED, &v);
+                if (r < 0)
+                        return r;
+                (void) lb_strscpy(v->reason, sizeof v->reason,
+                                  b->attach_limit_reached ? "attachment limit reached"
+                                  : past_deadline(b)      ? "boot timeout"
+                                                          : "over LIFEBOAT_MAX_RECOVER or the free slots");
+        }
+        return 0;
+}
+
 static int recover_volumes(struct boot *b) {
         const struct lb_settings *s = b->s;
         int r;
@@ -828,12 +1017,12 @@ static int recover_volumes(struct boot *b) {
 
         size_t used = attachments_here(b);
         size_t free_slots = s->attachment_slots > used ? s->attachment_slots - used : 0;
-        size_t limit = MIN((size_t) s->max_recover, active_claims(b) + free_slots);
+        size_t limit = MIN((size_t) s->max_recover, holding_claims(b) + free_slots);
 
         if (b->dry_run) {
-                report_dry_run(b, &cand, limit > active_claims(b) ? limit - active_claims(b) : 0);
+                report_dry_run(b, &cand, limit > holding_claims(b) ? limit - holding_claims(b) : 0);
                 for (size_t i = 0; i < b->n_claims; i++)
-                        (void) finish(b, &b->claims[i], LB_BOOT_WOULD_RECOVER, "attached here by an earlier run", NULL);
+                        (void) dry_run_resumed(b, &b->claims[i]);
                 return 0;
         }
         if (cand.n == 0 && b->n_claims == 0)
@@ -844,46 +1033,10 @@ static int recover_volumes(struct boot *b) {
                 return r;
 
         size_t next = 0;
-        uint64_t poll_ms = POLL_FIRST_MS, started = lb_now_ms();
-        for (;;) {
-                r = claim_more(b, &cand, &next, limit);
-                if (r >= 0)
-                        r = send_attaches(b);
-                if (r < 0)
-                        return r;
-                if (!claims_in_flight(b))
-                        break;
-                if (past_deadline(b)) {
-                        r = abandon_in_flight(b);
-                        break;
-                }
-                /* Resumed claims are attached already: look at once. */
-                bool only_resumed = true;
-                for (size_t i = 0; i < b->n_claims; i++)
-                        if (b->claims[i].state == CLAIM_ATTACHING && !b->claims[i].resumed)
-                                only_resumed = false;
-                if (!only_resumed) {
-                        lb_sleep_ms(MIN(poll_ms, remaining_ms(b)), b->ctx->interrupted);
-                        if (lb_now_ms() - started > 5000)
-                                poll_ms = MIN(poll_ms * 3 / 2, POLL_MAX_MS);
-                }
-                for (size_t i = 0; i < b->n_claims; i++)
-                        b->claims[i].resumed = b->claims[i].resumed && b->claims[i].state == CLAIM_ATTACHING;
-                r = poll_claims(b);
-                if (r < 0)
-                        return r;
-        }
-        for (; next < cand.n; next++) {
-                struct lb_boot_volume *v;
-                r = report_add(b, cand.items[next].id, LB_BOOT_NOT_CLAIMED, &v);
-                if (r < 0)
-                        return r;
-                (void) lb_strscpy(v->reason, sizeof v->reason,
-                                  b->attach_limit_reached ? "attachment limit reached"
-                                  : past_deadline(b)      ? "boot timeout"
-                                                          : "over LIFEBOAT_MAX_RECOVER or the free slots");
-        }
-        return r;
+        r = attach_and_recover(b, &cand, limit, &next);
+        if (r < 0)
+                return r;
+        return report_unclaimed(b, &cand, next);
 }
 
 /* Drops manifest entries and snippets of volumes no longer attached here. */
@@ -931,7 +1084,11 @@ static int init_keys(struct boot *b) {
 static int describe_here(struct boot *b) {
         const char *self[] = { b->self };
         const struct lb_filter filters[] = { { "attachment.instance-id", self, 1 } };
-        int r = lb_ec2_describe_volumes(b->aws.ec2, filters, 1, NULL, 0, &b->here);
+        unsigned round = 0;
+        int r;
+        do
+                r = lb_ec2_describe_volumes(b->aws.ec2, filters, 1, NULL, 0, &b->here);
+        while (r < 0 && wait_out_last_error(b, &round));
         if (r < 0) {
                 char err[600];
                 lb_err(b->ctx, "DescribeVolumes for this instance's volumes failed: %s",
@@ -994,6 +1151,8 @@ static int boot_steps(struct boot *b) {
 
         if (partial < 0)
                 return partial;
+        if (rep->timed_out)
+                return 1;       /* volumes found dirty were left so */
         for (size_t i = 0; i < rep->n_volumes; i++)
                 if (rep->volumes[i].outcome == LB_BOOT_QUARANTINED || rep->volumes[i].outcome == LB_BOOT_LEFT_DIRTY)
                         return 1;

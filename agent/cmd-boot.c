@@ -74,9 +74,8 @@ static void print_own(const struct lb_boot_report *r) {
                 return;
         }
         printf("own buffer volume %s (%s -> %s): %s%s, %s%s at %s%s%s\n", o->volume_id, o->device, o->node,
-               o->formatted ? would : "", o->formatted ? "formatted" : o->fs_type,
-               o->mounted_now || (r->dry_run && !o->mounted_now) ? would : "",
-               o->mounted_now || r->dry_run ? "mounted" : "already mounted", o->mount_path,
+               o->formatted ? would : "", o->formatted ? "formatted" : o->fs_type, o->mounted_now ? would : "",
+               o->mounted_now ? "mounted" : "already mounted", o->mount_path,
                o->tags_written ? (r->dry_run ? ", would be tagged dirty" : ", tagged dirty") : "",
                o->delete_on_termination_cleared ? (r->dry_run ? ", DeleteOnTermination would be turned off"
                                                               : ", DeleteOnTermination turned off")
@@ -113,8 +112,10 @@ static void print_volume(const struct lb_boot_volume *v) {
 
 static void print_text(const struct lb_boot_report *r) {
         size_t count[_LB_BOOT_OUTCOME_MAX] = { 0 };
-        if (!isempty(r->instance_id))
-                printf("instance %s in %s%s\n", r->instance_id, r->availability_zone, r->dry_run ? " (dry run)" : "");
+        /* AWS never said who we are, so nothing was looked at: the error said it all. */
+        if (isempty(r->instance_id))
+                return;
+        printf("instance %s in %s%s\n", r->instance_id, r->availability_zone, r->dry_run ? " (dry run)" : "");
         print_own(r);
         for (size_t i = 0; i < r->n_volumes; i++) {
                 print_volume(&r->volumes[i]);

@@ -46,7 +46,7 @@ struct lb_boot_own {
         char fs_type[16];
         char fs_uuid[64];
         bool formatted;                 /* blank, so mkfs ran (or would run) */
-        bool mounted_now;               /* false: it was mounted already */
+        bool mounted_now;               /* mounted by this run (or would be); false: it was mounted already */
         bool delete_on_termination_cleared;
         bool tags_written;
         char reason[256];               /* why it is not ready */
@@ -72,7 +72,8 @@ const char *lb_boot_outcome_to_string(enum lb_boot_outcome o);
 /*
  * Runs boot. The report is filled as it goes, also when boot fails.
  * Returns 0 when everything that was found is done (nothing quarantined or
- * left over), 1 when some volumes were quarantined or left dirty, or a
+ * left over), 1 when some volumes were quarantined or left dirty (also when
+ * the boot timeout left dirty volumes unclaimed), or a
  * negative errno when AWS was unreachable or the own buffer volume is not
  * ready (-ENODEV no volume at the device, -EMEDIUMTYPE refused content, ...).
  */
