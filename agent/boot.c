@@ -43,6 +43,7 @@ struct claim {
         enum lb_ec2_error_kind attach_error; /* of the last AttachVolume, LB_EC2_OK if accepted */
         unsigned storm_tries;           /* AttachVolume sent again after throttling or a 5xx */
         bool resumed;                   /* attached here by an earlier run */
+        bool owner_tag_pending;         /* recovered; the owner tag goes out with the others */
         enum lb_boot_outcome outcome;   /* CLAIM_FINISHED: how it ended */
 };
 
@@ -568,10 +569,7 @@ static int recover_attached(struct boot *b, struct claim *c, const struct lb_att
                 lb_warn(b->ctx, "cannot save the manifest in %s: %s", s->run_dir, strerror(-r));
 
         const char *owner = lb_volume_tag(&c->vol, b->key_owner);
-        if (!owner || !streq(owner, b->self)) {
-                const struct lb_tag tags[] = { { b->key_owner, (char *) b->self } };
-                (void) create_tags(b, c->vol.id, tags, 1);
-        }
+        c->owner_tag_pending = !owner || !streq(owner, b->self);
 
         struct lb_boot_volume *rv;
         bool already = was_recovered && r == 0;
@@ -943,6 +941,39 @@ static int dry_run_resumed(struct boot *b, struct claim *c) {
         return 0;
 }
 
+/* Takes ownership of every volume recovered since the last call with one CreateTags for all of
+ * them (one round trip instead of one per volume); if that call fails (one volume went away
+ * meanwhile), each volume is tagged on its own. */
+static int tag_new_owners(struct boot *b) {
+        const struct lb_tag tags[] = { { b->key_owner, (char *) b->self } };
+        size_t n = 0;
+        _cleanup_free_ const char **ids = calloc(b->n_claims + 1, sizeof *ids);
+        if (!ids)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->n_claims; i++)
+                if (b->claims[i].owner_tag_pending) {
+                        ids[n++] = b->claims[i].vol.id;
+                        b->claims[i].owner_tag_pending = false;
+                }
+        if (n == 0)
+                return 0;
+        unsigned round = 0;
+        int r;
+        do
+                r = lb_ec2_create_tags(b->aws.ec2, ids, n, tags, 1);
+        while (r < 0 && wait_out_last_error(b, &round));
+        if (r >= 0 || n == 1) {
+                if (r < 0) {
+                        char err[600];
+                        lb_warn(b->ctx, "CreateTags on %s failed: %s", ids[0], ec2_error_text(b, err, sizeof err));
+                }
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+                (void) create_tags(b, ids[i], tags, 1);
+        return 0;
+}
+
 /* Whether every claim waiting for its attachment was attached by an earlier run. */
 static bool only_resumed_in_flight(const struct boot *b) {
         for (size_t i = 0; i < b->n_claims; i++)
@@ -976,6 +1007,8 @@ static int attach_and_recover(struct boot *b, const struct lb_volume_list *cand,
                                 poll_ms = MIN(poll_ms * 3 / 2, POLL_MAX_MS);
                 }
                 r = poll_claims(b);
+                if (r >= 0)
+                        r = tag_new_owners(b);
                 if (r < 0)
                         return r;
         }

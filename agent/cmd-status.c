@@ -9,7 +9,9 @@
 #include "lifeboat/commands.h"
 #include "lifeboat/context.h"
 #include "lifeboat/ec2.h"
+#include "lifeboat/manifest.h"
 #include "lifeboat/tags.h"
+#include "lifeboat/watch.h"
 
 
 static void status_usage(FILE *f) {
@@ -47,7 +49,8 @@ static json_t *volume_to_json(const struct lb_settings *s, const struct lb_volum
                          atts);
 }
 
-static int print_json(const struct lb_context *ctx, const struct lb_aws *aws, const struct lb_volume_list *vols) {
+static int print_json(const struct lb_context *ctx, const struct lb_aws *aws, const struct lb_volume_list *vols,
+                      const struct lb_watch_state *watch, const struct lb_manifest *manifest) {
         const struct lb_settings *s = &ctx->settings;
         const struct lb_identity *id = &aws->identity;
         _cleanup_(json_decrefp) json_t *volumes = json_array();
@@ -72,6 +75,12 @@ static int print_json(const struct lb_context *ctx, const struct lb_aws *aws, co
                 s->tag_prefix, "volumes", volumes, "counts", counts);
         if (!root)
                 return -ENOMEM;
+        json_t *w = NULL;
+        int r = lb_watch_status_to_json(watch, watch && lb_watch_state_running(watch), manifest, &w);
+        if (r < 0)
+                return r;
+        if (json_object_set_new(root, "watch", w) < 0)
+                return -ENOMEM;
         _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
         if (!text)
                 return -ENOMEM;
@@ -91,7 +100,8 @@ static void print_volume_row(const struct lb_settings *s, const struct lb_volume
                v->state, v->size_gib, owner ? owner : "-", where);
 }
 
-static void print_table(const struct lb_context *ctx, const struct lb_aws *aws, const struct lb_volume_list *vols) {
+static void print_table(const struct lb_context *ctx, const struct lb_aws *aws, const struct lb_volume_list *vols,
+                        const struct lb_watch_state *watch, const struct lb_manifest *manifest) {
         const struct lb_settings *s = &ctx->settings;
         const struct lb_identity *id = &aws->identity;
         size_t n_state[_LB_VOL_STATE_MAX] = { 0 };
@@ -125,6 +135,10 @@ static void print_table(const struct lb_context *ctx, const struct lb_aws *aws, 
         if (n_state[LB_VOL_UNKNOWN] > 0)
                 printf(", %zu with an unknown state tag", n_state[LB_VOL_UNKNOWN]);
         printf("\n");
+
+        _cleanup_free_ char *text = NULL;
+        if (lb_watch_status_describe(watch, watch && lb_watch_state_running(watch), manifest, &text) >= 0)
+                printf("\n%s", text);
 }
 
 int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
@@ -185,10 +199,21 @@ int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
                 return lb_exit_code_for_aws_error(r);
         }
 
+        /* What watch and boot keep in the run directory: this instance's side of the story. */
+        _cleanup_watch_state_ struct lb_watch_state watch = { 0 };
+        _cleanup_manifest_ struct lb_manifest manifest = { 0 };
+        r = lb_watch_state_load(ctx->settings.run_dir, &watch);
+        if (r < 0 && r != -ENOENT)
+                lb_warn(ctx, "cannot read %s/%s: %s", ctx->settings.run_dir, LB_WATCH_STATE_FILE, strerror(-r));
+        const struct lb_watch_state *w = r >= 0 ? &watch : NULL;
+        r = lb_manifest_load(ctx->settings.run_dir, &manifest);
+        if (r < 0)
+                lb_warn(ctx, "cannot read %s/%s: %s", ctx->settings.run_dir, LB_MANIFEST_FILE, strerror(-r));
+
         if (json)
-                r = print_json(ctx, &aws, &vols);
+                r = print_json(ctx, &aws, &vols, w, &manifest);
         else {
-                print_table(ctx, &aws, &vols);
+                print_table(ctx, &aws, &vols, w, &manifest);
                 r = 0;
         }
         if (r < 0) {

@@ -33,6 +33,7 @@ static const struct command commands[] = {
         { "reap", lb_cmd_reap, "delete flushed volumes of the group, report stranded and quarantined ones" },
         { "status", lb_cmd_status, "show this instance, its group and the group's volumes" },
         { "version", cmd_version, "print the version" },
+        { "watch", lb_cmd_watch, "drain the buffer volume when the instance is ending; release recovered volumes" },
 };
 
 static void usage(FILE *f) {

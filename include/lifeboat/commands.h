@@ -16,6 +16,7 @@ enum {
 int lb_cmd_status(struct lb_context *ctx, int argc, char **argv);
 int lb_cmd_boot(struct lb_context *ctx, int argc, char **argv);
 int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv);
+int lb_cmd_watch(struct lb_context *ctx, int argc, char **argv);
 
 /* Shared by commands: applies "--key value" style overrides after the environment. */
 int lb_cmd_finalize_settings(struct lb_context *ctx);
