@@ -475,8 +475,8 @@ class FakeAWS:
 
         def env_for(self, instance: str | dict, use_role: bool = False, region: bool = True) -> dict[str, str]:
                 """The environment of lifeboat running on this fake instance: endpoints, its own
-                sysfs and /dev, and its own directories under the test's tmp dir. Only PATH and
-                LANG come from the developer's environment."""
+                sysfs and /dev, and its own directories under the test's tmp dir. Only PATH, LANG
+                and the sanitizer options come from the developer's environment."""
                 info = self.instance(_iid(instance))
                 iid = info["instance_id"]
                 home = self.workdir / "instances" / iid
@@ -498,8 +498,10 @@ class FakeAWS:
                         "LIFEBOAT_CONFIG": str(home / "lifeboat.conf"),          # does not exist
                         "LIFEBOAT_ECS_CONFIG": str(home / "ecs.config"),         # does not exist
                 }
-                if "LANG" in os.environ:
-                        env["LANG"] = os.environ["LANG"]
+                # LANG, and the sanitizer settings of scripts/test's ASan+UBSan pass.
+                for name in ("LANG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+                        if name in os.environ:
+                                env[name] = os.environ[name]
                 if region:
                         env["AWS_REGION"] = self.region
                 if not use_role:
