@@ -8,11 +8,6 @@ static bool credentials_in_environment(const struct lb_settings *s) {
         return !isempty(s->access_key_id) && !isempty(s->secret_access_key);
 }
 
-/* imds.h: -EHOSTUNREACH means no usable answer (refused, timed out, 5xx), whatever the route. */
-static const char *imds_error_text(int r) {
-        return r == -EHOSTUNREACH ? "no answer" : strerror(-r);
-}
-
 int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
         const struct lb_settings *s = &ctx->settings;
         _cleanup_aws_ struct lb_aws aws = { 0 };
@@ -34,7 +29,7 @@ int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
                 r = lb_imds_identity(aws.imds, flags & LB_AWS_IDENTITY_EXTRA, &aws.identity);
                 if (r < 0) {
                         lb_err(ctx, "cannot read this instance's identity from IMDS at %s: %s",
-                               s->imds_endpoint, imds_error_text(r));
+                               s->imds_endpoint, lb_imds_strerror(r));
                         return r;
                 }
                 aws.have_identity = true;

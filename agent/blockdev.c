@@ -53,15 +53,6 @@ static bool is_nvme_namespace(const char *name) {
         return *p == '\0';
 }
 
-static bool strv_contains(char *const *l, const char *s) {
-        if (!l)
-                return false;
-        for (char *const *i = l; *i; i++)
-                if (streq(*i, s))
-                        return true;
-        return false;
-}
-
 static int check_node(const char *node, dev_t devno, char *reason, size_t reason_size) {
         struct stat st;
         if (stat(node, &st) < 0) {
@@ -75,10 +66,21 @@ static int check_node(const char *node, dev_t devno, char *reason, size_t reason
         }
         if (st.st_rdev != devno) {
                 lb_set_reason(reason, reason_size, "%s is %u:%u but sysfs says %u:%u", node,
-                           major(st.st_rdev), minor(st.st_rdev), major(devno), minor(devno));
+                              major(st.st_rdev), minor(st.st_rdev), major(devno), minor(devno));
                 return -EXDEV;
         }
         return 0;
+}
+
+/* Reads the attribute sysfs_dir/name into attr; path gets its path for messages. */
+static int read_sysfs_attr(const char *sysfs_dir, const char *name, char path[static PATH_MAX], char *attr,
+                           size_t attr_size, char *reason, size_t reason_size) {
+        if (lb_snprintf(path, PATH_MAX, "%s/%s", sysfs_dir, name) < 0)
+                return -ENAMETOOLONG;
+        int r = lb_read_attr(path, attr, attr_size);
+        if (r < 0)
+                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+        return r;
 }
 
 /* Loads a device whose sysfs directory is dir/name. */
@@ -93,25 +95,17 @@ static int load_from(const char *dir, const char *dev_root, const char *name, st
             lb_snprintf(d.node, sizeof d.node, "%s/%s", dev_root, name) < 0)
                 return -ENAMETOOLONG;
 
-        if (lb_snprintf(path, sizeof path, "%s/dev", d.sysfs) < 0)
-                return -ENAMETOOLONG;
-        r = lb_read_attr(path, attr, sizeof attr);
-        if (r < 0) {
-                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+        r = read_sysfs_attr(d.sysfs, "dev", path, attr, sizeof attr, reason, reason_size);
+        if (r < 0)
                 return r;
-        }
         if (parse_devno(attr, &d.devno) < 0) {
                 lb_set_reason(reason, reason_size, "%s: cannot parse '%s'", path, attr);
                 return -EINVAL;
         }
 
-        if (lb_snprintf(path, sizeof path, "%s/size", d.sysfs) < 0)
-                return -ENAMETOOLONG;
-        r = lb_read_attr(path, attr, sizeof attr);
-        if (r < 0) {
-                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+        r = read_sysfs_attr(d.sysfs, "size", path, attr, sizeof attr, reason, reason_size);
+        if (r < 0)
                 return r;
-        }
         uint64_t sectors;
         if (lb_parse_uint(attr, 0, UINT64_MAX / 512, &sectors) < 0) {
                 lb_set_reason(reason, reason_size, "%s: cannot parse '%s'", path, attr);
@@ -217,7 +211,7 @@ static int find_xen(const struct lb_blockdev_query *q, struct lb_blockdev *ret, 
                 lb_set_reason(reason, reason_size, "no NVMe namespace with the volume's serial and no %s", path);
                 return r;
         }
-        if (strv_contains(q->snapshot, name)) {
+        if (strv_contains((const char *const *) q->snapshot, name)) {
                 lb_set_reason(reason, reason_size, "%s was already there before the attach", name);
                 return -EEXIST;
         }
@@ -230,7 +224,7 @@ static int find_xen(const struct lb_blockdev_query *q, struct lb_blockdev *ret, 
         }
         if (d.size_bytes != q->size_bytes) {
                 lb_set_reason(reason, reason_size, "%s has %" PRIu64 " bytes, the volume %" PRIu64, name,
-                           d.size_bytes, q->size_bytes);
+                              d.size_bytes, q->size_bytes);
                 return -EMEDIUMTYPE;
         }
         *ret = d;

@@ -106,11 +106,6 @@ static uint64_t remaining_ms(const struct boot *b) {
         return now >= b->deadline_ms ? 0 : b->deadline_ms - now;
 }
 
-static const char *ec2_error_text(const struct boot *b, char *buf, size_t size) {
-        (void) lb_ec2_error_format(lb_ec2_last_error(b->aws.ec2), buf, size);
-        return buf;
-}
-
 /*
  * Throttling and 5xx answers can outlast the EC2 client's three attempts when a whole
  * fleet boots at once. Calls boot cannot do without are sent again after a growing,
@@ -160,7 +155,8 @@ static int create_tags(struct boot *b, const char *volume_id, const struct lb_ta
         while (r < 0 && wait_out_last_error(b, &round));
         if (r < 0) {
                 char err[600];
-                lb_warn(b->ctx, "CreateTags on %s failed: %s", volume_id, ec2_error_text(b, err, sizeof err));
+                lb_warn(b->ctx, "CreateTags on %s failed: %s", volume_id,
+                        lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
         }
         return r;
 }
@@ -185,7 +181,8 @@ static int detach(struct boot *b, const char *volume_id) {
         while (r < 0 && wait_out_last_error(b, &round));
         if (r < 0) {
                 char err[600];
-                lb_warn(b->ctx, "DetachVolume %s failed: %s", volume_id, ec2_error_text(b, err, sizeof err));
+                lb_warn(b->ctx, "DetachVolume %s failed: %s", volume_id,
+                        lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
         }
         return r;
 }
@@ -341,7 +338,7 @@ static int prepare_own_volume(struct boot *b) {
                         if (r < 0) {
                                 char err[600];
                                 return own_fail(b, r, "could not turn DeleteOnTermination off: %s",
-                                                ec2_error_text(b, err, sizeof err));
+                                                lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
                         }
                 }
         }
@@ -457,6 +454,13 @@ static int give_back(struct boot *b, struct claim *c, bool suspect, const char *
         return finish(b, c, suspect ? LB_BOOT_QUARANTINED : LB_BOOT_LEFT_DIRTY, reason, NULL);
 }
 
+/* Whether a failed mount says the filesystem itself is damaged (corrupt metadata, bad checksum,
+ * unreadable superblock). Anything else (the mount point, memory, a busy or failing device) is
+ * about this instance or the moment: the volume goes back dirty, not to a human. */
+static bool mount_error_blames_content(int r) {
+        return r == -EUCLEAN || r == -EBADMSG || r == -EINVAL;
+}
+
 static int mount_recovered(struct boot *b, struct claim *c, const struct lb_blockdev *dev, const char *mount_path,
                            char *reason, size_t reason_size, bool *ret_suspect) {
         struct lb_probe probe = { 0 };
@@ -484,7 +488,7 @@ static int mount_recovered(struct boot *b, struct claim *c, const struct lb_bloc
                 r = lb_mount(dev->node, mount_path, probe.type, options, err, sizeof err);
         if (r < 0) {
                 (void) lb_snprintf(reason, reason_size, "mount failed: %s", err);
-                *ret_suspect = true;
+                *ret_suspect = mount_error_blames_content(r);
                 return r;
         }
         return 0;
@@ -742,7 +746,7 @@ static int poll_claims(struct boot *b) {
         if (r < 0) {
                 char err[600];
                 lb_warn(b->ctx, "DescribeVolumes while waiting for attachments failed: %s",
-                        ec2_error_text(b, err, sizeof err));
+                        lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
                 return 0; /* keep waiting; the deadline bounds it */
         }
 
@@ -758,7 +762,14 @@ static int poll_claims(struct boot *b) {
                         continue;
                 }
                 const struct lb_attachment *mine = lb_volume_attachment_for(v, b->self);
-                if (mine && streq(mine->state, "attached")) {
+                enum lb_vol_state st = lb_volume_state(b->s, v);
+                if (mine && streq(mine->state, "attached") && st != LB_VOL_DIRTY) {
+                        /* Tagged otherwise since it was chosen: a watch here is releasing it
+                         * (flushed), or it was quarantined. Not ours to mount again. */
+                        char why[96];
+                        (void) lb_snprintf(why, sizeof why, "no longer dirty (state %s)", lb_vol_state_to_string(st));
+                        r = c->resumed ? finish(b, c, LB_BOOT_NOT_CLAIMED, why, NULL) : give_back(b, c, false, why);
+                } else if (mine && streq(mine->state, "attached")) {
                         r = recover_attached(b, c, mine);
                 } else if (mine) {
                         if (lb_now_ms() - c->attach_sent_ms > b->s->attach_timeout_ms) {
@@ -846,8 +857,8 @@ static int resume_attached(struct boot *b) {
 
 static int describe_candidates(struct boot *b, struct lb_volume_list *ret) {
         char group_filter[192], state_filter[192];
-        (void) lb_snprintf(group_filter, sizeof group_filter, "tag:%s", b->key_group);
-        (void) lb_snprintf(state_filter, sizeof state_filter, "tag:%s", b->key_state);
+        (void) lb_tag_filter(b->s, LB_TAG_GROUP, group_filter, sizeof group_filter);
+        (void) lb_tag_filter(b->s, LB_TAG_STATE, state_filter, sizeof state_filter);
         const char *az[] = { b->report->availability_zone };
         const char *status[] = { "available" };
         const char *group[] = { b->s->group };
@@ -965,7 +976,8 @@ static int tag_new_owners(struct boot *b) {
         if (r >= 0 || n == 1) {
                 if (r < 0) {
                         char err[600];
-                        lb_warn(b->ctx, "CreateTags on %s failed: %s", ids[0], ec2_error_text(b, err, sizeof err));
+                        lb_warn(b->ctx, "CreateTags on %s failed: %s", ids[0],
+                                lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
                 }
                 return 0;
         }
@@ -1043,7 +1055,8 @@ static int recover_volumes(struct boot *b) {
         r = describe_candidates(b, &cand);
         if (r < 0) {
                 char err[600];
-                lb_err(b->ctx, "DescribeVolumes for dirty volumes failed: %s", ec2_error_text(b, err, sizeof err));
+                lb_err(b->ctx, "DescribeVolumes for dirty volumes failed: %s",
+                       lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
                 return r;
         }
         b->report->candidates = cand.n;
@@ -1125,7 +1138,7 @@ static int describe_here(struct boot *b) {
         if (r < 0) {
                 char err[600];
                 lb_err(b->ctx, "DescribeVolumes for this instance's volumes failed: %s",
-                       ec2_error_text(b, err, sizeof err));
+                       lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
         }
         return r;
 }

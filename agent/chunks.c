@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,11 +17,9 @@ int lb_chunk_matcher_init(struct lb_chunk_matcher *m, const char *pattern, char 
 
         int rc = regcomp(&re, p, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
-                if (reason && reason_size > 0) {
-                        char err[256];
-                        (void) regerror(rc, &re, err, sizeof err);
-                        (void) snprintf(reason, reason_size, "bad chunk pattern \"%s\": %s", p, err);
-                }
+                char err[256];
+                (void) regerror(rc, &re, err, sizeof err);
+                lb_set_reason(reason, reason_size, "bad chunk pattern \"%s\": %s", p, err);
                 return -EINVAL;
         }
         m->re = re;
@@ -144,18 +141,14 @@ int lb_chunk_scan(const char *dir, const struct lb_chunk_matcher *m, size_t max_
 
         if (!m->compiled || isempty(dir))
                 return -EINVAL;
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+        if (dfd < 0)
+                return -errno;
+        if (fstat(dfd, &st) < 0)
+                return -errno;
         paths = calloc(max_paths + 1, sizeof(char *));
         if (!paths)
                 return -ENOMEM;
-
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-        if (dfd < 0)
-                return -errno;
-        if (fstat(dfd, &st) < 0) {
-                int r = -errno;
-                (void) close(dfd);
-                return r;
-        }
 
         struct scan s = {
                 .m = m,
@@ -166,13 +159,11 @@ int lb_chunk_scan(const char *dir, const struct lb_chunk_matcher *m, size_t max_
         /* Paths are reported as dir + relative name; drop a trailing slash. */
         char top[PATH_MAX];
         int r = lb_strscpy(top, sizeof top, dir);
-        if (r < 0) {
-                (void) close(dfd);
+        if (r < 0)
                 return r;
-        }
         for (size_t n = strlen(top); n > 1 && top[n - 1] == '/'; n--)
                 top[n - 1] = '\0';
-        r = scan_dir(&s, dfd, streq(top, "/") ? "" : top, 0);
+        r = scan_dir(&s, TAKE_FD(dfd), streq(top, "/") ? "" : top, 0);
         if (r < 0)
                 return r;
 

@@ -54,11 +54,7 @@ static int print_json(const struct lb_boot_report *r, int exit_code) {
                                       (json_int_t) r->elapsed_ms, "exit_code", exit_code);
         if (!root)
                 return -ENOMEM;
-        _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (!text)
-                return -ENOMEM;
-        printf("%s\n", text);
-        return 0;
+        return lb_cmd_print_json(root);
 }
 
 static void print_own(const struct lb_boot_report *r) {
@@ -154,11 +150,7 @@ int lb_cmd_boot(struct lb_context *ctx, int argc, char **argv) {
                         boot_usage(stderr);
                         return LB_EXIT_USAGE;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "lifeboat boot: unexpected argument '%s'\n", argv[optind]);
-                return LB_EXIT_USAGE;
-        }
-        if (lb_cmd_finalize_settings(ctx) < 0)
+        if (lb_cmd_options_done(ctx, argc, argv) < 0)
                 return LB_EXIT_USAGE;
 
         struct lb_boot_report report = { 0 };

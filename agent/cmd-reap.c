@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
-#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,11 +79,7 @@ static int print_json(const struct lb_context *ctx, const struct lb_reap_options
                 "exit_code", exit_code);
         if (!root)
                 return -ENOMEM;
-        _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (!text)
-                return -ENOMEM;
-        printf("%s\n", text);
-        return 0;
+        return lb_cmd_print_json(root);
 }
 
 /* ---- text ---- */
@@ -118,18 +113,6 @@ static void print_row(const struct lb_reap_item *it, bool dry_run) {
                detail);
 }
 
-/* The shortest exact spelling, as --min-age takes it: 600000 -> "10m". */
-static void format_duration(uint64_t ms, char *buf, size_t size) {
-        if (ms != 0 && ms % 3600000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "h", ms / 3600000);
-        else if (ms != 0 && ms % 60000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "m", ms / 60000);
-        else if (ms % 1000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
-        else
-                (void) lb_snprintf(buf, size, "%" PRIu64 "ms", ms);
-}
-
 static void print_text(const struct lb_context *ctx, const struct lb_reap_options *o,
                        const struct lb_reap_report *r) {
         static const struct section sections[] = {
@@ -145,8 +128,8 @@ static void print_text(const struct lb_context *ctx, const struct lb_reap_option
         size_t count[_LB_REAP_CAT_MAX] = { 0 };
         char min_age[32], stranded[32];
 
-        format_duration(o->min_age_ms, min_age, sizeof min_age);
-        format_duration(o->stranded_after_ms, stranded, sizeof stranded);
+        (void) lb_format_duration_ms(o->min_age_ms, min_age, sizeof min_age);
+        (void) lb_format_duration_ms(o->stranded_after_ms, stranded, sizeof stranded);
         printf("reap: group %s in %s%s%s; min age %s, stranded after %s%s%s\n", ctx->settings.group,
                isempty(o->availability_zone) ? "region " : "zone ",
                isempty(o->availability_zone) ? (isempty(r->region) ? "?" : r->region) : o->availability_zone,
@@ -238,11 +221,7 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                         reap_usage(stderr);
                         return LB_EXIT_USAGE;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "lifeboat reap: unexpected argument '%s'\n", argv[optind]);
-                return LB_EXIT_USAGE;
-        }
-        if (lb_cmd_finalize_settings(ctx) < 0)
+        if (lb_cmd_options_done(ctx, argc, argv) < 0)
                 return LB_EXIT_USAGE;
 
         struct lb_reap_report report = { 0 };

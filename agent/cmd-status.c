@@ -81,11 +81,7 @@ static int print_json(const struct lb_context *ctx, const struct lb_aws *aws, co
                 return r;
         if (json_object_set_new(root, "watch", w) < 0)
                 return -ENOMEM;
-        _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (!text)
-                return -ENOMEM;
-        printf("%s\n", text);
-        return 0;
+        return lb_cmd_print_json(root);
 }
 
 static void print_volume_row(const struct lb_settings *s, const struct lb_volume *v, const char *self) {
@@ -162,13 +158,7 @@ int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
                         status_usage(stderr);
                         return LB_EXIT_USAGE;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "lifeboat status: unexpected argument '%s'\n", argv[optind]);
-                return LB_EXIT_USAGE;
-        }
-
-        r = lb_cmd_finalize_settings(ctx);
-        if (r < 0)
+        if (lb_cmd_options_done(ctx, argc, argv) < 0)
                 return LB_EXIT_USAGE;
 
         _cleanup_aws_ struct lb_aws aws = { 0 };
@@ -176,12 +166,8 @@ int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
         if (r < 0)
                 return lb_exit_code_for_aws_error(r);
 
-        char group_key[160];
-        r = lb_tag_key(&ctx->settings, LB_TAG_GROUP, group_key, sizeof group_key);
-        if (r < 0)
-                return LB_EXIT_USAGE;
         char group_filter[192];
-        r = lb_snprintf(group_filter, sizeof group_filter, "tag:%s", group_key);
+        r = lb_tag_filter(&ctx->settings, LB_TAG_GROUP, group_filter, sizeof group_filter);
         if (r < 0)
                 return LB_EXIT_USAGE;
         const char *group_values[] = { ctx->settings.group };
@@ -194,8 +180,7 @@ int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
         r = lb_ec2_describe_volumes(aws.ec2, filters, ELEMENTSOF(filters), NULL, 0, &vols);
         if (r < 0) {
                 char msg[768];
-                (void) lb_ec2_error_format(lb_ec2_last_error(aws.ec2), msg, sizeof msg);
-                lb_err(ctx, "DescribeVolumes failed: %s", msg);
+                lb_err(ctx, "DescribeVolumes failed: %s", lb_ec2_last_error_text(aws.ec2, msg, sizeof msg));
                 return lb_exit_code_for_aws_error(r);
         }
 

@@ -52,11 +52,7 @@ int lb_cmd_watch(struct lb_context *ctx, int argc, char **argv) {
                         watch_usage(stderr);
                         return LB_EXIT_USAGE;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "lifeboat watch: unexpected argument '%s'\n", argv[optind]);
-                return LB_EXIT_USAGE;
-        }
-        if (lb_cmd_finalize_settings(ctx) < 0)
+        if (lb_cmd_options_done(ctx, argc, argv) < 0)
                 return LB_EXIT_USAGE;
 
         r = lb_watch_run(ctx, &opts);

@@ -22,10 +22,7 @@
 #define ROLE_PATH "/latest/meta-data/iam/security-credentials/"
 
 void lb_credentials_done(struct lb_credentials *c) {
-        if (c->session_token) {
-                explicit_bzero(c->session_token, strlen(c->session_token));
-                free(c->session_token);
-        }
+        lb_free_secret(c->session_token);
         explicit_bzero(c, sizeof *c);
 }
 
@@ -117,13 +114,6 @@ static int credentials_from_environment(struct lb_context *ctx, struct lb_creden
         return 0;
 }
 
-static void free_wiped(char **p) {
-        if (!*p)
-                return;
-        explicit_bzero(*p, strlen(*p));
-        free(*p);
-}
-
 /* GET iam/security-credentials/ROLE and parse it. */
 static int credentials_fetch_role(struct lb_context *ctx, struct lb_imds *imds, const char *role,
                                   struct lb_credentials *ret) {
@@ -132,7 +122,7 @@ static int credentials_fetch_role(struct lb_context *ctx, struct lb_imds *imds, 
         if (r < 0)
                 return r;
 
-        _cleanup_(free_wiped) char *body = NULL;
+        _cleanup_free_secret_ char *body = NULL;
         r = lb_imds_get(imds, path, &body);
         if (r < 0)
                 return r;

@@ -403,6 +403,7 @@ int lb_ec2_parse_volumes(const char *buf, size_t len, struct lb_volume_list *ret
                         struct lb_volume *v = &list.items[list.n++];
                         r = parse_volume(c, v);
                         if (r < 0)
+                                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
                                 return r;
                 }
         }

@@ -45,6 +45,13 @@ void lb_form_done(struct lb_form *f) {
         lb_buf_free(&f->buf);
 }
 
+/* Cuts the form back to its first len bytes (what it held before a failed addition). */
+static void form_truncate(struct lb_form *f, size_t len) {
+        f->buf.len = len;
+        if (f->buf.data)
+                f->buf.data[len] = '\0';
+}
+
 /* Appends s percent-encoded: everything but RFC 3986's unreserved characters. */
 static int form_append_escaped(struct lb_form *f, const char *s) {
         size_t n = strlen(s);
@@ -72,9 +79,7 @@ int lb_form_add(struct lb_form *f, const char *key, const char *value) {
             (r = form_append_escaped(f, key)) < 0 ||
             (r = lb_buf_append(&f->buf, "=", 1)) < 0 ||
             (r = form_append_escaped(f, value)) < 0) {
-                f->buf.len = saved;
-                if (f->buf.data)
-                        f->buf.data[saved] = '\0';
+                form_truncate(f, saved);
                 return r;
         }
         return 0;
@@ -97,9 +102,7 @@ int lb_form_init_action(struct lb_form *f, const char *action) {
         if (isempty(action))
                 return -EINVAL;
         /* Starts over: a form may be reused for the next page. */
-        f->buf.len = 0;
-        if (f->buf.data)
-                f->buf.data[0] = '\0';
+        form_truncate(f, 0);
         int r = lb_form_add(f, "Action", action);
         if (r < 0)
                 return r;
@@ -122,11 +125,8 @@ int lb_form_add_filters(struct lb_form *f, const struct lb_filter *filters, size
                         r = lb_form_addf_key(f, flt->values[j] ? flt->values[j] : "", "Filter.%zu.Value.%zu",
                                              i + 1, j + 1);
         }
-        if (r < 0) {
-                f->buf.len = saved;
-                if (f->buf.data)
-                        f->buf.data[saved] = '\0';
-        }
+        if (r < 0)
+                form_truncate(f, saved);
         return r;
 }
 
@@ -161,7 +161,7 @@ static int region_from_imds(struct lb_imds *imds, char **ret) {
         int r = lb_imds_get(imds, "/latest/meta-data/placement/region", &body);
         if (r < 0)
                 return r;
-        lb_strstrip(body);
+        (void) lb_strstrip(body);
         *ret = TAKE_PTR(body);
         return 0;
 }
@@ -243,6 +243,11 @@ void lb_ec2_free(struct lb_ec2 *ec2) {
 
 const struct lb_ec2_error *lb_ec2_last_error(const struct lb_ec2 *ec2) {
         return &ec2->last_error;
+}
+
+const char *lb_ec2_last_error_text(const struct lb_ec2 *ec2, char *buf, size_t size) {
+        (void) lb_ec2_error_format(&ec2->last_error, buf, size);
+        return buf;
 }
 
 unsigned lb_ec2_request_count(const struct lb_ec2 *ec2) {
@@ -387,10 +392,6 @@ static bool auth_refreshable(const struct lb_ec2 *ec2, const struct lb_ec2_error
         return e->kind == LB_EC2_ERR_AUTH && ec2->creds.from_imds &&
                (streq(e->code, "AuthFailure") || streq(e->code, "RequestExpired") ||
                 streq(e->code, "ExpiredToken"));
-}
-
-static bool interrupted(const struct lb_ec2 *ec2) {
-        return ec2->ctx->interrupted && *ec2->ctx->interrupted;
 }
 
 static void log_retry(const struct lb_ec2 *ec2, const struct lb_ec2_call *call, unsigned next_attempt,
@@ -547,7 +548,7 @@ int lb_ec2_perform(struct lb_ec2 *ec2, struct lb_ec2_call *calls, size_t n) {
                         lb_http_request_done(&st[i].req);
                 }
 
-                if (interrupted(ec2))
+                if (lb_context_interrupted(ec2->ctx))
                         break;
                 uint64_t delay = plan_retries(ec2, calls, st, n, failed);
 
@@ -559,7 +560,7 @@ int lb_ec2_perform(struct lb_ec2 *ec2, struct lb_ec2_call *calls, size_t n) {
 
                 if (delay > 0)
                         lb_sleep_ms(delay, (volatile const int *) ec2->ctx->interrupted);
-                if (interrupted(ec2))
+                if (lb_context_interrupted(ec2->ctx))
                         break;  /* pending calls keep the error of their last attempt */
         }
 

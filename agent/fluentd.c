@@ -98,24 +98,24 @@ int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size
 
         if (!v->volume_id || !lb_volume_id_valid(v->volume_id) || !value_is_inert(v->volume_id)) {
                 lb_set_reason(reason, reason_size, "volume_id \"%s\" is not a volume id",
-                           v->volume_id ? printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                              v->volume_id ? printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!lb_fluentd_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
                 lb_set_reason(reason, reason_size,
-                           "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
-                           v->mount_path ? printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                              "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
+                              v->mount_path ? printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!isempty(v->previous_owner) &&
             (!lb_instance_id_valid(v->previous_owner) || !value_is_inert(v->previous_owner))) {
                 lb_set_reason(reason, reason_size, "previous_owner \"%s\" is neither an instance id nor empty",
-                           printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
+                              printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
                 return -EINVAL;
         }
         if (!isempty(v->group) && (!group_valid(v->group) || !value_is_inert(v->group))) {
                 lb_set_reason(reason, reason_size, "group \"%s\" must be at most %d of [A-Za-z0-9_.:-]",
-                           printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), GROUP_MAX);
+                              printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), GROUP_MAX);
                 return -EINVAL;
         }
         return 0;
@@ -173,7 +173,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                         end++;
                 if (end >= len || tmpl[end] == '\n') {
                         lb_set_reason(reason, reason_size, "unterminated placeholder \"{{%s\" on line %u",
-                                   printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
+                                      printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
 
@@ -185,7 +185,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                 const char *value = lookup_placeholder(v, tmpl + a, b - a);
                 if (!value) {
                         lb_set_reason(reason, reason_size, "unknown placeholder {{%s}} on line %u",
-                                   printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
+                                      printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
                 r = lb_buf_append_str(&out, value);
@@ -249,7 +249,7 @@ int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
         if (r < 0) {
                 if (r == -EFBIG)
                         lb_set_reason(reason, reason_size, "template %s is larger than %u bytes",
-                                   template_path, LB_FLUENTD_TEMPLATE_MAX);
+                                      template_path, LB_FLUENTD_TEMPLATE_MAX);
                 else
                         lb_set_reason(reason, reason_size, "cannot read template %s: %s", template_path, strerror(-r));
                 return r;
@@ -275,13 +275,6 @@ int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
                 }
         }
         return written;
-}
-
-static bool strv_contains(const char *const *l, const char *s) {
-        for (const char *const *i = l; i && *i; i++)
-                if (streq(*i, s))
-                        return true;
-        return false;
 }
 
 int lb_fluentd_prune_snippets(const char *conf_dir, const char *const *keep) {
@@ -410,14 +403,6 @@ static int resolve_path(const char *path, char *ret, size_t size) {
         }
 }
 
-/* Whether a is b or lies below b (both resolved, absolute). */
-static bool path_at_or_below(const char *a, const char *b) {
-        size_t n = strlen(b);
-        if (streq(b, "/"))
-                return true;
-        return strneq(a, b, n) && (a[n] == '\0' || a[n] == '/');
-}
-
 int lb_fluentd_check_recovery_path(const char *recovery_path, const char *live_path) {
         char rec[PATH_MAX], live[PATH_MAX];
         int r;
@@ -430,7 +415,7 @@ int lb_fluentd_check_recovery_path(const char *recovery_path, const char *live_p
         r = resolve_path(live_path, live, sizeof live);
         if (r < 0)
                 return r;
-        if (path_at_or_below(rec, live) || path_at_or_below(live, rec))
+        if (lb_path_equal_or_below(rec, live) || lb_path_equal_or_below(live, rec))
                 return -EBUSY;
         return 0;
 }
@@ -449,17 +434,17 @@ int lb_fluentd_rpc_check_answer(long status, const char *body, size_t len, char 
         }
         if (status != 200) {
                 lb_set_reason(reason, reason_size, "fluentd RPC answered HTTP %ld%s%s", status,
-                           detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
+                              detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
                 return -EPROTO;
         }
         if (!json_is_object(root)) {
                 lb_set_reason(reason, reason_size, "fluentd RPC answer is not a JSON object: \"%s\"",
-                           body ? printable(body, len, pbuf, sizeof pbuf) : "");
+                              body ? printable(body, len, pbuf, sizeof pbuf) : "");
                 return -EBADMSG;
         }
         if (!json_is_true(json_object_get(root, "ok"))) {
                 lb_set_reason(reason, reason_size, "fluentd RPC answered without \"ok\":true%s%s",
-                           detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
+                              detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
                 return -EBADMSG;
         }
         return 0;
@@ -478,13 +463,9 @@ static bool rpc_method_valid(const char *m) {
         return true;
 }
 
-static void http_request_donep(struct lb_http_request *r) {
-        lb_http_request_done(r);
-}
-
 int lb_fluentd_rpc(const struct lb_context *ctx, const char *rpc, const char *method,
                    char *reason, size_t reason_size) {
-        _cleanup_(http_request_donep) struct lb_http_request req = { 0 };
+        _cleanup_http_request_ struct lb_http_request req = { 0 };
         char base[PATH_MAX], url[PATH_MAX];
         int r;
 

@@ -46,15 +46,8 @@ struct lb_imds {
         char *role;                     /* cached instance role name */
 };
 
-static void free_wiped(char *p) {
-        if (!p)
-                return;
-        explicit_bzero(p, strlen(p));
-        free(p);
-}
-
 static void imds_forget_token(struct lb_imds *imds) {
-        free_wiped(imds->token);
+        lb_free_secret(imds->token);
         imds->token = NULL;
         imds->token_expires_ms = 0;
 }
@@ -69,22 +62,25 @@ int lb_imds_new(struct lb_context *ctx, struct lb_imds **ret) {
         if (isempty(s->imds_endpoint))
                 return -EINVAL;
 
-        struct lb_imds *imds = calloc(1, sizeof *imds);
+        _cleanup_imds_ struct lb_imds *imds = calloc(1, sizeof *imds);
         if (!imds)
                 return -ENOMEM;
         imds->ctx = ctx;
         imds->endpoint = strdup(s->imds_endpoint);
-        if (!imds->endpoint) {
-                free(imds);
+        if (!imds->endpoint)
+                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
                 return -ENOMEM;
-        }
         /* The endpoint may carry a path prefix; paths we append start with '/'. */
         size_t n = strlen(imds->endpoint);
         while (n > 0 && imds->endpoint[n - 1] == '/')
                 imds->endpoint[--n] = '\0';
 
-        *ret = imds;
+        *ret = TAKE_PTR(imds);
         return 0;
+}
+
+const char *lb_imds_strerror(int r) {
+        return r == -EHOSTUNREACH ? "no answer" : strerror(-r);
 }
 
 void lb_imds_free(struct lb_imds *imds) {
@@ -325,12 +321,6 @@ int lb_imds_get(struct lb_imds *imds, const char *path, char **ret_body) {
         return 0;
 }
 
-/* A GET whose body is wiped when freed (it may hold credentials). */
-static void free_body(char **p) {
-        free_wiped(*p);
-}
-#define _cleanup_body_ _cleanup_(free_body)
-
 /* ---- parsers ---- */
 
 static bool lower_alnum_dash(const char *s, size_t max) {
@@ -486,7 +476,7 @@ const char *lb_spot_action_to_string(enum lb_spot_action a) {
 
 /* A short optional text item: "" on 404, -EBADMSG when it does not fit the shape. */
 static int imds_get_optional_word(struct lb_imds *imds, const char *path, char *buf, size_t size) {
-        _cleanup_body_ char *body = NULL;
+        _cleanup_free_secret_ char *body = NULL;
         int r = lb_imds_get(imds, path, &body);
         if (r == -ENOENT) {
                 buf[0] = '\0';
@@ -503,7 +493,7 @@ static int imds_get_optional_word(struct lb_imds *imds, const char *path, char *
 }
 
 int lb_imds_identity(struct lb_imds *imds, bool want_extra, struct lb_identity *ret) {
-        _cleanup_body_ char *doc = NULL;
+        _cleanup_free_secret_ char *doc = NULL;
         int r = lb_imds_get(imds, PATH_IDENTITY, &doc);
         if (r < 0)
                 return r;
@@ -528,7 +518,7 @@ int lb_imds_identity(struct lb_imds *imds, bool want_extra, struct lb_identity *
 }
 
 int lb_imds_spot_notice(struct lb_imds *imds, struct lb_spot_notice *ret) {
-        _cleanup_body_ char *body = NULL;
+        _cleanup_free_secret_ char *body = NULL;
         int r = lb_imds_get(imds, PATH_SPOT, &body);
         if (r == -ENOENT) {
                 *ret = (struct lb_spot_notice) { .action = LB_SPOT_NONE };
@@ -547,7 +537,7 @@ int lb_imds_spot_notice(struct lb_imds *imds, struct lb_spot_notice *ret) {
 }
 
 int lb_imds_rebalance(struct lb_imds *imds, time_t *ret_notice_time) {
-        _cleanup_body_ char *body = NULL;
+        _cleanup_free_secret_ char *body = NULL;
         int r = lb_imds_get(imds, PATH_REBALANCE, &body);
         if (r == -ENOENT)
                 return 0;
@@ -567,7 +557,7 @@ int lb_imds_rebalance(struct lb_imds *imds, time_t *ret_notice_time) {
 int lb_imds_lifecycle_state(struct lb_imds *imds, char *buf, size_t size) {
         if (size == 0)
                 return -ENOBUFS;
-        _cleanup_body_ char *body = NULL;
+        _cleanup_free_secret_ char *body = NULL;
         int r = lb_imds_get(imds, PATH_ASG_STATE, &body);
         if (r == -ENOENT) {
                 buf[0] = '\0';

@@ -65,12 +65,12 @@ static const struct command *find_command(const char *name) {
 
 static int install_signal_handlers(void) {
         struct sigaction sa = { .sa_handler = on_signal };
-        sigemptyset(&sa.sa_mask);
+        (void) sigemptyset(&sa.sa_mask);
         /* No SA_RESTART: a blocking wait should notice the signal. */
         if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
                 return -errno;
         struct sigaction ign = { .sa_handler = SIG_IGN };
-        sigemptyset(&ign.sa_mask);
+        (void) sigemptyset(&ign.sa_mask);
         if (sigaction(SIGPIPE, &ign, NULL) < 0)
                 return -errno;
         return 0;
@@ -170,6 +170,13 @@ int main(int argc, char **argv) {
         char **cmd_argv = argv + optind;
         optind = 0;
         r = cmd->run(&ctx, cmd_argc, cmd_argv);
+
+        /* A report nobody received (full disk, closed pipe) is not a success. */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "lifeboat: cannot write the output: %s\n", strerror(errno));
+                if (r == LB_EXIT_OK)
+                        r = LB_EXIT_PARTIAL;
+        }
 
         lb_context_done(&ctx);
         lb_http_global_done();

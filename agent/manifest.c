@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
-#include <jansson.h>
 #include <string.h>
 
 #include "lifeboat/fluentd.h"
+#include "lifeboat/json.h"
 #include "lifeboat/manifest.h"
 #include "lifeboat/util.h"
 
@@ -56,37 +56,19 @@ int lb_manifest_entry_validate(const struct lb_manifest_entry *e) {
         return 0;
 }
 
-/* Copies a string member into dst. Missing or null is "" when optional. */
-static int get_string(json_t *obj, const char *key, bool optional, char *dst, size_t size) {
-        json_t *v = json_object_get(obj, key);
-
-        if (!v || json_is_null(v)) {
-                if (!optional)
-                        return -EBADMSG;
-                dst[0] = '\0';
-                return 0;
-        }
-        if (!json_is_string(v))
-                return -EBADMSG;
-        /* No embedded NUL: json_loadb() rejects \u0000 unless asked not to. */
-        if (json_string_length(v) >= size)
-                return -EBADMSG;
-        return lb_strscpy(dst, size, json_string_value(v)) < 0 ? -EBADMSG : 0;
-}
-
 static int parse_entry(json_t *obj, struct lb_manifest_entry *ret) {
         struct lb_manifest_entry e = { 0 };
         char when[64];
 
         if (!json_is_object(obj))
                 return -EBADMSG;
-        if (get_string(obj, "volume_id", false, e.volume_id, sizeof e.volume_id) < 0 ||
-            get_string(obj, "device", false, e.device, sizeof e.device) < 0 ||
-            get_string(obj, "mount_path", false, e.mount_path, sizeof e.mount_path) < 0 ||
-            get_string(obj, "previous_owner", true, e.previous_owner, sizeof e.previous_owner) < 0 ||
-            get_string(obj, "config_file", true, e.config_file, sizeof e.config_file) < 0 ||
-            get_string(obj, "recovered_at", false, when, sizeof when) < 0 ||
-            get_string(obj, "fs_uuid", true, e.fs_uuid, sizeof e.fs_uuid) < 0)
+        if (lb_json_get_string(obj, "volume_id", false, e.volume_id, sizeof e.volume_id) < 0 ||
+            lb_json_get_string(obj, "device", false, e.device, sizeof e.device) < 0 ||
+            lb_json_get_string(obj, "mount_path", false, e.mount_path, sizeof e.mount_path) < 0 ||
+            lb_json_get_string(obj, "previous_owner", true, e.previous_owner, sizeof e.previous_owner) < 0 ||
+            lb_json_get_string(obj, "config_file", true, e.config_file, sizeof e.config_file) < 0 ||
+            lb_json_get_string(obj, "recovered_at", false, when, sizeof when) < 0 ||
+            lb_json_get_string(obj, "fs_uuid", true, e.fs_uuid, sizeof e.fs_uuid) < 0)
                 return -EBADMSG;
         if (lb_parse_iso8601(when, &e.recovered_at) < 0)
                 return -EBADMSG;
@@ -120,6 +102,7 @@ int lb_manifest_parse(const char *buf, size_t len, struct lb_manifest *ret) {
         for (size_t i = 0; i < n; i++) {
                 struct lb_manifest_entry *e = &m.entries[m.n];
                 if (parse_entry(json_array_get(volumes, i), e) < 0)
+                        /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
                         return -EBADMSG;
                 if (lb_manifest_find(&m, e->volume_id))
                         return -EBADMSG;
@@ -128,10 +111,6 @@ int lb_manifest_parse(const char *buf, size_t len, struct lb_manifest *ret) {
         *ret = m;
         m = (struct lb_manifest) { 0 };
         return 0;
-}
-
-static json_t *string_or_null(const char *s) {
-        return isempty(s) ? json_null() : json_string(s);
 }
 
 static int set_member(json_t *obj, const char *key, json_t *value) {
@@ -156,10 +135,10 @@ static int format_entry(const struct lb_manifest_entry *e, json_t **ret) {
         if ((r = set_member(obj, "volume_id", json_string(e->volume_id))) < 0 ||
             (r = set_member(obj, "device", json_string(e->device))) < 0 ||
             (r = set_member(obj, "mount_path", json_string(e->mount_path))) < 0 ||
-            (r = set_member(obj, "previous_owner", string_or_null(e->previous_owner))) < 0 ||
-            (r = set_member(obj, "config_file", string_or_null(e->config_file))) < 0 ||
+            (r = set_member(obj, "previous_owner", lb_json_string_or_null(e->previous_owner))) < 0 ||
+            (r = set_member(obj, "config_file", lb_json_string_or_null(e->config_file))) < 0 ||
             (r = set_member(obj, "recovered_at", json_string(when))) < 0 ||
-            (r = set_member(obj, "fs_uuid", string_or_null(e->fs_uuid))) < 0)
+            (r = set_member(obj, "fs_uuid", lb_json_string_or_null(e->fs_uuid))) < 0)
                 return r;
         *ret = TAKE_PTR(obj);
         return 0;
@@ -185,20 +164,7 @@ int lb_manifest_format(const struct lb_manifest *m, char **ret_text) {
         if (json_object_set(root, "volumes", volumes) < 0)
                 return -ENOMEM;
 
-        _cleanup_free_ char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (!text)
-                return -ENOMEM;
-        _cleanup_buf_ struct lb_buf b = { 0 };
-        r = lb_buf_append_str(&b, text);
-        if (r >= 0)
-                r = lb_buf_append_str(&b, "\n");
-        if (r < 0)
-                return r;
-        char *out = lb_buf_steal(&b);
-        if (!out)
-                return -ENOMEM;
-        *ret_text = out;
-        return 0;
+        return lb_json_dump_line(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER, ret_text);
 }
 
 int lb_manifest_path(const char *run_dir, char *buf, size_t size) {

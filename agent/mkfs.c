@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,16 +21,6 @@ const char *lb_mkfs_fstype(enum lb_fs_type fs) {
                 return "ext4";
         }
         return NULL;
-}
-
-static void set_msg(char *errbuf, size_t errsize, const char *fmt, ...) _printf_(3, 4);
-static void set_msg(char *errbuf, size_t errsize, const char *fmt, ...) {
-        if (!errbuf || errsize == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        (void) vsnprintf(errbuf, errsize, fmt, ap);
-        va_end(ap);
 }
 
 /* xfs labels hold at most 12 bytes; keep to characters no tool quotes differently. */
@@ -56,30 +45,30 @@ static int check_still_blank(const char *node, char *errbuf, size_t errsize) {
         _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0 || fstat(fd, &st) < 0) {
                 r = -errno;
-                set_msg(errbuf, errsize, "%s: %s", node, strerror(-r));
+                lb_set_reason(errbuf, errsize, "%s: %s", node, strerror(-r));
                 return r;
         }
         if (!S_ISBLK(st.st_mode)) {
-                set_msg(errbuf, errsize, "%s is not a block device", node);
+                lb_set_reason(errbuf, errsize, "%s is not a block device", node);
                 return -ENOTBLK;
         }
         if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
                 r = -errno;
-                set_msg(errbuf, errsize, "%s: cannot read the size: %s", node, strerror(-r));
+                lb_set_reason(errbuf, errsize, "%s: cannot read the size: %s", node, strerror(-r));
                 return r;
         }
         if (size == 0) {
-                set_msg(errbuf, errsize, "%s has size 0", node);
+                lb_set_reason(errbuf, errsize, "%s has size 0", node);
                 return -ENXIO;
         }
         r = lb_probe_device(node, &p);
         if (r < 0) {
-                set_msg(errbuf, errsize, "probe of %s failed: %s", node, strerror(-r));
+                lb_set_reason(errbuf, errsize, "probe of %s failed: %s", node, strerror(-r));
                 return r;
         }
         if (p.result != LB_PROBE_BLANK) {
-                set_msg(errbuf, errsize, "%s is not blank (%s%s%s), refusing to format it", node,
-                        lb_probe_result_to_string(p.result), isempty(p.type) ? "" : " ", p.type);
+                lb_set_reason(errbuf, errsize, "%s is not blank (%s%s%s), refusing to format it", node,
+                              lb_probe_result_to_string(p.result), isempty(p.type) ? "" : " ", p.type);
                 return -EEXIST;
         }
         return 0;
@@ -169,23 +158,23 @@ static int run(char *const argv[], char *errbuf, size_t errsize) {
         int status = 0;
         r = wait_child(pid, &status);
         if (r < 0) {
-                set_msg(errbuf, errsize, "waiting for %s failed: %s", argv[0], strerror(-r));
+                lb_set_reason(errbuf, errsize, "waiting for %s failed: %s", argv[0], strerror(-r));
                 return r;
         }
         if (n == (ssize_t) sizeof exec_errno && exec_errno > 0) {
-                set_msg(errbuf, errsize, "cannot execute %s: %s", argv[0], strerror(exec_errno));
+                lb_set_reason(errbuf, errsize, "cannot execute %s: %s", argv[0], strerror(exec_errno));
                 return -exec_errno;
         }
         if (rr < 0)
                 output[0] = '\0';
         if (WIFSIGNALED(status)) {
-                set_msg(errbuf, errsize, "%s killed by signal %d%s%s", argv[0], WTERMSIG(status),
-                        output[0] == '\0' ? "" : ": ", output);
+                lb_set_reason(errbuf, errsize, "%s killed by signal %d%s%s", argv[0], WTERMSIG(status),
+                              output[0] == '\0' ? "" : ": ", output);
                 return -EIO;
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                set_msg(errbuf, errsize, "%s exited with status %d%s%s", argv[0],
-                        WIFEXITED(status) ? WEXITSTATUS(status) : -1, output[0] == '\0' ? "" : ": ", output);
+                lb_set_reason(errbuf, errsize, "%s exited with status %d%s%s", argv[0],
+                              WIFEXITED(status) ? WEXITSTATUS(status) : -1, output[0] == '\0' ? "" : ": ", output);
                 return -EIO;
         }
         return 0;
@@ -197,7 +186,7 @@ int lb_mkfs(enum lb_fs_type fs, const char *node, const char *label, char *errbu
         int r;
 
         if (!type || isempty(node) || !label_valid(label)) {
-                set_msg(errbuf, errsize, "invalid mkfs arguments");
+                lb_set_reason(errbuf, errsize, "invalid mkfs arguments");
                 return -EINVAL;
         }
         r = check_still_blank(node, errbuf, errsize);

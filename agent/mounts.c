@@ -105,19 +105,16 @@ int lb_mount(const char *node, const char *target, const char *fstype, const cha
                 return -EINVAL;
         if (stat(node, &st) < 0) {
                 r = -errno;
-                if (errbuf)
-                        (void) lb_snprintf(errbuf, errsize, "%s: %s", node, strerror(-r));
+                lb_set_reason(errbuf, errsize, "%s: %s", node, strerror(-r));
                 return r;
         }
         if (!S_ISBLK(st.st_mode)) {
-                if (errbuf)
-                        (void) lb_snprintf(errbuf, errsize, "%s is not a block device", node);
+                lb_set_reason(errbuf, errsize, "%s is not a block device", node);
                 return -ENOTBLK;
         }
         r = lb_mkdir_p(target, 0755);
         if (r < 0) {
-                if (errbuf)
-                        (void) lb_snprintf(errbuf, errsize, "cannot create %s: %s", target, strerror(-r));
+                lb_set_reason(errbuf, errsize, "cannot create %s: %s", target, strerror(-r));
                 return r;
         }
 

@@ -137,7 +137,7 @@ static int judge_probe(const struct lb_probe *p, const char *expected_uuid, char
         }
         if (!isempty(expected_uuid) && strcasecmp(p->uuid, expected_uuid) != 0) {
                 lb_set_reason(reason, reason_size, "filesystem UUID %s does not match tag %s",
-                           isempty(p->uuid) ? "(none)" : p->uuid, expected_uuid);
+                              isempty(p->uuid) ? "(none)" : p->uuid, expected_uuid);
                 return -ESTALE;
         }
         return 0;
@@ -161,7 +161,7 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
         }
         if (st.st_rdev != dev->devno) {
                 lb_set_reason(reason, reason_size, "%s is %u:%u, expected %u:%u", dev->node, major(st.st_rdev),
-                           minor(st.st_rdev), major(dev->devno), minor(dev->devno));
+                              minor(st.st_rdev), major(dev->devno), minor(dev->devno));
                 return -EXDEV;
         }
 

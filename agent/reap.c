@@ -37,18 +37,6 @@ static void format_age(int64_t s, char *buf, size_t size) {
                 (void) lb_snprintf(buf, size, "%" PRId64 "s", sec);
 }
 
-/* A limit in its shortest exact spelling, as the options take it: "10m", "1h", "90s". */
-static void format_ms(uint64_t ms, char *buf, size_t size) {
-        if (ms != 0 && ms % 3600000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "h", ms / 3600000);
-        else if (ms != 0 && ms % 60000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "m", ms / 60000);
-        else if (ms % 1000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
-        else
-                (void) lb_snprintf(buf, size, "%" PRIu64 "ms", ms);
-}
-
 static bool old_enough(int64_t age_s, uint64_t min_ms) {
         return age_s >= 0 && (uint64_t) age_s >= (min_ms + 999) / 1000;
 }
@@ -86,7 +74,7 @@ static void classify_dirty(const struct lb_settings *s, const struct lb_reap_opt
                 it->age_s = 0;
         }
         format_age(it->age_s, age, sizeof age);
-        format_ms(o->stranded_after_ms, limit, sizeof limit);
+        (void) lb_format_duration_ms(o->stranded_after_ms, limit, sizeof limit);
         if (old_enough(it->age_s, o->stranded_after_ms)) {
                 it->verdict = LB_REAP_STRANDED;
                 (void) lb_snprintf(it->reason, sizeof it->reason,
@@ -120,7 +108,7 @@ static void classify_flushed(const struct lb_settings *s, const struct lb_reap_o
                 return;
         }
         format_age(it->age_s < 0 ? -it->age_s : it->age_s, age, sizeof age);
-        format_ms(o->min_age_ms, limit, sizeof limit);
+        (void) lb_format_duration_ms(o->min_age_ms, limit, sizeof limit);
         if (it->age_s < 0)
                 (void) lb_snprintf(it->reason, sizeof it->reason, "too young: flushed-at is %s in the future", age);
         else if (!old_enough(it->age_s, o->min_age_ms))
@@ -139,7 +127,7 @@ static void classify_unmarked(const struct lb_reap_options *o, const struct lb_v
 
         if (known)
                 format_age(it->age_s, age, sizeof age);
-        format_ms(o->min_age_ms, limit, sizeof limit);
+        (void) lb_format_duration_ms(o->min_age_ms, limit, sizeof limit);
         it->verdict = LB_REAP_UNUSED;
         if (!o->delete_unused)
                 (void) lb_snprintf(it->reason, sizeof it->reason,
@@ -292,10 +280,6 @@ struct reap {
         char group_filter[192];
         char mark_key[160];
 };
-
-static bool interrupted(const struct reap *r) {
-        return r->ctx->interrupted && *r->ctx->interrupted;
-}
 
 static void call_error_text(const struct lb_ec2_call *c, char *buf, size_t size) {
         (void) lb_ec2_error_format(&c->error, buf, size);
@@ -462,7 +446,7 @@ static int delete_batch(struct reap *r, struct lb_reap_item **batch, size_t n) {
         _cleanup_volume_list_ struct lb_volume_list fresh = {};
         int q = describe_group(r, ids, n, &fresh);
         if (q < 0) {
-                (void) lb_ec2_error_format(lb_ec2_last_error(r->aws.ec2), err, sizeof err);
+                (void) lb_ec2_last_error_text(r->aws.ec2, err, sizeof err);
                 for (size_t i = 0; i < n; i++)
                         set_outcome(batch[i], LB_REAP_FAILED, err, "not deleted: could not re-check it");
                 return q == -ENOMEM ? q : 0;
@@ -508,7 +492,7 @@ static int apply_deletions(struct reap *r) {
                                 batch[k++] = &p->items[i];
                 if (k == 0)
                         break;
-                if (interrupted(r)) {
+                if (lb_context_interrupted(r->ctx)) {
                         r->report->interrupted = true;
                         for (size_t j = 0; j < k; j++)
                                 set_outcome(batch[j], LB_REAP_FAILED, NULL, "not deleted: interrupted");
@@ -535,9 +519,7 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
                 lb_err(ctx, "no group: set LIFEBOAT_GROUP (or ECS_CLUSTER in LIFEBOAT_ECS_CONFIG)");
                 return -EINVAL;
         }
-        char group_key[160];
-        if (lb_tag_key(r.s, LB_TAG_GROUP, group_key, sizeof group_key) < 0 ||
-            lb_snprintf(r.group_filter, sizeof r.group_filter, "tag:%s", group_key) < 0 ||
+        if (lb_tag_filter(r.s, LB_TAG_GROUP, r.group_filter, sizeof r.group_filter) < 0 ||
             lb_tag_key(r.s, LB_TAG_AVAILABLE_SINCE, r.mark_key, sizeof r.mark_key) < 0) {
                 lb_err(ctx, "tag prefix too long: %s", r.s->tag_prefix);
                 return -EINVAL;
@@ -554,7 +536,7 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         q = describe_group(&r, NULL, 0, &vols);
         if (q < 0) {
                 char err[600];
-                (void) lb_ec2_error_format(lb_ec2_last_error(r.aws.ec2), err, sizeof err);
+                (void) lb_ec2_last_error_text(r.aws.ec2, err, sizeof err);
                 lb_err(ctx, "DescribeVolumes failed: %s", err);
                 report->ec2_requests = lb_ec2_request_count(r.aws.ec2);
                 report->elapsed_ms = lb_now_ms() - started;

@@ -325,16 +325,14 @@ int lb_parse_duration_ms(const char *s, uint64_t *ret_ms) {
         return 0;
 }
 
-/* The shortest exact spelling: 90000 -> "90s", 1500 -> "1500ms". */
-static void format_duration(uint64_t ms, char *buf, size_t size) {
+int lb_format_duration_ms(uint64_t ms, char *buf, size_t size) {
         if (ms != 0 && ms % (3600 * 1000) == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "h", ms / (3600 * 1000));
-        else if (ms != 0 && ms % (60 * 1000) == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "m", ms / (60 * 1000));
-        else if (ms % 1000 == 0)
-                (void) lb_snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
-        else
-                (void) lb_snprintf(buf, size, "%" PRIu64 "ms", ms);
+                return lb_snprintf(buf, size, "%" PRIu64 "h", ms / (3600 * 1000));
+        if (ms != 0 && ms % (60 * 1000) == 0)
+                return lb_snprintf(buf, size, "%" PRIu64 "m", ms / (60 * 1000));
+        if (ms % 1000 == 0)
+                return lb_snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
+        return lb_snprintf(buf, size, "%" PRIu64 "ms", ms);
 }
 
 /* What a valid value looks like, for error messages. */
@@ -357,8 +355,8 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
                 (void) lb_snprintf(buf, size, "an integer from %" PRIu64 " to %" PRIu64, st->min, st->max);
                 break;
         case SETTING_DURATION:
-                format_duration(st->min, a, sizeof a);
-                format_duration(st->max, b, sizeof b);
+                (void) lb_format_duration_ms(st->min, a, sizeof a);
+                (void) lb_format_duration_ms(st->max, b, sizeof b);
                 (void) lb_snprintf(buf, size, "a duration such as 90, 90s, 500ms, 10m or 1h, from %s to %s", a, b);
                 break;
         case SETTING_BOOL:
@@ -477,13 +475,6 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
         return 0;
 }
 
-static void free_secret(char *p) {
-        if (!p)
-                return;
-        explicit_bzero(p, strlen(p));
-        free(p);
-}
-
 /* Moves v into the field. */
 static void setting_store(struct lb_settings *s, const struct setting *st, struct value *v) {
         void *f = field(s, st);
@@ -500,7 +491,7 @@ static void setting_store(struct lb_settings *s, const struct setting *st, struc
                 *(enum lb_fs_type *) f = v->fs;
                 break;
         default:
-                free_secret(*(char **) f);
+                lb_free_secret(*(char **) f);
                 *(char **) f = TAKE_PTR(v->str);
         }
 }
@@ -553,7 +544,7 @@ static int setting_apply(struct lb_context *ctx, const struct setting *st, size_
                         size_t p;
                         if (setting_find(st->preferred, &p) && (*mask & (UINT64_C(1) << p))) {
                                 lb_debug(ctx, "%s: %s ignored, %s is set", origin, st->name, st->preferred);
-                                free_secret(v.str);
+                                lb_free_secret(v.str);
                                 return 0;
                         }
                 }
@@ -588,7 +579,7 @@ void lb_settings_done(struct lb_settings *s) {
                 if (!type_is_string(st->type))
                         continue;
                 char **f = field(s, st);
-                free_secret(*f); /* aliases share the field: freed once, then NULL */
+                lb_free_secret(*f); /* aliases share the field: freed once, then NULL */
                 *f = NULL;
         }
         *s = (struct lb_settings) {};
@@ -863,14 +854,6 @@ static int group_from_ecs_config(struct lb_context *ctx) {
         return 0;
 }
 
-/* Whether path a is b or lies below it (both normalized by setting_parse). */
-static bool path_equal_or_below(const char *a, const char *b) {
-        size_t n = strlen(b);
-        if (streq(b, "/"))
-                return true;
-        return strneq(a, b, n) && (a[n] == '\0' || a[n] == '/');
-}
-
 int lb_settings_finalize(struct lb_context *ctx) {
         struct lb_settings *s = &ctx->settings;
 
@@ -881,8 +864,8 @@ int lb_settings_finalize(struct lb_context *ctx) {
         }
         /* Recovered volumes are mounted under recovery_root; on the buffer volume they
          * would travel with it, and the buffer inside a recovery mount would be lost. */
-        if (path_equal_or_below(s->recovery_root, s->buffer_mount) ||
-            path_equal_or_below(s->buffer_mount, s->recovery_root)) {
+        if (lb_path_equal_or_below(s->recovery_root, s->buffer_mount) ||
+            lb_path_equal_or_below(s->buffer_mount, s->recovery_root)) {
                 lb_err(ctx, "LIFEBOAT_BUFFER_MOUNT (%s) and LIFEBOAT_RECOVERY_ROOT (%s) must not contain each other",
                        s->buffer_mount, s->recovery_root);
                 return -EINVAL;
@@ -900,7 +883,7 @@ static int dump_one(const struct lb_settings *s, const struct setting *st, struc
         case SETTING_UINT:
                 return lb_buf_printf(b, "%s=%" PRIu64 "\n", st->name, *(const uint64_t *) f);
         case SETTING_DURATION:
-                format_duration(*(const uint64_t *) f, tmp, sizeof tmp);
+                (void) lb_format_duration_ms(*(const uint64_t *) f, tmp, sizeof tmp);
                 return lb_buf_printf(b, "%s=%s\n", st->name, tmp);
         case SETTING_BOOL:
                 return lb_buf_printf(b, "%s=%s\n", st->name, *(const bool *) f ? "true" : "false");

@@ -10,6 +10,10 @@ int lb_tag_key(const struct lb_settings *s, const char *name, char *buf, size_t 
         return lb_snprintf(buf, size, "%s:%s", s->tag_prefix, name);
 }
 
+int lb_tag_filter(const struct lb_settings *s, const char *name, char *buf, size_t size) {
+        return lb_snprintf(buf, size, "tag:%s:%s", s->tag_prefix, name);
+}
+
 const char *lb_volume_lb_tag(const struct lb_settings *s, const struct lb_volume *v, const char *name) {
         char key[160];
         if (lb_tag_key(s, name, key, sizeof key) < 0)

@@ -114,6 +114,13 @@ void lb_set_reason(char *reason, size_t size, const char *fmt, ...) {
         va_end(ap);
 }
 
+void lb_free_secret(char *s) {
+        if (!s)
+                return;
+        explicit_bzero(s, strlen(s));
+        free(s);
+}
+
 char *lb_strstrip(char *s) {
         char *start = s;
         while (*start && isspace((unsigned char) *start))
@@ -133,6 +140,13 @@ bool lb_startswith(const char *s, const char *prefix) {
 bool lb_endswith(const char *s, const char *suffix) {
         size_t a = strlen(s), b = strlen(suffix);
         return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool lb_path_equal_or_below(const char *a, const char *b) {
+        size_t n = strlen(b);
+        if (streq(b, "/"))
+                return true;
+        return strneq(a, b, n) && (a[n] == '\0' || a[n] == '/');
 }
 
 int lb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
@@ -194,6 +208,12 @@ int lb_format_iso8601(time_t t, char *buf, size_t size) {
         if (strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 return -ENAMETOOLONG;
         return 0;
+}
+
+const char *lb_format_iso8601_or_dash(time_t t, char *buf, size_t size) {
+        if (t <= 0 || lb_format_iso8601(t, buf, size) < 0)
+                (void) lb_strscpy(buf, size, "-");
+        return buf;
 }
 
 int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len) {

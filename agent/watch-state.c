@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "lifeboat/json.h"
 #include "lifeboat/manifest.h"
 #include "lifeboat/util.h"
 #include "lifeboat/watch.h"
@@ -99,22 +100,19 @@ static json_t *time_json(time_t t) {
         return json_string(buf);
 }
 
-static json_t *string_or_null(const char *s) {
-        return isempty(s) ? json_null() : json_string(s);
-}
-
 static json_t *notice_json(const struct lb_watch_notice *n) {
         return json_pack("{s:s, s:o, s:o, s:o}", "trigger", lb_watch_trigger_to_string(n->trigger), "detail",
-                         string_or_null(n->detail), "time", time_json(n->time), "seen_at", time_json(n->seen_at));
+                         lb_json_string_or_null(n->detail), "time", time_json(n->time), "seen_at",
+                         time_json(n->seen_at));
 }
 
 static json_t *own_json(const struct lb_watch_own *o) {
         return json_pack("{s:s, s:o, s:s, s:I, s:I, s:o, s:o, s:I, s:o}", "state",
-                         lb_watch_own_state_to_string(o->state), "volume_id", string_or_null(o->volume_id),
+                         lb_watch_own_state_to_string(o->state), "volume_id", lb_json_string_or_null(o->volume_id),
                          "mount_path", o->mount_path, "chunk_files", (json_int_t) o->chunk_files, "chunk_bytes",
                          (json_int_t) o->chunk_bytes, "deadline", time_json(o->deadline), "flushed_at",
                          time_json(o->flushed_at), "flush_requests", (json_int_t) o->flush_requests, "reason",
-                         string_or_null(o->reason));
+                         lb_json_string_or_null(o->reason));
 }
 
 static json_t *recovered_json(const struct lb_watch_recovered *r) {
@@ -156,32 +154,10 @@ int lb_watch_state_format(const struct lb_watch_state *st, char **ret_text) {
         int r = lb_watch_state_to_json(st, &root);
         if (r < 0)
                 return r;
-        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (!text)
-                return -ENOMEM;
-        _cleanup_free_ char *t = text;
-        _cleanup_buf_ struct lb_buf b = { 0 };
-        r = lb_buf_printf(&b, "%s\n", t);
-        if (r < 0)
-                return r;
-        *ret_text = lb_buf_steal(&b);
-        return 0;
+        return lb_json_dump_line(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER, ret_text);
 }
 
 /* ---- parsing ---- */
-
-static int get_str(json_t *obj, const char *key, bool nullable, char *dst, size_t size) {
-        json_t *v = json_object_get(obj, key);
-        if (!v || json_is_null(v)) {
-                if (!nullable)
-                        return -EBADMSG;
-                dst[0] = '\0';
-                return 0;
-        }
-        if (!json_is_string(v) || json_string_length(v) >= size)
-                return -EBADMSG;
-        return lb_strscpy(dst, size, json_string_value(v)) < 0 ? -EBADMSG : 0;
-}
 
 static int get_time(json_t *obj, const char *key, time_t *ret) {
         json_t *v = json_object_get(obj, key);
@@ -215,9 +191,10 @@ static int parse_notice(json_t *o, struct lb_watch_notice *ret) {
         char trig[32];
         if (!json_is_object(o))
                 return -EBADMSG;
-        if (get_str(o, "trigger", false, trig, sizeof trig) < 0 || trigger_from_string(trig, &n.trigger) < 0 ||
-            get_str(o, "detail", true, n.detail, sizeof n.detail) < 0 || get_time(o, "time", &n.time) < 0 ||
-            get_time(o, "seen_at", &n.seen_at) < 0)
+        if (lb_json_get_string(o, "trigger", false, trig, sizeof trig) < 0 ||
+            trigger_from_string(trig, &n.trigger) < 0 ||
+            lb_json_get_string(o, "detail", true, n.detail, sizeof n.detail) < 0 ||
+            get_time(o, "time", &n.time) < 0 || get_time(o, "seen_at", &n.seen_at) < 0)
                 return -EBADMSG;
         *ret = n;
         return 0;
@@ -229,14 +206,14 @@ static int parse_own(json_t *o, struct lb_watch_own *ret) {
         uint64_t requests;
         if (!json_is_object(o))
                 return -EBADMSG;
-        if (get_str(o, "state", false, state, sizeof state) < 0 ||
+        if (lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
             lb_watch_own_state_from_string(state, &own.state) < 0 ||
-            get_str(o, "volume_id", true, own.volume_id, sizeof own.volume_id) < 0 ||
-            get_str(o, "mount_path", false, own.mount_path, sizeof own.mount_path) < 0 ||
+            lb_json_get_string(o, "volume_id", true, own.volume_id, sizeof own.volume_id) < 0 ||
+            lb_json_get_string(o, "mount_path", false, own.mount_path, sizeof own.mount_path) < 0 ||
             get_uint(o, "chunk_files", &own.chunk_files) < 0 || get_uint(o, "chunk_bytes", &own.chunk_bytes) < 0 ||
             get_time(o, "deadline", &own.deadline) < 0 || get_time(o, "flushed_at", &own.flushed_at) < 0 ||
             get_uint(o, "flush_requests", &requests) < 0 || requests > UINT32_MAX ||
-            get_str(o, "reason", true, own.reason, sizeof own.reason) < 0)
+            lb_json_get_string(o, "reason", true, own.reason, sizeof own.reason) < 0)
                 return -EBADMSG;
         if (!isempty(own.volume_id) && !lb_volume_id_valid(own.volume_id))
                 return -EBADMSG;
@@ -250,9 +227,10 @@ static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
         char state[32];
         if (!json_is_object(o))
                 return -EBADMSG;
-        if (get_str(o, "volume_id", false, r.volume_id, sizeof r.volume_id) < 0 || !lb_volume_id_valid(r.volume_id) ||
-            get_str(o, "mount_path", false, r.mount_path, sizeof r.mount_path) < 0 ||
-            get_str(o, "state", false, state, sizeof state) < 0 ||
+        if (lb_json_get_string(o, "volume_id", false, r.volume_id, sizeof r.volume_id) < 0 ||
+            !lb_volume_id_valid(r.volume_id) ||
+            lb_json_get_string(o, "mount_path", false, r.mount_path, sizeof r.mount_path) < 0 ||
+            lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
             lb_watch_rec_state_from_string(state, &r.state) < 0 || get_uint(o, "chunk_files", &r.chunk_files) < 0 ||
             get_uint(o, "chunk_bytes", &r.chunk_bytes) < 0 || get_time(o, "empty_since", &r.empty_since) < 0 ||
             get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0)
@@ -263,7 +241,7 @@ static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
 
 int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret) {
         _cleanup_(json_decrefp) json_t *root = json_loadb(buf, len, 0, NULL);
-        struct lb_watch_state st = { 0 };
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
         json_t *v;
         uint64_t pid;
 
@@ -273,7 +251,7 @@ int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret
         if (!json_is_integer(v) || json_integer_value(v) != LB_WATCH_STATE_VERSION)
                 return -EBADMSG;
         if (get_uint(root, "pid", &pid) < 0 || pid > INT32_MAX ||
-            get_str(root, "instance_id", false, st.instance_id, sizeof st.instance_id) < 0 ||
+            lb_json_get_string(root, "instance_id", false, st.instance_id, sizeof st.instance_id) < 0 ||
             get_time(root, "started_at", &st.started_at) < 0 || get_bool(root, "ending", &st.ending) < 0 ||
             get_bool(root, "imds_ok", &st.imds_ok) < 0 ||
             get_time(root, "imds_failing_since", &st.imds_failing_since) < 0 ||
@@ -299,17 +277,17 @@ int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret
                 if (!st.recovered)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++)
-                        if (parse_recovered(json_array_get(rec, i), &st.recovered[i]) < 0) {
-                                free(st.recovered);
+                        if (parse_recovered(json_array_get(rec, i), &st.recovered[i]) < 0)
+                                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
                                 return -EBADMSG;
-                        }
                 st.n_recovered = n;
         }
         *ret = st;
+        st.recovered = NULL;    /* handed over */
         return 0;
 }
 
-static int state_path(const char *run_dir, char *buf, size_t size) {
+int lb_watch_state_path(const char *run_dir, char *buf, size_t size) {
         return lb_snprintf(buf, size, "%s/%s", run_dir, LB_WATCH_STATE_FILE);
 }
 
@@ -317,7 +295,7 @@ int lb_watch_state_load(const char *run_dir, struct lb_watch_state *ret) {
         char path[PATH_MAX];
         _cleanup_free_ char *data = NULL;
         size_t len;
-        int r = state_path(run_dir, path, sizeof path);
+        int r = lb_watch_state_path(run_dir, path, sizeof path);
         if (r < 0)
                 return r;
         r = lb_read_file(path, LB_WATCH_STATE_MAX_BYTES, &data, &len);
@@ -333,12 +311,6 @@ bool lb_watch_state_running(const struct lb_watch_state *st) {
 }
 
 /* ---- status ---- */
-
-static const char *fmt_time(time_t t, char *buf, size_t size) {
-        if (t <= 0 || lb_format_iso8601(t, buf, size) < 0)
-                (void) lb_strscpy(buf, size, "-");
-        return buf;
-}
 
 const struct lb_watch_recovered *lb_watch_state_find_recovered(const struct lb_watch_state *st, const char *id) {
         for (size_t i = 0; st && i < st->n_recovered; i++)
@@ -358,19 +330,21 @@ static void describe_notices(struct lb_buf *b, const struct lb_watch_state *st) 
                 switch (n->trigger) {
                 case LB_WATCH_TRIGGER_SPOT:
                         (void) lb_buf_printf(b, "  notice: spot %s at %s (seen %s)\n", n->detail,
-                                             fmt_time(n->time, t1, sizeof t1), fmt_time(n->seen_at, t2, sizeof t2));
+                                             lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                         break;
                 case LB_WATCH_TRIGGER_REBALANCE:
                         (void) lb_buf_printf(b, "  notice: rebalance recommendation of %s (seen %s)\n",
-                                             fmt_time(n->time, t1, sizeof t1), fmt_time(n->seen_at, t2, sizeof t2));
+                                             lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                         break;
                 case LB_WATCH_TRIGGER_ASG:
                         (void) lb_buf_printf(b, "  notice: ASG target lifecycle state %s (seen %s)\n", n->detail,
-                                             fmt_time(n->seen_at, t2, sizeof t2));
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                         break;
                 default:
                         (void) lb_buf_printf(b, "  notice: %s (seen %s)\n", n->detail,
-                                             fmt_time(n->seen_at, t2, sizeof t2));
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                 }
         }
 }
@@ -391,11 +365,12 @@ static void describe_own(struct lb_buf *b, const struct lb_watch_own *o) {
         case LB_WATCH_OWN_DRAINING:
                 (void) lb_buf_printf(b, "  own buffer %s: DRAINING, %" PRIu64 " chunk file(s), %" PRIu64
                                         " bytes left, deadline %s\n",
-                                     id, o->chunk_files, o->chunk_bytes, fmt_time(o->deadline, t, sizeof t));
+                                     id, o->chunk_files, o->chunk_bytes,
+                                     lb_format_iso8601_or_dash(o->deadline, t, sizeof t));
                 break;
         case LB_WATCH_OWN_FLUSHED:
                 (void) lb_buf_printf(b, "  own buffer %s: drained, tagged flushed at %s\n", id,
-                                     fmt_time(o->flushed_at, t, sizeof t));
+                                     lb_format_iso8601_or_dash(o->flushed_at, t, sizeof t));
                 break;
         case LB_WATCH_OWN_UNDRAINED:
                 (void) lb_buf_printf(b, "  own buffer %s: NOT DRAINED by the deadline: %" PRIu64 " chunk file(s), %" PRIu64
@@ -422,7 +397,7 @@ static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st
                                              r->chunk_files, r->chunk_bytes);
                 else if (r->state == LB_WATCH_REC_SETTLING)
                         (void) lb_buf_printf(b, "empty since %s, released once settled\n",
-                                             fmt_time(r->empty_since, t, sizeof t));
+                                             lb_format_iso8601_or_dash(r->empty_since, t, sizeof t));
                 else if (r->state == LB_WATCH_REC_TAGGED)
                         (void) lb_buf_printf(b, "tagged flushed; unmount/detach pending\n");
                 else if (r->state == LB_WATCH_REC_MISSING)
@@ -435,7 +410,8 @@ static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st
                 const struct lb_watch_recovered *r = &st->recovered[i];
                 if (r->state != LB_WATCH_REC_RELEASED)
                         continue;
-                (void) lb_buf_printf(b, "  released %s at %s", r->volume_id, fmt_time(r->released_at, t, sizeof t));
+                (void) lb_buf_printf(b, "  released %s at %s", r->volume_id,
+                                     lb_format_iso8601_or_dash(r->released_at, t, sizeof t));
                 if (r->backup_files > 0)
                         (void) lb_buf_printf(b, " (%" PRIu64 " file(s) in fluentd's backup directory: NOT delivered)",
                                              r->backup_files);
@@ -455,15 +431,15 @@ int lb_watch_status_describe(const struct lb_watch_state *st, bool running, cons
         else {
                 if (running)
                         (void) lb_buf_printf(&b, "Watch     running (pid %ld) since %s", st->pid,
-                                             fmt_time(st->started_at, t, sizeof t));
+                                             lb_format_iso8601_or_dash(st->started_at, t, sizeof t));
                 else
                         (void) lb_buf_printf(&b, "Watch     NOT RUNNING (last state written by pid %ld, started %s)",
-                                             st->pid, fmt_time(st->started_at, t, sizeof t));
+                                             st->pid, lb_format_iso8601_or_dash(st->started_at, t, sizeof t));
                 if (st->imds_ok)
                         (void) lb_buf_printf(&b, ", IMDS ok\n");
                 else
                         (void) lb_buf_printf(&b, ", IMDS FAILING since %s\n",
-                                             fmt_time(st->imds_failing_since, t, sizeof t));
+                                             lb_format_iso8601_or_dash(st->imds_failing_since, t, sizeof t));
                 describe_notices(&b, st);
                 describe_own(&b, &st->own);
                 if (st->backup_files > 0)
@@ -495,8 +471,9 @@ int lb_watch_status_to_json(const struct lb_watch_state *st, bool running, const
                 const struct lb_watch_recovered *w = lb_watch_state_find_recovered(st, e->volume_id);
                 json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s?}", "volume_id", e->volume_id, "device",
                                       e->device, "mount_path", e->mount_path, "previous_owner",
-                                      string_or_null(e->previous_owner), "config_file",
-                                      string_or_null(e->config_file), "recovered_at", time_json(e->recovered_at),
+                                      lb_json_string_or_null(e->previous_owner), "config_file",
+                                      lb_json_string_or_null(e->config_file), "recovered_at",
+                                      time_json(e->recovered_at),
                                       "watch_state", w ? lb_watch_rec_state_to_string(w->state) : NULL);
                 if (json_array_append_new(rec, o) < 0)
                         return -ENOMEM;

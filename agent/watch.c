@@ -34,6 +34,7 @@
 #include "lifeboat/ec2.h"
 #include "lifeboat/fluentd.h"
 #include "lifeboat/imds.h"
+#include "lifeboat/json.h"
 #include "lifeboat/lock.h"
 #include "lifeboat/manifest.h"
 #include "lifeboat/mounts.h"
@@ -146,6 +147,8 @@ struct watch {
 
         bool manifest_failed;
         bool tag_failing;               /* CreateTags failed last time: warned once */
+        bool own_dirty_pending;         /* the own volume needs state=dirty and does not have it yet */
+        bool own_unmarked;              /* ... because it had no state tag at all (not: flushed over chunks) */
         time_t started_at;
 };
 
@@ -153,17 +156,6 @@ static uint64_t wall_ms(void) {
         struct timespec ts;
         (void) clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static const char *iso_time(time_t t, char *buf, size_t size) {
-        if (t <= 0 || lb_format_iso8601(t, buf, size) < 0)
-                (void) lb_strscpy(buf, size, "-");
-        return buf;
-}
-
-static const char *ec2_error_text(const struct watch *w, char *buf, size_t size) {
-        (void) lb_ec2_error_format(lb_ec2_last_error(w->aws.ec2), buf, size);
-        return buf;
 }
 
 static void add_notice(struct watch *w, enum lb_watch_trigger t, const char *detail, time_t when) {
@@ -239,7 +231,7 @@ static void on_spot(struct watch *w, const struct lb_spot_notice *n) {
         }
         w->spot = *n;
         char when[40], what[160];
-        (void) iso_time(n->time, when, sizeof when);
+        (void) lb_format_iso8601_or_dash(n->time, when, sizeof when);
         long in_s = (long) (n->time - time(NULL));
         (void) lb_snprintf(what, sizeof what, "spot interruption notice: %s at %s (in %ld s)",
                            lb_spot_action_to_string(n->action), when, in_s);
@@ -268,7 +260,7 @@ static void on_rebalance(struct watch *w, time_t notice_time) {
         w->rebalance_time = notice_time;
         char when[40], what[160];
         (void) lb_snprintf(what, sizeof what, "rebalance recommendation of %s",
-                           iso_time(notice_time, when, sizeof when));
+                           lb_format_iso8601_or_dash(notice_time, when, sizeof when));
         add_notice(w, LB_WATCH_TRIGGER_REBALANCE, NULL, notice_time);
         lb_notice(w->ctx, "%s: flushing early, tagging nothing", what);
         request_flush(w, "rebalance recommendation", false);
@@ -277,9 +269,7 @@ static void on_rebalance(struct watch *w, time_t notice_time) {
 static void imds_failed(struct watch *w, const char *what, int r) {
         if (w->imds_failures++ == 0) {
                 w->st.imds_failing_since = time(NULL);
-                /* imds.h: -EHOSTUNREACH is "no usable answer" (refused, timed out, 5xx), whatever the route. */
-                lb_warn(w->ctx, "IMDS poll failed (%s: %s); retrying every poll", what,
-                        r == -EHOSTUNREACH ? "no answer" : strerror(-r));
+                lb_warn(w->ctx, "IMDS poll failed (%s: %s); retrying every poll", what, lb_imds_strerror(r));
         }
         w->st.imds_ok = false;
 }
@@ -438,7 +428,8 @@ static int tag_volume(struct watch *w, const char *volume_id, bool flushed, time
                 char err[600];
                 if (!w->tag_failing)
                         lb_warn(w->ctx, "CreateTags %s=%s on %s failed: %s (retrying every poll)", w->key_state,
-                                flushed ? "flushed" : "dirty", volume_id, ec2_error_text(w, err, sizeof err));
+                                flushed ? "flushed" : "dirty", volume_id,
+                                lb_ec2_last_error_text(w->aws.ec2, err, sizeof err));
                 w->tag_failing = true;
                 return r;
         }
@@ -470,15 +461,12 @@ static int write_marker(struct watch *w, time_t when) {
                                                       w->st.own.volume_id);
         if (!o)
                 return -ENOMEM;
-        _cleanup_free_ char *text = json_dumps(o, JSON_PRESERVE_ORDER);
-        if (!text)
-                return -ENOMEM;
-        _cleanup_buf_ struct lb_buf b = { 0 };
-        r = lb_buf_printf(&b, "%s\n", text);
+        _cleanup_free_ char *text = NULL;
+        r = lb_json_dump_line(o, JSON_PRESERVE_ORDER, &text);
         if (r < 0)
                 return r;
         /* temp file, fsync, rename, fsync of the directory */
-        return lb_write_file_atomic(path, b.data, b.len, 0644);
+        return lb_write_file_atomic(path, text, strlen(text), 0644);
 }
 
 static void remove_marker(struct watch *w) {
@@ -506,6 +494,35 @@ _printf_(2, 3) static void own_unknown(struct watch *w, const char *fmt, ...) {
         (void) lb_strscpy(w->st.own.reason, sizeof w->st.own.reason, reason);
 }
 
+/* The volume holds chunks again under its flushed tag (or has no state tag at all). Until the
+ * dirty tag is written, EC2 says the opposite of the disk: retried every cycle, and the stop
+ * waits for it (see stop_now()). */
+static int own_tag_dirty(struct watch *w) {
+        struct lb_watch_own *o = &w->st.own;
+        /* The marker first: whatever becomes of the tag, the disk no longer claims "flushed". */
+        remove_marker(w);
+        w->own_dirty_pending = true;
+        int r = tag_volume(w, o->volume_id, false, 0);
+        if (r < 0) {
+                (void) lb_strscpy(o->reason, sizeof o->reason,
+                                  w->own_unmarked ? "mounted for fluentd but has no state tag"
+                                                  : "holds chunk files but is still tagged flushed");
+                return r;
+        }
+        w->own_dirty_pending = false;
+        o->reason[0] = '\0';
+        if (w->own_unmarked)
+                lb_notice(w->ctx, "own buffer volume %s is mounted for fluentd but had no state tag "
+                                  "(boot could not tag it): tagged dirty",
+                          o->volume_id);
+        else
+                lb_notice(w->ctx, "own buffer volume %s holds %" PRIu64 " chunk file(s) again after it was tagged "
+                                  "flushed: tagged dirty again",
+                          o->volume_id, o->chunk_files);
+        w->own_unmarked = false;
+        return 0;
+}
+
 /* Finds the volume attached at LIFEBOAT_BUFFER_DEVICE (as boot does), its block device, and
  * checks it is the one mounted at LIFEBOAT_BUFFER_MOUNT. Until then nothing is ever tagged. */
 static void own_identify(struct watch *w) {
@@ -522,7 +539,7 @@ static void own_identify(struct watch *w) {
         _cleanup_volume_list_ struct lb_volume_list here = { 0 };
         r = lb_ec2_describe_volumes(w->aws.ec2, filters, 1, NULL, 0, &here);
         if (r < 0) {
-                own_unknown(w, "DescribeVolumes failed: %s", ec2_error_text(w, err, sizeof err));
+                own_unknown(w, "DescribeVolumes failed: %s", lb_ec2_last_error_text(w->aws.ec2, err, sizeof err));
                 return;
         }
         const struct lb_volume *v = NULL;
@@ -572,6 +589,13 @@ static void own_identify(struct watch *w) {
          * instance started again): it would only mislead whoever reads it. */
         if (tagged != LB_VOL_FLUSHED)
                 remove_marker(w);
+        /* boot mounts before it tags, and the ECS agent starts even when boot failed: a volume
+         * fluentd writes to without a state tag would be recovered by no boot, and deleted by
+         * reap --delete-unused once detached. Tagged here, retried every cycle until it works. */
+        if (tagged == LB_VOL_UNMARKED) {
+                w->own_unmarked = true;
+                (void) own_tag_dirty(w);
+        }
 }
 
 /* Marker, then tag: the tag is what others act on, so it comes last. */
@@ -598,6 +622,8 @@ static int own_tag_flushed(struct watch *w, enum lb_watch_own_state from) {
         r = tag_volume(w, o->volume_id, true, now);
         if (r < 0)
                 return r;
+        w->own_dirty_pending = false;  /* empty again, and said so last */
+        o->reason[0] = '\0';
         o->flushed_at = now;
         if (from == LB_WATCH_OWN_UNDRAINED)
                 lb_notice(w->ctx, "own buffer volume %s drained after the deadline: marker written, tagged flushed",
@@ -614,18 +640,6 @@ static int own_tag_flushed(struct watch *w, enum lb_watch_own_state from) {
                                   o->volume_id);
         }
         check_backup_since_start(w);
-        return 0;
-}
-
-static int own_tag_dirty(struct watch *w) {
-        struct lb_watch_own *o = &w->st.own;
-        int r = tag_volume(w, o->volume_id, false, 0);
-        if (r < 0)
-                return r;
-        remove_marker(w);
-        lb_notice(w->ctx, "own buffer volume %s holds %" PRIu64 " chunk file(s) again after it was tagged flushed: "
-                          "tagged dirty again",
-                  o->volume_id, o->chunk_files);
         return 0;
 }
 
@@ -653,6 +667,8 @@ static int own_scan(struct watch *w) {
 static void own_check(struct watch *w) {
         struct lb_watch_own *o = &w->st.own;
 
+        if (w->own_dirty_pending)
+                (void) own_tag_dirty(w);
         for (unsigned pass = 0; pass < 2; pass++) {
                 enum lb_watch_own_state cur = o->state;
                 if (cur == LB_WATCH_OWN_NONE || cur == LB_WATCH_OWN_UNKNOWN)
@@ -678,8 +694,9 @@ static void own_check(struct watch *w) {
                         continue;
                 }
                 if (cur == LB_WATCH_OWN_FLUSHED) {
-                        if (own_tag_dirty(w) < 0)
-                                return;
+                        /* The state follows the disk even when the tag could not: a failed
+                         * CreateTags must not leave watch believing (and stopping) flushed. */
+                        (void) own_tag_dirty(w);
                         o->state = next;
                         if (next == LB_WATCH_OWN_DRAINING)
                                 request_flush(w, "chunk files appeared after the flush", false);
@@ -735,6 +752,21 @@ static int rec_mounted(const struct lb_manifest_entry *e) {
         if (!S_ISBLK(st.st_mode))
                 return 0;
         return lb_mount_is_mounted_at(st.st_rdev, e->mount_path);
+}
+
+/*
+ * Whether an earlier watch got as far as the unmount in its release and then stopped (kill -9,
+ * a crash): the mount point it removes right after the unmount is gone and the device is mounted
+ * nowhere. Only the detach is left; it changes no tag, so whatever the volume holds stays as safe
+ * as its tag says.
+ */
+static bool rec_unmounted_by_watch(const struct lb_manifest_entry *e) {
+        struct stat st;
+        if (lstat(e->mount_path, &st) == 0 || errno != ENOENT)
+                return false;
+        if (stat(e->device, &st) < 0)
+                return errno == ENOENT; /* detached already */
+        return S_ISBLK(st.st_mode) && lb_mount_find_devno(st.st_rdev, NULL) == 0;
 }
 
 static int rec_scan(struct watch *w, struct lb_watch_recovered *r) {
@@ -830,7 +862,7 @@ static void rec_finish_release(struct watch *w, size_t i, const struct lb_manife
                 if (k < 0 && k != -EALREADY && k != -ENOENT) {
                         if (!rt->warned)
                                 lb_warn(w->ctx, "DetachVolume %s failed: %s (retrying)", r->volume_id,
-                                        ec2_error_text(w, err, sizeof err));
+                                        lb_ec2_last_error_text(w->aws.ec2, err, sizeof err));
                         rt->warned = true;
                         return;
                 }
@@ -890,6 +922,15 @@ static void rec_check_one(struct watch *w, size_t i, const struct lb_manifest_en
                 return;
         }
         int k = rec_mounted(e);
+        if (k == 0 && rec_unmounted_by_watch(e)) {
+                lb_notice(w->ctx, "recovered volume %s is unmounted and its mount point %s is gone: finishing the "
+                                  "release an earlier watch began",
+                          r->volume_id, e->mount_path);
+                r->state = LB_WATCH_REC_TAGGED;
+                *rt = (struct rec_rt) { .unmounted = true };
+                rec_finish_release(w, i, e);
+                return;
+        }
         if (k <= 0) {
                 if (r->state != LB_WATCH_REC_MISSING)
                         lb_warn(w->ctx, "recovered volume %s is not mounted at %s (device %s): leaving it alone",
@@ -986,7 +1027,7 @@ static void save_state(struct watch *w) {
                 return;
         r = lb_mkdir_p(w->s->run_dir, 0755);
         if (r >= 0)
-                r = lb_snprintf(path, sizeof path, "%s/%s", w->s->run_dir, LB_WATCH_STATE_FILE);
+                r = lb_watch_state_path(w->s->run_dir, path, sizeof path);
         if (r >= 0)
                 r = lb_write_file_atomic(path, text, strlen(text), 0644);
         if (r < 0) {
@@ -1026,7 +1067,8 @@ static bool stop_now(struct watch *w) {
         uint64_t now = lb_now_ms();
         if (now >= w->deadline_ms)
                 return true;
-        if (w->fluentd_gone && now - w->last_progress_ms >= STOP_STALL_MS) {
+        /* A flushed tag over chunks is worth the whole budget: nothing else can undo it. */
+        if (w->fluentd_gone && !w->own_dirty_pending && now - w->last_progress_ms >= STOP_STALL_MS) {
                 lb_warn(w->ctx, "fluentd is not running and nothing changed on %s for %u s: not waiting any longer",
                         w->s->buffer_mount, STOP_STALL_MS / 1000u);
                 return true;
@@ -1036,6 +1078,8 @@ static bool stop_now(struct watch *w) {
 
 static int exit_status(struct watch *w) {
         const struct lb_watch_own *o = &w->st.own;
+        if (w->own_dirty_pending)
+                return 1;
         switch (o->state) {
         case LB_WATCH_OWN_NONE:
         case LB_WATCH_OWN_FLUSHED:
@@ -1053,6 +1097,10 @@ static int exit_status(struct watch *w) {
 
 static void stop_report(struct watch *w) {
         const struct lb_watch_own *o = &w->st.own;
+        if (w->own_dirty_pending)
+                lb_err(w->ctx, "own buffer volume %s %s (CreateTags failed): tag it %s=dirty by hand, or the next "
+                               "boot will not recover it and reap may delete it once it is detached",
+                       o->volume_id, o->reason, w->key_state);
         if (o->state == LB_WATCH_OWN_DRAINING || o->state == LB_WATCH_OWN_UNDRAINED ||
             o->state == LB_WATCH_OWN_DIRTY)
                 lb_warn(w->ctx, "stopping with own buffer volume %s NOT drained: %" PRIu64 " chunk file(s), %" PRIu64

@@ -27,6 +27,7 @@ enum {
 /* Opens IMDS (when needed or when no region/credentials are configured) and EC2. A
  * human-readable reason for a failure goes to the log at error level. */
 int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret);
+/* Frees both clients (NULL after); fine on a zeroed struct lb_aws. */
 void lb_aws_close(struct lb_aws *aws);
 static inline void lb_aws_closep(struct lb_aws *aws) {
         lb_aws_close(aws);

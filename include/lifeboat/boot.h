@@ -67,6 +67,8 @@ struct lb_boot_report {
 };
 
 void lb_boot_report_done(struct lb_boot_report *r);
+/* "recovered", "already-recovered", "would-recover", "lost-race", "quarantined", "left-dirty",
+ * "not-claimed"; "unknown" out of range. */
 const char *lb_boot_outcome_to_string(enum lb_boot_outcome o);
 
 /*

@@ -63,10 +63,8 @@ struct lb_settings {
         char *ca_bundle;        /* AWS_CA_BUNDLE */
 };
 
-struct lb_imds;
-struct lb_ec2;
-
-/* The one context: settings, the log sink, and the clients created on demand. */
+/* The one context: settings, the log sink and the interruption flag. (The AWS clients a command
+ * opens live in struct lb_aws, lifeboat/aws.h.) */
 struct lb_context {
         struct lb_settings settings;
         lb_log_fn log_fn;
@@ -77,14 +75,21 @@ struct lb_context {
         volatile sig_atomic_t *interrupted;
 };
 
+/* Default settings, log level INFO, no log sink (nothing is printed until a command installs one). */
 int lb_context_init(struct lb_context *ctx);
 void lb_context_done(struct lb_context *ctx);
+/* Whether a signal asked the command to stop (ctx->interrupted set and non-zero). */
+static inline bool lb_context_interrupted(const struct lb_context *ctx) {
+        return ctx->interrupted && *ctx->interrupted;
+}
 
 /* Settings: defaults, then the config file, then the environment. */
 int lb_settings_init_defaults(struct lb_settings *s);
 void lb_settings_done(struct lb_settings *s);
 /* Parses KEY=VALUE text (the config file's contents); unknown keys warn, bad values fail naming the key. */
 int lb_settings_parse_config(struct lb_context *ctx, const char *text, const char *origin);
+/* Reads path (at most 1 MiB, no NUL byte) and parses it as above; a missing file is no error
+ * when missing_ok. */
 int lb_settings_load_config_file(struct lb_context *ctx, const char *path, bool missing_ok);
 /* Applies LIFEBOAT_* and AWS_* variables from an environment array (environ-style). */
 int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp);
@@ -100,6 +105,9 @@ int lb_settings_finalize(struct lb_context *ctx);
 int lb_ecs_cluster_from_text(const char *text, char **ret_cluster);
 /* Parses "90", "90s", "500ms", "10m", "1h" into milliseconds. */
 int lb_parse_duration_ms(const char *s, uint64_t *ret_ms);
+/* The shortest exact spelling lb_parse_duration_ms() reads back: 600000 -> "10m", 90000 -> "90s",
+ * 1500 -> "1500ms". Returns 0, or -ENAMETOOLONG when buf is too small. */
+int lb_format_duration_ms(uint64_t ms, char *buf, size_t size);
 /* Prints every setting (for "lifeboat --verbose" and docs). Secrets are masked. */
 int lb_settings_dump(const struct lb_settings *s, char **ret_text);
 /* Every key with its description, default and accepted values (for --help and docs). */

@@ -48,6 +48,7 @@ struct lb_volume_list {
         size_t n;
 };
 
+/* Free the attachments and tags (and items); the struct is left empty. */
 void lb_volume_done(struct lb_volume *v);
 void lb_volume_list_done(struct lb_volume_list *l);
 static inline void lb_volume_list_donep(struct lb_volume_list *l) {
@@ -56,11 +57,13 @@ static inline void lb_volume_list_donep(struct lb_volume_list *l) {
 #define _cleanup_volume_list_ _cleanup_(lb_volume_list_donep)
 /* Moves the items of src to the end of dst. */
 int lb_volume_list_concat(struct lb_volume_list *dst, struct lb_volume_list *src);
+/* The value of tag key on the volume, or NULL. */
 const char *lb_volume_tag(const struct lb_volume *v, const char *key);
 /* A deep copy (attachments and tags duplicated); ret untouched on failure. */
 int lb_volume_copy(const struct lb_volume *v, struct lb_volume *ret);
 /* The attachment of this volume to instance_id, or NULL. */
 const struct lb_attachment *lb_volume_attachment_for(const struct lb_volume *v, const char *instance_id);
+/* The volume with this id in the list, or NULL. */
 const struct lb_volume *lb_volume_list_find(const struct lb_volume_list *l, const char *volume_id);
 
 /* A block device mapping of an instance (DescribeInstances). */
@@ -124,7 +127,11 @@ struct lb_form {
         struct lb_buf buf;
 };
 void lb_form_done(struct lb_form *f);
+/* Appends "&key=value", both escaped. -EINVAL for an empty key or a NULL value; on any failure
+ * the form is left as it was. */
 int lb_form_add(struct lb_form *f, const char *key, const char *value);
+/* lb_form_add() with the key formatted from key_fmt ("Tag.%zu.Key"); -ENAMETOOLONG when it
+ * does not fit 255 bytes. */
 int lb_form_addf_key(struct lb_form *f, const char *value, const char *key_fmt, ...) _printf_(3, 4);
 /* Starts the form over with Action=ACTION&Version=2016-11-15. The form must be zeroed or
  * previously used (a next page reuses its form). */
@@ -140,19 +147,25 @@ int lb_form_add_filters(struct lb_form *f, const struct lb_filter *filters, size
 
 /* ---- answer parsing (buffers in, typed structs out) ---- */
 
+/* An error document (Response/Errors/Error or ErrorResponse/Error): code, message, request id
+ * and the kind by code. -EBADMSG when buf is not one. */
 int lb_ec2_parse_error(const char *buf, size_t len, struct lb_ec2_error *ret);
 /* DescribeVolumes page; ret_next_token gets NULL on the last page. */
 int lb_ec2_parse_volumes(const char *buf, size_t len, struct lb_volume_list *ret, char **ret_next_token);
+/* An AttachVolume or DetachVolume answer. */
 int lb_ec2_parse_attachment(const char *buf, size_t len, struct lb_attachment *ret);
 /* Answers that carry <return>true</return>. -EBADMSG when it is missing or false. */
 int lb_ec2_parse_return(const char *buf, size_t len);
+/* The first instance of a DescribeInstances answer; -ENOENT when it lists none. */
 int lb_ec2_parse_instance(const char *buf, size_t len, struct lb_instance *ret);
 
 /* ---- the client ---- */
 
 struct lb_ec2;
 
-/* Needs the region (from settings or imds) and credentials (env or imds role). */
+/* A client for region (NULL or "": settings.region, else the region IMDS names), with
+ * credentials from the environment or the instance role (imds may be NULL when the settings
+ * have both). -EINVAL for a missing or malformed region. */
 int lb_ec2_new(struct lb_context *ctx, struct lb_imds *imds, const char *region, struct lb_ec2 **ret);
 void lb_ec2_free(struct lb_ec2 *ec2);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct lb_ec2 *, lb_ec2_free);
@@ -160,6 +173,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct lb_ec2 *, lb_ec2_free);
 
 /* The error of the last failed call (kind LB_EC2_OK after a success). */
 const struct lb_ec2_error *lb_ec2_last_error(const struct lb_ec2 *ec2);
+/* lb_ec2_error_format() of the last error into buf (cut to fit); returns buf, for log messages. */
+const char *lb_ec2_last_error_text(const struct lb_ec2 *ec2, char *buf, size_t size);
 /* HTTP requests sent so far, retries included. */
 unsigned lb_ec2_request_count(const struct lb_ec2 *ec2);
 
@@ -179,14 +194,26 @@ int lb_ec2_perform(struct lb_ec2 *ec2, struct lb_ec2_call *calls, size_t n);
 /* All pages. volume_ids and MaxResults do not mix: with ids there is one page. */
 int lb_ec2_describe_volumes(struct lb_ec2 *ec2, const struct lb_filter *filters, size_t n_filters,
                             const char *const *volume_ids, size_t n_ids, struct lb_volume_list *ret);
+/*
+ * One call each. 0, or the negative errno of the error kind (lb_ec2_error_kind_to_errno()):
+ * lb_ec2_last_error() has the details. -EINVAL for missing arguments, -EBADMSG for a 2xx
+ * answer that cannot be read.
+ */
+/* AttachVolume; ret (may be NULL) gets the attachment EC2 answered (state "attaching"). */
 int lb_ec2_attach_volume(struct lb_ec2 *ec2, const char *volume_id, const char *instance_id,
                          const char *device, struct lb_attachment *ret);
+/* DetachVolume; instance_id may be NULL. */
 int lb_ec2_detach_volume(struct lb_ec2 *ec2, const char *volume_id, const char *instance_id, bool force);
+/* CreateTags: every tag on every resource; a NULL value is the empty value. */
 int lb_ec2_create_tags(struct lb_ec2 *ec2, const char *const *resource_ids, size_t n_ids,
                        const struct lb_tag *tags, size_t n_tags);
+/* DeleteTags: a NULL value removes the tag whatever its value; no tags at all is -EINVAL (EC2
+ * would remove every tag). */
 int lb_ec2_delete_tags(struct lb_ec2 *ec2, const char *const *resource_ids, size_t n_ids,
                        const struct lb_tag *tags, size_t n_tags);
 int lb_ec2_delete_volume(struct lb_ec2 *ec2, const char *volume_id);
+/* ModifyInstanceAttribute of the block device mapping at device. */
 int lb_ec2_set_delete_on_termination(struct lb_ec2 *ec2, const char *instance_id, const char *device,
                                      bool delete_on_termination);
+/* DescribeInstances of one instance; -ENOENT when EC2 does not list it. */
 int lb_ec2_describe_instance(struct lb_ec2 *ec2, const char *instance_id, struct lb_instance *ret);

@@ -45,6 +45,10 @@ struct lb_http_request {
 /* Resets the result half so a request can be sent again. */
 void lb_http_request_reset_result(struct lb_http_request *r);
 void lb_http_request_done(struct lb_http_request *r);
+static inline void lb_http_request_donep(struct lb_http_request *r) {
+        lb_http_request_done(r);
+}
+#define _cleanup_http_request_ _cleanup_(lb_http_request_donep)
 
 /* Performs all requests concurrently. Returns 0 when every transfer ran (check
  * each curl_code/status), or a negative errno when the batch could not run. */

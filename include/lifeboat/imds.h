@@ -22,7 +22,11 @@ struct lb_context;
  */
 struct lb_imds;
 
+/* A client for settings.imds_endpoint (nothing is sent yet); -ENODEV when
+ * AWS_EC2_METADATA_DISABLED is set. */
 int lb_imds_new(struct lb_context *ctx, struct lb_imds **ret);
+/* strerror() for IMDS errors: "no answer" for -EHOSTUNREACH, whatever the route. */
+const char *lb_imds_strerror(int r);
 void lb_imds_free(struct lb_imds *imds);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct lb_imds *, lb_imds_free);
 #define _cleanup_imds_ _cleanup_(lb_imds_freep)
@@ -58,6 +62,7 @@ struct lb_spot_notice {
         enum lb_spot_action action;
         time_t time;            /* the deadline */
 };
+/* Parses spot/instance-action: {"action": "terminate|stop|hibernate", "time": "..."}. */
 int lb_spot_notice_parse(const char *json, struct lb_spot_notice *ret);
 /* Parses {"noticeTime":"..."} of events/recommendations/rebalance. */
 int lb_rebalance_parse(const char *json, time_t *ret_notice_time);
@@ -70,6 +75,7 @@ int lb_imds_spot_notice(struct lb_imds *imds, struct lb_spot_notice *ret);
 int lb_imds_rebalance(struct lb_imds *imds, time_t *ret_notice_time);
 /* ASG target lifecycle state, "" when not populated (404). */
 int lb_imds_lifecycle_state(struct lb_imds *imds, char *buf, size_t size);
+/* "none", "terminate", "stop", "hibernate". */
 const char *lb_spot_action_to_string(enum lb_spot_action a);
 
 /* The first line of iam/security-credentials/: an IAM role name (1..64 of

@@ -21,9 +21,9 @@ enum lb_log_level {
 struct lb_context;
 typedef void (*lb_log_fn)(void *userdata, int level, const char *fmt, va_list ap);
 
+/* Hands the message to ctx->log_fn when its level is at most ctx->log_max_level. */
 void lb_log(const struct lb_context *ctx, int level, const char *fmt, ...) _printf_(3, 4);
-/* The sink commands use: stderr, with "lifeboat: " and the level, debug only when verbose. */
-void lb_log_stderr(void *userdata, int level, const char *fmt, va_list ap);
+/* The stderr sink main installs is lb_log_stderr() (lifeboat/commands.h). */
 
 #define lb_debug(ctx, ...) lb_log((ctx), LB_LOG_DEBUG, __VA_ARGS__)
 #define lb_info(ctx, ...) lb_log((ctx), LB_LOG_INFO, __VA_ARGS__)

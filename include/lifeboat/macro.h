@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -78,6 +79,14 @@ static inline size_t strv_length(char *const *l) {
         return n;
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+/* Whether the NULL-terminated list l (may be NULL) holds s. */
+static inline bool strv_contains(const char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}
 
 /* jansson >= 2.14 ships json_decrefp() and json_auto_t; use _cleanup_(json_decrefp). */
 

@@ -56,6 +56,7 @@ int lb_manifest_load(const char *run_dir, struct lb_manifest *ret);
 /* Saves atomically (mode 0644), creating run_dir (0755) if needed. */
 int lb_manifest_save(const char *run_dir, const struct lb_manifest *m);
 
+/* The entry of volume_id, or NULL. */
 const struct lb_manifest_entry *lb_manifest_find(const struct lb_manifest *m, const char *volume_id);
 /* Adds a copy of e, replacing an entry with the same volume id; -EINVAL for an invalid entry. */
 int lb_manifest_add(struct lb_manifest *m, const struct lb_manifest_entry *e);

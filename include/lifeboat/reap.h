@@ -108,7 +108,9 @@ enum lb_reap_category {
         LB_REAP_CAT_UNUSED,
         _LB_REAP_CAT_MAX,
 };
+/* The category of an item, by its verdict and (for deletions) its outcome. */
 enum lb_reap_category lb_reap_item_category(const struct lb_reap_item *it);
+/* The names above; "unknown" out of range. */
 const char *lb_reap_category_to_string(enum lb_reap_category c);
 
 /* The exit code of a finished run: LB_EXIT_ATTENTION when stranded or quarantined volumes

@@ -5,9 +5,9 @@
 #include <stdint.h>
 
 /*
- * The AWS SDKs' "standard" retry mode: at most 3 attempts, delay =
- * random[0,1) x min(2^(attempt-1), 20) s, a token bucket of 500 that a retry
- * costs 5 (10 after a timeout) and a first-try success refunds 1.
+ * The AWS SDKs' "standard" retry mode: at most 3 attempts, the delay before
+ * attempt N (N >= 2) = random[0,1) x min(2^(N-2), 20) s, a token bucket of 500
+ * that a retry costs 5 (10 after a timeout) and a first-try success refunds 1.
  */
 #define LB_RETRY_MAX_ATTEMPTS 3
 #define LB_RETRY_BASE_MS 1000u
@@ -21,6 +21,7 @@ struct lb_retry_quota {
         int tokens;
 };
 
+/* A full bucket. */
 void lb_retry_quota_init(struct lb_retry_quota *q);
 /* Takes the cost of one retry; -EBUSY when the quota is exhausted. */
 int lb_retry_quota_acquire(struct lb_retry_quota *q, bool timeout);

@@ -30,7 +30,12 @@ enum lb_vol_state {
 
 /* "lifeboat" + "state" -> "lifeboat:state". */
 int lb_tag_key(const struct lb_settings *s, const char *name, char *buf, size_t size);
+/* The EC2 filter name of that tag: "lifeboat" + "group" -> "tag:lifeboat:group". */
+int lb_tag_filter(const struct lb_settings *s, const char *name, char *buf, size_t size);
 /* The value of PREFIX:name on the volume, or NULL. */
 const char *lb_volume_lb_tag(const struct lb_settings *s, const struct lb_volume *v, const char *name);
+/* The volume's PREFIX:state tag as a state: UNMARKED without one, UNKNOWN for a value lifeboat
+ * does not know. */
 enum lb_vol_state lb_volume_state(const struct lb_settings *s, const struct lb_volume *v);
+/* "unmarked", "dirty", "flushed", "quarantined", "unknown". */
 const char *lb_vol_state_to_string(enum lb_vol_state st);

@@ -24,9 +24,9 @@ struct lb_manifest;
  * file for LIFEBOAT_SETTLE it is tagged flushed, its fluentd snippet removed,
  * unmounted, detached and dropped from the manifest.
  *
- * The logic lives here; agent/cmd-watch.c parses options and owns the log
- * sink. Every change of the state is written atomically to
- * LIFEBOAT_RUN_DIR/watch.json, which "lifeboat status" reads.
+ * The logic lives here; agent/cmd-watch.c parses the options. Every change
+ * of the state is written atomically to LIFEBOAT_RUN_DIR/watch.json, which
+ * "lifeboat status" reads.
  */
 
 #define LB_WATCH_STATE_FILE "watch.json"
@@ -71,6 +71,8 @@ enum lb_watch_rec_state {
         _LB_WATCH_REC_STATE_MAX,
 };
 
+/* The names used in watch.json and by "lifeboat status" ("spot", "draining", ...); "unknown"
+ * out of range. The parsers return -EINVAL for a name they do not know. */
 const char *lb_watch_trigger_to_string(enum lb_watch_trigger t);
 const char *lb_watch_own_state_to_string(enum lb_watch_own_state s);
 const char *lb_watch_rec_state_to_string(enum lb_watch_rec_state s);
@@ -161,13 +163,17 @@ static inline void lb_watch_state_donep(struct lb_watch_state *st) {
 }
 #define _cleanup_watch_state_ _cleanup_(lb_watch_state_donep)
 
-/* The document (the schema is in the README): a JSON object, pretty-printed. */
+/* The document (the schema is in the README) as a JSON object, and as text (pretty-printed,
+ * trailing newline). */
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret);
 int lb_watch_state_format(const struct lb_watch_state *st, char **ret_text);
 /* -EBADMSG for bad JSON, another version, or a missing or wrongly typed field. */
 int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret);
+/* "<run_dir>/watch.json" */
+int lb_watch_state_path(const char *run_dir, char *buf, size_t size);
 /* Loads <run_dir>/watch.json: -ENOENT when watch never ran. */
 int lb_watch_state_load(const char *run_dir, struct lb_watch_state *ret);
+/* The recovered volume volume_id of st (st may be NULL), or NULL. */
 const struct lb_watch_recovered *lb_watch_state_find_recovered(const struct lb_watch_state *st, const char *volume_id);
 /* Whether the process that wrote the state is still alive. */
 bool lb_watch_state_running(const struct lb_watch_state *st);

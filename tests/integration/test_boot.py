@@ -1130,3 +1130,30 @@ def test_boot_timeout_before_claiming_is_partial(fake, tmp_path):
         v = by_volume(r)[vid]
         assert v["outcome"] == "not-claimed" and v["reason"] == "boot timeout"
         assert_untouched(fake, vid, before)
+
+
+def test_unusable_mount_point_leaves_the_volume_dirty_not_quarantined(fake, tmp_path):
+        """A mount that fails for a reason of this instance (here: the mount point cannot be
+        created) says nothing about the volume: it goes back dirty, for the next boot, and
+        is not quarantined (which would need a human)."""
+        inst = add_instance(fake)
+        files = chunk_files(2)
+        vid, image, _ = orphan(fake, tmp_path, "o", files=files)
+        env = boot_env(fake, inst)
+        blocker = Path(env["LIFEBOAT_RECOVERY_ROOT"]) / vid
+        blocker.write_text("not a directory\n")        # mkdir of the mount point fails
+        digest = sha256(image)
+
+        r = boot(env, expect=1)
+        v = by_volume(r)[vid]
+        assert v["outcome"] == "left-dirty", v
+        vol = fake.wait_volume(vid, "available")
+        assert vol["tags"]["lifeboat:state"] == "dirty"
+        assert "lifeboat:reason" not in vol["tags"]
+        assert vid not in manifest(env) and f"{vid}.conf" not in snippets(env)
+        assert sha256(image) == digest
+
+        # Once the mount point is usable, the next boot recovers it.
+        blocker.unlink()
+        r2 = boot(env)
+        assert_recovered(fake, inst, env, r2, vid, files)

@@ -359,6 +359,72 @@ def test_chunk_after_flushed_tag_turns_dirty_again(cluster):
         assert "tagged dirty again" in w.log()
 
 
+def test_failed_dirty_tag_is_retried_through_the_stop(cluster):
+        """A chunk appears under the flushed tag and CreateTags fails: the volume holds a chunk
+        but EC2 still says flushed (reap would delete it once the instance is gone). A stop
+        must not end watch as if it were drained: it keeps trying to tag it dirty."""
+        inst = cluster(LIFEBOAT_FLUSH_TIMEOUT="20s")
+        w = inst.watch()        # no fluentd: nothing to flush, the volume is empty
+        wait_for("watch to confirm the own volume", lambda: own_state(inst) == "dirty")
+        inst.fake.events(inst.iid, spot={"action": "stop", "time": iso_in(100)})
+        wait_for("flushed", lambda: inst.tags().get(f"{PREFIX}:state") == "flushed")
+
+        inst.fake.fault(action="CreateTags", kind="5xx", count=-1)
+        write_chunks(inst.live, 10)
+        wait_for("the failed CreateTags", lambda: "CreateTags lifeboat:state=dirty" in w.log(), timeout=10)
+        assert not (inst.buffer / ".lifeboat-flushed").exists(), "the marker no longer holds"
+        w.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        assert w.alive(), "watch stopped with a chunk under the flushed tag:\n" + w.log()
+        assert inst.tags()[f"{PREFIX}:state"] == "flushed"
+
+        inst.fake.reset_faults()
+        wait_for("dirty at last", lambda: inst.tags().get(f"{PREFIX}:state") == "dirty", timeout=10)
+        assert f"{PREFIX}:flushed-at" not in inst.tags()
+        assert w.stop(signal.SIGINT, timeout=10) == 1
+        assert "NOT drained" in w.log()
+
+
+def test_own_volume_boot_could_not_tag_is_tagged_dirty(fake, tmp_path):
+        """boot mounted the own volume but its CreateTags failed (exit 3; ECS starts anyway):
+        fluentd writes to a volume without a state tag, which no boot recovers and
+        `reap --delete-unused` deletes once detached. watch tags it dirty."""
+        info = fake.add_instance(buffer={"device": "/dev/sdf", "size_gib": 1})
+        vid = info["buffer_volume_id"]
+        env = fake.env_for(info)
+        env.update({"LIFEBOAT_BUFFER_DEVICE": "/dev/sdf", "LIFEBOAT_FLUENTD_RPC": "",
+                    "LIFEBOAT_BOOT_TIMEOUT": "2s"})
+        fake.fault(action="CreateTags", kind="5xx", count=-1)
+        r = lbtest.run_lifeboat(env, "boot")
+        assert r.returncode == 3, r.stdout + r.stderr
+        buffer = Path(env["LIFEBOAT_BUFFER_MOUNT"])
+        assert any(m["target"] == str(buffer.resolve()) for m in lbtest.mounts())
+        assert f"{PREFIX}:state" not in fake.volume(vid)["tags"]
+        write_chunks(buffer / "s3", 10)
+
+        fake.reset_faults()
+        r = lbtest.run_lifeboat(env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        assert fake.volume(vid)["tags"][f"{PREFIX}:state"] == "dirty", r.stderr
+        assert "no state tag" in r.stderr
+
+
+def test_own_volume_unmounted_under_watch_is_never_tagged_flushed(cluster):
+        """The buffer mount disappears (unmounted by hand, a failed remount): the scan then reads
+        the empty directory beneath it. That must not pass for "drained"."""
+        inst = cluster(LIFEBOAT_FLUSH_TIMEOUT="2s")
+        write_chunks(inst.live, 10)
+        w = inst.watch()
+        wait_for("watch to confirm the own volume", lambda: own_state(inst) == "dirty")
+        lbtest.run(["umount", str(inst.buffer)])
+        assert chunk_files(inst.buffer) == []          # what a scan sees now
+        inst.fake.events(inst.iid, spot={"action": "terminate", "time": iso_in(100)})
+        wait_for("the refusal", lambda: "no longer mounted" in w.log(), timeout=5)
+        time.sleep(3 * POLL_S)
+        assert inst.tags()[f"{PREFIX}:state"] == "dirty"
+        assert w.stop(signal.SIGINT, timeout=10) == 1
+
+
 def test_rebalance_flushes_early_and_tags_nothing(cluster):
         inst = cluster()
         write_chunks(inst.live, 50)
@@ -610,6 +676,33 @@ def test_unmounted_recovered_volume_is_never_tagged(cluster):
         assert inst.tags(old)[f"{PREFIX}:state"] == "dirty"
         assert inst.state()["recovered"][0]["state"] == "missing"
         assert inst.fake.volume(old)["attachments"]
+
+
+def test_release_killed_after_the_unmount_is_finished_on_restart(cluster):
+        """kill -9 (or a crash) between watch's unmount and its DetachVolume: the volume is
+        tagged flushed, unmounted, its mount point removed, still attached and in the
+        manifest. The restarted watch finishes the release instead of leaving it attached
+        for the rest of the instance's life."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        for c in chunk_files(mnt):
+                c.unlink()
+        # What the killed watch had done: tag, snippet, unmount, mount point removed.
+        a = inst.fake.ec2("CreateTags", {"ResourceId.1": old, "Tag.1.Key": f"{PREFIX}:state",
+                                         "Tag.1.Value": "flushed", "Tag.2.Key": f"{PREFIX}:flushed-at",
+                                         "Tag.2.Value": iso_in(0)})
+        assert a.status == 200, a.text
+        (inst.conf_dir / f"{old}.conf").unlink()
+        lbtest.run(["umount", str(mnt)])
+        mnt.rmdir()
+
+        r = lbtest.run_lifeboat(inst.env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        inst.fake.wait_volume(old, "available")
+        assert inst.tags(old)[f"{PREFIX}:state"] == "flushed"
+        assert json.loads((inst.run_dir / "recovered.json").read_text())["volumes"] == []
+        assert inst.state()["recovered"][0]["state"] == "released"
 
 
 # ---------------------------------------------------------------------------

@@ -11,19 +11,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lifeboat/blockdev.h"
 #include "lifeboat/util.h"
+#include "testutil.h"
 
 #define VOL "vol-0123456789abcdef0"
 #define GIB (UINT64_C(1) << 30)
@@ -36,37 +35,17 @@ struct fx {
 
 /* ---- helpers ---- */
 
-static void pathf(char *buf, const char *fmt, ...) _printf_(2, 3);
-static void pathf(char *buf, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(buf, PATH_MAX, fmt, ap);
-        va_end(ap);
-        assert_true(n > 0 && n < PATH_MAX);
-}
-
-static void write_text(const char *path, const char *text) {
-        char dir[PATH_MAX];
-        assert_int_equal(lb_strscpy(dir, sizeof dir, path), 0);
-        *strrchr(dir, '/') = '\0';
-        assert_int_equal(lb_mkdir_p(dir, 0755), 0);
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(lb_write_all(fd, text, strlen(text)), 0);
-        assert_int_equal(close(fd), 0);
-}
-
 /* SYS/<subdir>/<name>/{dev,size,holders/} as the kernel would show them (with newlines). */
 static void fake_disk(struct fx *f, const char *subdir, const char *name, unsigned maj, unsigned min,
                       uint64_t bytes) {
         char p[PATH_MAX], text[64];
-        pathf(p, "%s/%s/%s/dev", f->sys, subdir, name);
+        lbt_pathf(p, "%s/%s/%s/dev", f->sys, subdir, name);
         assert_int_equal(lb_snprintf(text, sizeof text, "%u:%u\n", maj, min), 0);
-        write_text(p, text);
-        pathf(p, "%s/%s/%s/size", f->sys, subdir, name);
+        lbt_write_text(p, text);
+        lbt_pathf(p, "%s/%s/%s/size", f->sys, subdir, name);
         assert_int_equal(lb_snprintf(text, sizeof text, "%llu\n", (unsigned long long) (bytes / 512)), 0);
-        write_text(p, text);
-        pathf(p, "%s/%s/%s/holders", f->sys, subdir, name);
+        lbt_write_text(p, text);
+        lbt_pathf(p, "%s/%s/%s/holders", f->sys, subdir, name);
         assert_int_equal(lb_mkdir_p(p, 0755), 0);
 }
 
@@ -75,46 +54,36 @@ static void fake_nvme(struct fx *f, const char *name, const char *model, const c
                       uint64_t bytes) {
         char p[PATH_MAX], text[128];
         fake_disk(f, "class/block", name, 259, min, bytes);
-        pathf(p, "%s/class/block/%s/device/model", f->sys, name);
+        lbt_pathf(p, "%s/class/block/%s/device/model", f->sys, name);
         assert_int_equal(lb_snprintf(text, sizeof text, "%-40s\n", model), 0);
-        write_text(p, text);
-        pathf(p, "%s/class/block/%s/device/serial", f->sys, name);
+        lbt_write_text(p, text);
+        lbt_pathf(p, "%s/class/block/%s/device/serial", f->sys, name);
         assert_int_equal(lb_snprintf(text, sizeof text, "%-20s\n", serial), 0);
-        write_text(p, text);
+        lbt_write_text(p, text);
 }
 
 static void make_node(struct fx *f, const char *name, unsigned maj, unsigned min) {
         char p[PATH_MAX];
-        pathf(p, "%s/%s", f->dev, name);
+        lbt_pathf(p, "%s/%s", f->dev, name);
         (void) unlink(p);
         assert_int_equal(mknod(p, S_IFBLK | 0600, makedev(maj, min)), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
 static int setup(void **state) {
         struct fx *f = calloc(1, sizeof *f);
         if (!f)
                 return -1;
-        if (lb_strscpy(f->root, sizeof f->root, "/tmp/lifeboat-test-blockdev.XXXXXX") < 0 || !mkdtemp(f->root)) {
-                free(f);
-                return -1;
-        }
-        if (lb_snprintf(f->sys, sizeof f->sys, "%s/sys", f->root) < 0 ||
-            lb_snprintf(f->dev, sizeof f->dev, "%s/dev", f->root) < 0 ||
-            lb_mkdir_p(f->sys, 0755) < 0 || lb_mkdir_p(f->dev, 0755) < 0) {
-                (void) nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        if (lbt_mkdtemp(f->root, sizeof f->root) < 0) {
                 free(f);
                 return -1;
         }
         char p[PATH_MAX];
-        if (lb_snprintf(p, sizeof p, "%s/class/block", f->sys) < 0 || lb_mkdir_p(p, 0755) < 0 ||
+        if (lb_snprintf(f->sys, sizeof f->sys, "%s/sys", f->root) < 0 ||
+            lb_snprintf(f->dev, sizeof f->dev, "%s/dev", f->root) < 0 ||
+            lb_mkdir_p(f->sys, 0755) < 0 || lb_mkdir_p(f->dev, 0755) < 0 ||
+            lb_snprintf(p, sizeof p, "%s/class/block", f->sys) < 0 || lb_mkdir_p(p, 0755) < 0 ||
             lb_snprintf(p, sizeof p, "%s/block", f->sys) < 0 || lb_mkdir_p(p, 0755) < 0) {
-                (void) nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+                (void) lbt_rm_rf(f->root);
                 free(f);
                 return -1;
         }
@@ -124,11 +93,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         struct fx *f = *state;
-        int r = nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-        struct stat st;
-        int gone = stat(f->root, &st) < 0 && errno == ENOENT;
+        int r = lbt_rm_rf(f->root);
         free(f);
-        return r == 0 && gone ? 0 : -1;
+        return r;
 }
 
 static struct lb_blockdev_query nitro_query(struct fx *f) {
@@ -265,9 +232,9 @@ static void test_nvme_match_by_padded_serial(void **state) {
         assert_int_equal(lb_blockdev_find(&q, &d, reason, sizeof reason), 0);
         assert_string_equal(d.name, "nvme1n1");
         char want[PATH_MAX];
-        pathf(want, "%s/nvme1n1", f->dev);
+        lbt_pathf(want, "%s/nvme1n1", f->dev);
         assert_string_equal(d.node, want);
-        pathf(want, "%s/class/block/nvme1n1", f->sys);
+        lbt_pathf(want, "%s/class/block/nvme1n1", f->sys);
         assert_string_equal(d.sysfs, want);
         assert_int_equal(major(d.devno), 259);
         assert_int_equal(minor(d.devno), 5);
@@ -350,12 +317,12 @@ static void test_node_checks(void **state) {
         assert_int_equal(lb_blockdev_wait(&q, 2000, NULL, &d, reason, sizeof reason), -EXDEV);
 
         /* a character device with the right numbers, and a regular file */
-        pathf(p, "%s/nvme1n1", f->dev);
+        lbt_pathf(p, "%s/nvme1n1", f->dev);
         assert_int_equal(unlink(p), 0);
         assert_int_equal(mknod(p, S_IFCHR | 0600, makedev(259, 5)), 0);
         assert_int_equal(lb_blockdev_find(&q, &d, reason, sizeof reason), -ENOTBLK);
         assert_int_equal(unlink(p), 0);
-        write_text(p, "not a device\n");
+        lbt_write_text(p, "not a device\n");
         assert_int_equal(lb_blockdev_find(&q, &d, reason, sizeof reason), -ENOTBLK);
 }
 
@@ -365,7 +332,7 @@ static void test_wait_until_node_appears(void **state) {
         char reason[256] = "", p[PATH_MAX];
 
         fake_nvme(f, "nvme1n1", "Amazon Elastic Block Store", "vol0123456789abcdef0", 5, GIB);
-        pathf(p, "%s/nvme1n1", f->dev);
+        lbt_pathf(p, "%s/nvme1n1", f->dev);
 
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -378,9 +345,7 @@ static void test_wait_until_node_appears(void **state) {
         uint64_t t0 = lb_now_ms();
         int r = lb_blockdev_wait(&q, 10000, NULL, &d, reason, sizeof reason);
         uint64_t took = lb_now_ms() - t0;
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(lbt_wait_exit(pid), 0);
         assert_int_equal(r, 0);
         assert_string_equal(d.name, "nvme1n1");
         assert_true(took >= 350 && took < 5000);
@@ -412,9 +377,9 @@ static void test_xen_mapping_and_snapshot(void **state) {
         assert_int_equal(lb_blockdev_find(&q, &d, reason, sizeof reason), 0);
         assert_string_equal(d.name, "xvdf");
         char want[PATH_MAX];
-        pathf(want, "%s/xvdf", f->dev);
+        lbt_pathf(want, "%s/xvdf", f->dev);
         assert_string_equal(d.node, want);
-        pathf(want, "%s/block/xvdf", f->sys);
+        lbt_pathf(want, "%s/block/xvdf", f->sys);
         assert_string_equal(d.sysfs, want);
         assert_int_equal(d.devno, makedev(202, 80));
         assert_int_equal(d.size_bytes, 4 * GIB);
@@ -507,8 +472,8 @@ static void test_load_by_name(void **state) {
         assert_int_equal(lb_blockdev_load(f->sys, f->dev, "../loop7", &d, reason, sizeof reason), -EINVAL);
 
         char p[PATH_MAX];
-        pathf(p, "%s/class/block/loop7/dev", f->sys);
-        write_text(p, "seven\n");
+        lbt_pathf(p, "%s/class/block/loop7/dev", f->sys);
+        lbt_write_text(p, "seven\n");
         assert_int_equal(lb_blockdev_load(f->sys, f->dev, "loop7", &d, reason, sizeof reason), -EINVAL);
 }
 

@@ -10,6 +10,7 @@
 #include "lifeboat/context.h"
 #include "lifeboat/creds.h"
 #include "lifeboat/util.h"
+#include "testutil.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 #define TOKEN "IQoJb3JpZ2luX2VjEXAMPLE//////////wEaCXVzLWVhc3QtMSJHMEUCIQ=="
@@ -64,13 +65,7 @@ static void test_role_error_code(void **state) {
 
 /* Drops one member line from the sample (the last member needs the comma fixed). */
 static void role_without(const char *key, char *buf, size_t size) {
-        char needle[64];
-        assert_int_equal(lb_snprintf(needle, sizeof needle, "  \"%s\" : ", key), 0);
-        const char *p = strstr(role_sample, needle);
-        assert_non_null(p);
-        const char *end = strchr(p, '\n');
-        assert_non_null(end);
-        assert_int_equal(lb_snprintf(buf, size, "%.*s%s", (int) (p - role_sample), role_sample, end + 1), 0);
+        lbt_drop_member_line(role_sample, key, buf, size);
         if (streq(key, "Expiration")) {
                 /* "...Token" : "x",\n} -> drop the trailing comma */
                 char *comma = strrchr(buf, ',');
@@ -162,34 +157,16 @@ static void test_refresh_window(void **state) {
 
 /* ---- loading from the environment ---- */
 
-struct capture {
-        struct lb_buf text;
-        unsigned n_err, n_warn;
-};
-
-static void capture_log(void *userdata, int level, const char *fmt, va_list ap) {
-        struct capture *c = userdata;
-        char msg[4096];
-        (void) vsnprintf(msg, sizeof msg, fmt, ap);
-        assert_int_equal(lb_buf_printf(&c->text, "%d %s\n", level, msg), 0);
-        if (level == LB_LOG_ERR)
-                c->n_err++;
-        if (level == LB_LOG_WARNING)
-                c->n_warn++;
-}
-
 struct fixture {
         struct lb_context ctx;
-        struct capture log;
+        struct lbt_log log;
 };
 
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof *f);
         assert_non_null(f);
         assert_int_equal(lb_context_init(&f->ctx), 0);
-        f->ctx.log_fn = capture_log;
-        f->ctx.log_userdata = &f->log;
-        f->ctx.log_max_level = LB_LOG_DEBUG;
+        lbt_log_install(&f->ctx, &f->log);
         *state = f;
         return 0;
 }
@@ -197,13 +174,13 @@ static int setup(void **state) {
 static int teardown(void **state) {
         struct fixture *f = *state;
         lb_context_done(&f->ctx);
-        lb_buf_free(&f->log.text);
+        lbt_log_reset(&f->log);
         free(f);
         return 0;
 }
 
 static const char *logged(struct fixture *f) {
-        return f->log.text.data ? f->log.text.data : "";
+        return lbt_log_text(&f->log);
 }
 
 static void apply_env(struct fixture *f, char **envp) {

@@ -22,6 +22,7 @@
 #include "lifeboat/imds.h"
 #include "lifeboat/retry.h"
 #include "lifeboat/util.h"
+#include "testutil.h"
 
 int __wrap_lb_http_perform(struct lb_http_request *const *reqs, size_t n);
 int __wrap_lb_credentials_load(struct lb_context *ctx, struct lb_imds *imds, struct lb_credentials *ret);
@@ -68,7 +69,7 @@ static struct {
         volatile sig_atomic_t interrupt_on_sleep;
         double random;
 
-        struct lb_buf log;
+        struct lbt_log log;
 } T;
 
 static void script(const char *match, long status, const char *body) {
@@ -167,12 +168,6 @@ double __wrap_lb_random01(void) {
         return T.random;
 }
 
-static void capture_log(void *userdata, int level, const char *fmt, va_list ap) {
-        char msg[2048];
-        (void) vsnprintf(msg, sizeof msg, fmt, ap);
-        assert_int_equal(lb_buf_printf(&T.log, "%d %s\n", level, msg), 0);
-}
-
 /* ---- fixture ---- */
 
 struct fixture {
@@ -187,7 +182,7 @@ static void reset_script(void) {
                 free(s->method), free(s->url), free(s->body), free(s->headers), free(s->sigv4);
                 free(s->username), free(s->password), free(s->ca_bundle);
         }
-        lb_buf_free(&T.log);
+        lbt_log_reset(&T.log);
         memset(&T, 0, sizeof T);
         T.random = 0.5;
         T.creds_lifetime = 6 * 3600;
@@ -204,8 +199,7 @@ static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof *f);
         if (!f || lb_context_init(&f->ctx) < 0)
                 return -1;
-        f->ctx.log_fn = capture_log;
-        f->ctx.log_max_level = LB_LOG_DEBUG;
+        lbt_log_install(&f->ctx, &T.log);
         f->ctx.interrupted = &f->interrupted;
         f->ctx.settings.ec2_timeout_ms = 7000;
         f->ctx.settings.max_response_bytes = 4096;
@@ -220,9 +214,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
         struct fixture *f = *state;
         /* Whatever happened, no secret reached the log. */
-        if (T.log.data) {
-                assert_null(strstr(T.log.data, "SECRETKEY"));
-                assert_null(strstr(T.log.data, "TOKENVALUE"));
+        if (T.log.text.data) {
+                assert_null(strstr(T.log.text.data, "SECRETKEY"));
+                assert_null(strstr(T.log.text.data, "TOKENVALUE"));
         }
         lb_ec2_free(f->ec2);
         lb_context_done(&f->ctx);
@@ -322,7 +316,7 @@ static void test_throttle_then_success(void **state) {
         assert_int_equal(T.sleeps[0], 500); /* 0.5 x 1 s before attempt 2 */
         assert_string_equal(T.seen[0].body, T.seen[1].body);
         assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_OK);
-        assert_non_null(strstr(T.log.data, "RequestLimitExceeded"));
+        assert_non_null(strstr(T.log.text.data, "RequestLimitExceeded"));
 }
 
 static void test_three_attempts_at_most(void **state) {
@@ -484,7 +478,7 @@ static void test_credentials_refreshed_before_expiry(void **state) {
         script(NULL, 200, return_true);
         assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), 0);
         assert_string_equal(T.seen[1].username, "AKIDLOAD2");
-        assert_non_null(strstr(T.log.data, "refresh"));
+        assert_non_null(strstr(T.log.text.data, "refresh"));
 }
 
 static void test_batch(void **state) {

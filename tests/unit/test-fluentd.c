@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -21,6 +20,7 @@
 #include "lifeboat/fluentd.h"
 #include "lifeboat/http.h"
 #include "lifeboat/util.h"
+#include "testutil.h"
 
 #define VOL "vol-0abc12345"
 #define OWNER "i-0123456789abcdef0"
@@ -32,28 +32,7 @@ static const struct lb_fluentd_vars good_vars = {
         .group = "prod-cluster",
 };
 
-/* ---- temporary directories ---- */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path) < 0 ? -1 : 0;
-}
-
-static int setup_tmpdir(void **state) {
-        char *d = strdup("/tmp/lb-test-fluentd.XXXXXX");
-        if (!d || !mkdtemp(d)) {
-                free(d);
-                return -1;
-        }
-        *state = d;
-        return 0;
-}
-
-static int teardown_tmpdir(void **state) {
-        char *d = *state;
-        int r = nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(d);
-        return r;
-}
+/* ---- files in the temporary directory ---- */
 
 static void make_file(const char *dir, const char *name, const char *content) {
         char path[PATH_MAX];
@@ -581,9 +560,9 @@ int main(void) {
                 cmocka_unit_test(test_render_unterminated),
                 cmocka_unit_test(test_render_rejects_injection),
                 cmocka_unit_test(test_render_packaged_template),
-                cmocka_unit_test_setup_teardown(test_snippet_write_and_prune, setup_tmpdir, teardown_tmpdir),
-                cmocka_unit_test_setup_teardown(test_install_snippet, setup_tmpdir, teardown_tmpdir),
-                cmocka_unit_test_setup_teardown(test_recovery_path_check, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_snippet_write_and_prune, lbt_tmpdir_setup, lbt_tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_install_snippet, lbt_tmpdir_setup, lbt_tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_recovery_path_check, lbt_tmpdir_setup, lbt_tmpdir_teardown),
                 cmocka_unit_test(test_rpc_check_answer),
                 cmocka_unit_test(test_rpc_success),
                 cmocka_unit_test(test_rpc_failures),

@@ -10,6 +10,7 @@
 #include "lifeboat/context.h"
 #include "lifeboat/imds.h"
 #include "lifeboat/util.h"
+#include "testutil.h"
 
 /* The document as IMDS serves it (AWS documentation sample, pretty-printed with nulls). */
 static const char identity_sample[] =
@@ -69,13 +70,7 @@ static void sample_with(const char *key, const char *raw_value, char *buf, size_
 
 /* Drops the member line of key from the sample. */
 static void sample_without(const char *key, char *buf, size_t size) {
-        char needle[64];
-        assert_int_equal(lb_snprintf(needle, sizeof needle, "  \"%s\" : ", key), 0);
-        const char *p = strstr(identity_sample, needle);
-        assert_non_null(p);
-        const char *end = strchr(p, '\n');
-        assert_non_null(end);
-        assert_int_equal(lb_snprintf(buf, size, "%.*s%s", (int) (p - identity_sample), identity_sample, end + 1), 0);
+        lbt_drop_member_line(identity_sample, key, buf, size);
 }
 
 static void test_identity_missing_fields(void **state) {

@@ -7,38 +7,16 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lifeboat/lock.h"
 #include "lifeboat/manifest.h"
 #include "lifeboat/util.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path) < 0 ? -1 : 0;
-}
-
-static int setup_tmpdir(void **state) {
-        char *d = strdup("/tmp/lb-test-manifest.XXXXXX");
-        if (!d || !mkdtemp(d)) {
-                free(d);
-                return -1;
-        }
-        *state = d;
-        return 0;
-}
-
-static int teardown_tmpdir(void **state) {
-        char *d = *state;
-        int r = nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(d);
-        return r;
-}
+#include "testutil.h"
 
 static struct lb_manifest_entry sample_entry(const char *volume_id, bool full) {
         struct lb_manifest_entry e = { 0 };
@@ -337,10 +315,7 @@ static void test_lock_held_by_child(void **state) {
         /* Waiting gets it once the child is gone. */
         assert_int_equal(lb_lock_acquire(tmp, "held.lock", true, 10000, &fd), 0);
         close(fd);
-        int status = 0;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(lbt_wait_exit(pid), 0);
 
         /* Waiting without a limit, too: the child holds the lock for a while. */
         assert_int_equal(pipe(pipefd), 0);
@@ -362,9 +337,7 @@ static void test_lock_held_by_child(void **state) {
         assert_int_equal(lb_lock_acquire(tmp, "held.lock", true, 0, &fd), 0);
         assert_true(lb_now_ms() - t0 >= 100);
         close(fd);
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(lbt_wait_exit(pid), 0);
 }
 
 int main(void) {
@@ -373,9 +346,9 @@ int main(void) {
                 cmocka_unit_test(test_parse_lenient_parts),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
                 cmocka_unit_test(test_add_find_remove),
-                cmocka_unit_test_setup_teardown(test_load_save, setup_tmpdir, teardown_tmpdir),
-                cmocka_unit_test_setup_teardown(test_lock_exclusive, setup_tmpdir, teardown_tmpdir),
-                cmocka_unit_test_setup_teardown(test_lock_held_by_child, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_load_save, lbt_tmpdir_setup, lbt_tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_lock_exclusive, lbt_tmpdir_setup, lbt_tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_lock_held_by_child, lbt_tmpdir_setup, lbt_tmpdir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
@@ -34,6 +33,7 @@
 #include "lifeboat/mounts.h"
 #include "lifeboat/probe.h"
 #include "lifeboat/util.h"
+#include "testutil.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define MAX_LOOPS 3
@@ -53,22 +53,6 @@ struct fx {
 };
 
 /* ---- helpers ---- */
-
-static void pathf(char *buf, const char *fmt, ...) _printf_(2, 3);
-static void pathf(char *buf, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(buf, PATH_MAX, fmt, ap);
-        va_end(ap);
-        assert_true(n > 0 && n < PATH_MAX);
-}
-
-static void write_text(const char *path, const char *text) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(lb_write_all(fd, text, strlen(text)), 0);
-        assert_int_equal(close(fd), 0);
-}
 
 /* Runs argv (PATH lookup, no shell), output to /dev/null; returns the exit status or -1. */
 static int spawn(char *const argv[]) {
@@ -133,7 +117,7 @@ static struct lb_blockdev *add_loop(struct fx *f, uint64_t size_mib) {
         struct loop *l = &f->loops[f->n_loops];
         char img[PATH_MAX], p[PATH_MAX], text[64];
 
-        pathf(img, "%s/disk%zu.img", f->root, f->n_loops);
+        lbt_pathf(img, "%s/disk%zu.img", f->root, f->n_loops);
         int fd = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
         assert_int_equal(ftruncate(fd, (off_t) (size_mib * MIB)), 0);
@@ -148,15 +132,15 @@ static struct lb_blockdev *add_loop(struct fx *f, uint64_t size_mib) {
         assert_int_equal(ioctl(l->fd, BLKGETSIZE64, &bytes), 0);
         assert_int_equal(bytes, size_mib * MIB);
 
-        pathf(p, "%s/class/block/%s/holders", f->sys, l->name);
+        lbt_pathf(p, "%s/class/block/%s/holders", f->sys, l->name);
         assert_int_equal(lb_mkdir_p(p, 0755), 0);
-        pathf(p, "%s/class/block/%s/dev", f->sys, l->name);
+        lbt_pathf(p, "%s/class/block/%s/dev", f->sys, l->name);
         assert_int_equal(lb_snprintf(text, sizeof text, "%u:%u\n", major(st.st_rdev), minor(st.st_rdev)), 0);
-        write_text(p, text);
-        pathf(p, "%s/class/block/%s/size", f->sys, l->name);
+        lbt_write_text(p, text);
+        lbt_pathf(p, "%s/class/block/%s/size", f->sys, l->name);
         assert_int_equal(lb_snprintf(text, sizeof text, "%llu\n", (unsigned long long) (bytes / 512)), 0);
-        write_text(p, text);
-        pathf(p, "%s/%s", f->dev, l->name);
+        lbt_write_text(p, text);
+        lbt_pathf(p, "%s/%s", f->dev, l->name);
         assert_int_equal(mknod(p, S_IFBLK | 0600, st.st_rdev), 0);
 
         char reason[256] = "";
@@ -182,7 +166,7 @@ static void read_at(const char *node, off_t offset, void *data, size_t len) {
 }
 
 static void mnt_path(struct fx *f, char *buf, const char *leaf) {
-        pathf(buf, "%s/mnt/%s", f->root, leaf);
+        lbt_pathf(buf, "%s/mnt/%s", f->root, leaf);
 }
 
 /* Unmounts every mount point below root, deepest first, until none is left. */
@@ -206,12 +190,6 @@ static int umount_below(const char *root) {
         return -1;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static int fx_cleanup(struct fx *f) {
         int ok = umount_below(f->root) == 0;
         for (size_t i = 0; i < f->n_loops; i++) {
@@ -220,10 +198,8 @@ static int fx_cleanup(struct fx *f) {
                 ok &= close(f->loops[i].fd) == 0;
         }
         f->n_loops = 0;
-        if (ok && f->root[0] && nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-                ok = 0;
-        struct stat st;
-        ok &= stat(f->root, &st) < 0 && errno == ENOENT;
+        if (ok && f->root[0])
+                ok = lbt_rm_rf(f->root) == 0;
         return ok ? 0 : -1;
 }
 
@@ -231,7 +207,7 @@ static int setup(void **state) {
         struct fx *f = calloc(1, sizeof *f);
         if (!f)
                 return -1;
-        if (lb_strscpy(f->root, sizeof f->root, "/tmp/lifeboat-test-probe.XXXXXX") < 0 || !mkdtemp(f->root)) {
+        if (lbt_mkdtemp(f->root, sizeof f->root) < 0) {
                 free(f);
                 return -1;
         }
@@ -298,7 +274,7 @@ static void test_probe_blank(void **state) {
         assert_string_equal(untouched.type, "keep");
 
         char missing[PATH_MAX];
-        pathf(missing, "%s/nothing", f->dev);
+        lbt_pathf(missing, "%s/nothing", f->dev);
         assert_int_equal(lb_probe_device(missing, &p), -ENOENT);
 }
 
@@ -378,7 +354,7 @@ static void test_mkfs_errors(void **state) {
         assert_int_equal(lb_mkfs(LB_FS_EXT4, small->node, "a b", err, sizeof err), -EINVAL);
         assert_int_equal(lb_mkfs(LB_FS_EXT4, small->node, "", err, sizeof err), -EINVAL);
         char file[PATH_MAX];
-        pathf(file, "%s/disk0.img", f->root);
+        lbt_pathf(file, "%s/disk0.img", f->root);
         assert_int_equal(lb_mkfs(LB_FS_EXT4, file, "lifeboat", err, sizeof err), -ENOTBLK);
 
         assert_string_equal(lb_mkfs_fstype(LB_FS_XFS), "xfs");
@@ -486,8 +462,8 @@ static void test_verify_refusals(void **state) {
         assert_int_equal(lb_blockdev_verify(d, fs.uuid, NULL, reason, sizeof reason), 0);
 
         /* holders */
-        pathf(p, "%s/holders/dm-0", d->sysfs);
-        write_text(p, "");
+        lbt_pathf(p, "%s/holders/dm-0", d->sysfs);
+        lbt_write_text(p, "");
         assert_int_equal(lb_blockdev_verify(d, fs.uuid, NULL, reason, sizeof reason), -EUSERS);
         assert_string_equal(reason, "device has holders (dm-0)");
         assert_int_equal(unlink(p), 0);
@@ -504,7 +480,7 @@ static void test_verify_refusals(void **state) {
         struct lb_blockdev wrong = *d;
         wrong.devno = makedev(major(d->devno), minor(d->devno) + 1);
         assert_int_equal(lb_blockdev_verify(&wrong, NULL, NULL, reason, sizeof reason), -EXDEV);
-        pathf(wrong.node, "%s/disk0.img", f->root);
+        lbt_pathf(wrong.node, "%s/disk0.img", f->root);
         wrong.devno = d->devno;
         assert_int_equal(lb_blockdev_verify(&wrong, NULL, NULL, reason, sizeof reason), -ENOTBLK);
 
@@ -532,7 +508,7 @@ static void test_mount_verify_umount(void **state) {
         assert_true(sv.f_flag & ST_NOSUID);
         assert_true(sv.f_flag & ST_NOEXEC);
         assert_true(sv.f_flag & ST_NOATIME);
-        pathf(parent, "%s/mnt/deep", f->root);
+        lbt_pathf(parent, "%s/mnt/deep", f->root);
 
         /* where is it mounted? */
         char *where = NULL;
@@ -541,11 +517,11 @@ static void test_mount_verify_umount(void **state) {
         free(where);
         assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 1);
         char unclean[PATH_MAX];
-        pathf(unclean, "%s/mnt//deep/./buffer/", f->root);
+        lbt_pathf(unclean, "%s/mnt//deep/./buffer/", f->root);
         assert_int_equal(lb_mount_is_mounted_at(d->devno, unclean), 1);
         assert_int_equal(lb_mount_is_mounted_at(d->devno, parent), 0);
         assert_int_equal(lb_mount_is_mounted_at(makedev(major(d->devno), minor(d->devno) + 1), target), 0);
-        pathf(unclean, "%s/mnt/nonexistent", f->root);
+        lbt_pathf(unclean, "%s/mnt/nonexistent", f->root);
         assert_int_equal(lb_mount_is_mounted_at(d->devno, unclean), 0);
 
         /* a mounted device is never handed out again */
@@ -556,8 +532,8 @@ static void test_mount_verify_umount(void **state) {
 
         /* the files land on the device */
         char file[PATH_MAX];
-        pathf(file, "%s/chunk", target);
-        write_text(file, "data\n");
+        lbt_pathf(file, "%s/chunk", target);
+        lbt_write_text(file, "data\n");
 
         assert_int_equal(lb_umount(target, err, sizeof err), 0);
         assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 0);
@@ -623,7 +599,7 @@ static void test_mount_refuses_regular_file(void **state) {
         char img[PATH_MAX], target[PATH_MAX], err[512] = "";
 
         /* a perfectly mountable filesystem image, but a file: libmount would loop-mount it */
-        pathf(img, "%s/fs.img", f->root);
+        lbt_pathf(img, "%s/fs.img", f->root);
         int fd = open(img, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         assert_true(fd >= 0);
         assert_int_equal(ftruncate(fd, (off_t) (64 * MIB)), 0);
@@ -641,7 +617,7 @@ static void test_mount_refuses_regular_file(void **state) {
         /* a directory is no block device either */
         assert_int_equal(lb_mount(f->dev, target, "ext4", NULL, err, sizeof err), -ENOTBLK);
         /* nor is a missing path */
-        pathf(img, "%s/missing", f->root);
+        lbt_pathf(img, "%s/missing", f->root);
         assert_int_equal(lb_mount(img, target, "ext4", NULL, err, sizeof err), -ENOENT);
 }
 

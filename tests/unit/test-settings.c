@@ -10,29 +10,11 @@
 
 #include "lifeboat/context.h"
 #include "lifeboat/util.h"
-
-/* Every message the settings code logs, one per line, with the worst level seen. */
-struct capture {
-        struct lb_buf text;
-        int worst;              /* lowest level number logged; 99 = nothing */
-        unsigned n_err, n_warn;
-};
-
-static void capture_log(void *userdata, int level, const char *fmt, va_list ap) {
-        struct capture *c = userdata;
-        char msg[4096];
-        (void) vsnprintf(msg, sizeof msg, fmt, ap);
-        assert_int_equal(lb_buf_printf(&c->text, "%d %s\n", level, msg), 0);
-        c->worst = MIN(c->worst, level);
-        if (level == LB_LOG_ERR)
-                c->n_err++;
-        if (level == LB_LOG_WARNING)
-                c->n_warn++;
-}
+#include "testutil.h"
 
 struct fixture {
         struct lb_context ctx;
-        struct capture log;
+        struct lbt_log log;             /* every message the settings code logs */
         char dir[64];
 };
 
@@ -40,10 +22,7 @@ static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof *f);
         assert_non_null(f);
         assert_int_equal(lb_context_init(&f->ctx), 0);
-        f->log.worst = 99;
-        f->ctx.log_fn = capture_log;
-        f->ctx.log_userdata = &f->log;
-        f->ctx.log_max_level = LB_LOG_DEBUG;
+        lbt_log_install(&f->ctx, &f->log);
         assert_int_equal(lb_strscpy(f->dir, sizeof f->dir, "/tmp/lifeboat-test-settings-XXXXXX"), 0);
         assert_non_null(mkdtemp(f->dir));
         *state = f;
@@ -53,7 +32,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         struct fixture *f = *state;
         lb_context_done(&f->ctx);
-        lb_buf_free(&f->log.text);
+        lbt_log_reset(&f->log);
         /* Remove what the tests wrote (flat directory). */
         static const char *const names[] = { "ecs.config", "lifeboat.conf", "nul.conf" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -67,13 +46,11 @@ static int teardown(void **state) {
 }
 
 static const char *logged(struct fixture *f) {
-        return f->log.text.data ? f->log.text.data : "";
+        return lbt_log_text(&f->log);
 }
 
 static void reset_log(struct fixture *f) {
-        lb_buf_free(&f->log.text);
-        f->log.worst = 99;
-        f->log.n_err = f->log.n_warn = 0;
+        lbt_log_reset(&f->log);
 }
 
 static void write_file(struct fixture *f, const char *name, const char *content, char *path, size_t size) {
