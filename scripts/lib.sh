@@ -6,7 +6,9 @@ LB_BUILD_PACKAGES=(gcc cmake make pkg-config libcurl4-openssl-dev libjansson-dev
 # Run time: the mkfs tools and losetup.
 LB_RUNTIME_PACKAGES=(xfsprogs e2fsprogs util-linux mount)
 # Tests: cmocka, Debian's pytest, awscli for the faithfulness check of the fake AWS.
-LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli "${LB_RUNTIME_PACKAGES[@]}")
+# fdisk (sfdisk) writes a partition table for a test, curl signs a request with --aws-sigv4 to
+# check the fake's verifier, time (/usr/bin/time -v) measures peak RSS in scripts/bench.
+LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli fdisk curl time "${LB_RUNTIME_PACKAGES[@]}")
 # Packaging tests: rpmbuild and rpmlint, rpm2cpio and cpio to unpack, cloud-init's schema
 # check, the shell linter, systemd-analyze, YAML for reading the cloud-config.
 LB_TEST_PACKAGES+=(rpm rpm2cpio rpmlint cpio cloud-init shellcheck systemd python3-yaml)
