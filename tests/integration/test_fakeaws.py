@@ -806,7 +806,7 @@ def test_env_for(fake):
         assert env["LIFEBOAT_GROUP"] == "test-group"
         assert not os.path.exists(env["LIFEBOAT_CONFIG"])
         assert Path(env["LIFEBOAT_FLUENTD_TEMPLATE"]).is_file()
-        assert set(env) - {"PATH", "LANG"} <= {k for k in env if k.startswith(("AWS_", "LIFEBOAT_"))}
+        assert set(env) - {"PATH", "LANG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"} <= {k for k in env if k.startswith(("AWS_", "LIFEBOAT_"))}
         for k in ("LIFEBOAT_RUN_DIR", "LIFEBOAT_BUFFER_MOUNT", "LIFEBOAT_RECOVERY_ROOT", "LIFEBOAT_FLUENTD_CONF_DIR"):
                 assert env[k].startswith(str(fake.workdir) + "/instances/" + inst["instance_id"])
         role_env = fake.env_for(inst, use_role=True)
