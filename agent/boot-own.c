@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "boot-internal.h"
+#include "lifeboat/own-volume.h"
 #include "lifeboat/context.h"
 #include "lifeboat/mkfs.h"
 #include "lifeboat/mounts.h"
@@ -17,18 +18,6 @@
 #include "lifeboat/tags.h"
 
 #define FS_LABEL "lifeboat"
-
-static const struct lb_volume *find_attached_at(const struct boot *b, const char *device,
-                                                const struct lb_attachment **ret_att) {
-        for (size_t i = 0; i < b->here.n; i++) {
-                const struct lb_attachment *a = lb_volume_attachment_for(&b->here.items[i], b->self);
-                if (a && lb_devname_same_slot(a->device, device)) {
-                        *ret_att = a;
-                        return &b->here.items[i];
-                }
-        }
-        return NULL;
-}
 
 _printf_(3, 4) static int own_fail(struct boot *b, int r, const char *fmt, ...) {
         va_list ap;
@@ -184,14 +173,8 @@ static int own_wait_device(struct boot *b, const struct lb_volume *v, const stru
                            struct lb_blockdev *ret_dev) {
         const struct lb_settings *s = b->s;
         char reason[256] = "";
-        const struct lb_blockdev_query q = {
-                .sysfs_root = s->sysfs_root,
-                .dev_root = s->dev_root,
-                .volume_id = v->id,
-                .requested_name = att->device,
-                .size_bytes = v->size_gib << 30,
-                .snapshot = NULL, /* attached at launch */
-        };
+        struct lb_blockdev_query q;
+        lb_own_volume_query(s, v, att, &q);
         int r = lb_blockdev_wait(&q, MIN(s->device_timeout_ms, boot_remaining_ms(b)), b->ctx->interrupted, ret_dev,
                                  reason, sizeof reason);
         if (r < 0)
@@ -211,7 +194,7 @@ int boot_prepare_own_volume(struct boot *b) {
         (void) lb_strscpy(own->mount_path, sizeof own->mount_path, s->buffer_mount);
         (void) lb_strscpy(own->device, sizeof own->device, s->buffer_device);
 
-        const struct lb_volume *v = find_attached_at(b, s->buffer_device, &att);
+        const struct lb_volume *v = lb_own_volume_find(&b->here, b->self, s->buffer_device, &att);
         if (!v)
                 return own_fail(b, -ENODEV, "no EBS volume is attached at %s", s->buffer_device);
         (void) lb_strscpy(own->volume_id, sizeof own->volume_id, v->id);

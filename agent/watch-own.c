@@ -23,6 +23,7 @@
 #include "lifeboat/tags.h"
 #include "lifeboat/util.h"
 #include "watch-internal.h"
+#include "lifeboat/own-volume.h"
 
 enum lb_watch_own_state lb_watch_own_next(enum lb_watch_own_state cur, bool ending, bool past_deadline,
                                           bool empty) {
@@ -194,32 +195,13 @@ _printf_(2, 3) static void own_unknown(struct watch *w, const char *fmt, ...) {
         (void) lb_strscpy(w->st.own.reason, sizeof w->st.own.reason, reason);
 }
 
-/* The volume of the list attached to this instance at LIFEBOAT_BUFFER_DEVICE, or NULL. */
-static const struct lb_volume *own_find_attached(const struct watch *w, const struct lb_volume_list *here,
-                                                 const struct lb_attachment **ret_att) {
-        for (size_t i = 0; i < here->n; i++) {
-                const struct lb_attachment *a = lb_volume_attachment_for(&here->items[i], w->self);
-                if (a && lb_devname_same_slot(a->device, w->s->buffer_device)) {
-                        *ret_att = a;
-                        return &here->items[i];
-                }
-        }
-        return NULL;
-}
-
 /* The block device of v, mounted at LIFEBOAT_BUFFER_MOUNT; the reason is in the state when not. */
 static int own_find_device(struct watch *w, const struct lb_volume *v, const struct lb_attachment *att,
                            struct lb_blockdev *ret_dev) {
         const struct lb_settings *s = w->s;
         char reason[256] = "";
-        const struct lb_blockdev_query q = {
-                .sysfs_root = s->sysfs_root,
-                .dev_root = s->dev_root,
-                .volume_id = v->id,
-                .requested_name = att->device,
-                .size_bytes = v->size_gib << 30,
-                .snapshot = NULL, /* attached at launch */
-        };
+        struct lb_blockdev_query q;
+        lb_own_volume_query(s, v, att, &q);
         struct lb_blockdev dev;
         int r = lb_blockdev_find(&q, &dev, reason, sizeof reason);
         if (r < 0) {
@@ -278,7 +260,7 @@ void watch_own_identify(struct watch *w) {
                 return;
         }
         const struct lb_attachment *att = NULL;
-        const struct lb_volume *v = own_find_attached(w, &here, &att);
+        const struct lb_volume *v = lb_own_volume_find(&here, w->self, w->s->buffer_device, &att);
         if (!v) {
                 own_unknown(w, "no EBS volume is attached at %s", w->s->buffer_device);
                 return;
