@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lifeboat/context.h"
-#include "lifeboat/log.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/log.h"
 #include "testutil.h"
 
 /* ---- temporary directories ---- */

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "lifeboat/macro.h"
-#include "lifeboat/util.h"
+#include "lifeboat/basic/macro.h"
+#include "lifeboat/basic/util.h"
 
 /* ---- temporary directories ---- */
 

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lifeboat/aws/ec2.h"
+#include "lifeboat/aws/retry.h"
+#include "lifeboat/basic/xml.h"
+
+/*
+ * EC2 Query API answers (version 2016-11-15) into typed structs. Element
+ * order may vary and unknown elements are ignored; the namespace on the root
+ * is dropped by the XML layer. Values that do not fit their fixed-size fields
+ * are rejected, never truncated: a cut volume id would name another volume.
+ */
+
+/* ---- error kinds ---- */
+
+struct code_kind {
+        const char *code;
+        enum lb_ec2_error_kind kind;
+};
+
+static const struct code_kind code_kinds[] = {
+        { "AuthFailure", LB_EC2_ERR_AUTH },
+        { "UnauthorizedOperation", LB_EC2_ERR_AUTH },
+        { "RequestExpired", LB_EC2_ERR_AUTH },
+        { "ExpiredToken", LB_EC2_ERR_AUTH },
+        { "InvalidClientTokenId", LB_EC2_ERR_AUTH },
+        { "SignatureDoesNotMatch", LB_EC2_ERR_AUTH },
+        { "OptInRequired", LB_EC2_ERR_AUTH },
+        { "VolumeInUse", LB_EC2_ERR_VOLUME_IN_USE },
+        { "IncorrectState", LB_EC2_ERR_INCORRECT_STATE },
+        { "InvalidParameterValue", LB_EC2_ERR_INVALID_PARAMETER },
+        { "InvalidParameter", LB_EC2_ERR_INVALID_PARAMETER },
+        { "InvalidParameterCombination", LB_EC2_ERR_INVALID_PARAMETER },
+        { "MissingParameter", LB_EC2_ERR_INVALID_PARAMETER },
+        { "AttachmentLimitExceeded", LB_EC2_ERR_ATTACHMENT_LIMIT },
+        { "InvalidVolume.NotFound", LB_EC2_ERR_VOLUME_NOT_FOUND },
+        { "InvalidVolume.ZoneMismatch", LB_EC2_ERR_ZONE_MISMATCH },
+        { "InternalError", LB_EC2_ERR_SERVER },
+        { "InternalFailure", LB_EC2_ERR_SERVER },
+        { "ServiceUnavailable", LB_EC2_ERR_SERVER },
+        { "Unavailable", LB_EC2_ERR_SERVER },
+        { "Server.Unavailable", LB_EC2_ERR_SERVER },
+        { "Server.InternalError", LB_EC2_ERR_SERVER },
+};
+
+enum lb_ec2_error_kind lb_ec2_error_kind_from_code(const char *code, long http_status) {
+        if (!isempty(code)) {
+                if (lb_retry_is_throttle_code(code))
+                        return LB_EC2_ERR_THROTTLED;
+                for (size_t i = 0; i < ELEMENTSOF(code_kinds); i++)
+                        if (streq(code, code_kinds[i].code))
+                                return code_kinds[i].kind;
+        }
+        if (http_status >= 500)
+                return LB_EC2_ERR_SERVER;
+        return LB_EC2_ERR_OTHER;
+}
+
+int lb_ec2_error_kind_to_errno(enum lb_ec2_error_kind kind) {
+        switch (kind) {
+        case LB_EC2_OK:
+                return 0;
+        case LB_EC2_ERR_TRANSPORT:
+                return -EHOSTUNREACH;
+        case LB_EC2_ERR_THROTTLED:
+                return -EAGAIN;
+        case LB_EC2_ERR_SERVER:
+                return -EREMOTEIO;
+        case LB_EC2_ERR_AUTH:
+                return -EACCES;
+        case LB_EC2_ERR_VOLUME_IN_USE:
+                return -EBUSY;
+        case LB_EC2_ERR_INCORRECT_STATE:
+                return -EALREADY;
+        case LB_EC2_ERR_INVALID_PARAMETER:
+                return -EINVAL;
+        case LB_EC2_ERR_ATTACHMENT_LIMIT:
+                return -ENOSPC;
+        case LB_EC2_ERR_VOLUME_NOT_FOUND:
+                return -ENOENT;
+        case LB_EC2_ERR_ZONE_MISMATCH:
+                return -EXDEV;
+        case LB_EC2_ERR_BAD_ANSWER:
+                return -EBADMSG;
+        case LB_EC2_ERR_OTHER:
+                break;
+        }
+        return -EIO;
+}
+
+const char *lb_ec2_error_kind_to_string(enum lb_ec2_error_kind kind) {
+        static const char *const names[] = {
+                [LB_EC2_OK] = "ok",
+                [LB_EC2_ERR_TRANSPORT] = "transport error",
+                [LB_EC2_ERR_THROTTLED] = "throttled",
+                [LB_EC2_ERR_SERVER] = "server error",
+                [LB_EC2_ERR_AUTH] = "not authorized",
+                [LB_EC2_ERR_VOLUME_IN_USE] = "volume in use",
+                [LB_EC2_ERR_INCORRECT_STATE] = "incorrect state",
+                [LB_EC2_ERR_INVALID_PARAMETER] = "invalid parameter",
+                [LB_EC2_ERR_ATTACHMENT_LIMIT] = "attachment limit exceeded",
+                [LB_EC2_ERR_VOLUME_NOT_FOUND] = "volume not found",
+                [LB_EC2_ERR_ZONE_MISMATCH] = "zone mismatch",
+                [LB_EC2_ERR_BAD_ANSWER] = "bad answer",
+                [LB_EC2_ERR_OTHER] = "error",
+        };
+        if ((size_t) kind < ELEMENTSOF(names) && names[kind])
+                return names[kind];
+        return "error";
+}
+
+int lb_ec2_error_format(const struct lb_ec2_error *e, char *buf, size_t size) {
+        const char *what = !isempty(e->code) ? e->code : lb_ec2_error_kind_to_string(e->kind);
+        char status[32] = "";
+        if (isempty(e->code) && e->http_status > 0)
+                (void) lb_snprintf(status, sizeof status, " (HTTP %ld)", e->http_status);
+
+        return lb_snprintf(buf, size, "%s%s%s%s%s%s%s", what, status,
+                           isempty(e->message) ? "" : ": ", e->message,
+                           isempty(e->request_id) ? "" : " (request id ", e->request_id,
+                           isempty(e->request_id) ? "" : ")");
+}
+
+/* ---- helpers ---- */
+
+/* Copies a value into a fixed field; a value that does not fit is a bad answer. */
+static int copy_field(char *dst, size_t size, const char *src) {
+        if (!src) {
+                dst[0] = '\0';
+                return 0;
+        }
+        return lb_strscpy(dst, size, src) < 0 ? -EBADMSG : 0;
+}
+
+static int copy_child(const struct lb_xml_node *n, const char *name, char *dst, size_t size) {
+        return copy_field(dst, size, lb_xml_child_text(n, name));
+}
+
+static int copy_required_child(const struct lb_xml_node *n, const char *name, char *dst, size_t size) {
+        const char *v = lb_xml_child_text(n, name);
+        if (isempty(v))
+                return -EBADMSG;
+        return copy_field(dst, size, v);
+}
+
+/* An absent or empty element leaves the default. */
+static int child_bool(const struct lb_xml_node *n, const char *name, bool *ret) {
+        const char *v = lb_xml_child_text(n, name);
+        if (isempty(v))
+                return 0;
+        if (streq(v, "true"))
+                *ret = true;
+        else if (streq(v, "false"))
+                *ret = false;
+        else
+                return -EBADMSG;
+        return 0;
+}
+
+static int child_uint(const struct lb_xml_node *n, const char *name, uint64_t *ret) {
+        const char *v = lb_xml_child_text(n, name);
+        if (isempty(v))
+                return 0;
+        return lb_parse_uint(v, 0, UINT64_MAX, ret) < 0 ? -EBADMSG : 0;
+}
+
+static size_t count_items(const struct lb_xml_node *set) {
+        size_t n = 0;
+        if (set)
+                for (const struct lb_xml_node *c = set->first_child; c; c = c->next)
+                        if (streq(c->name, "item"))
+                                n++;
+        return n;
+}
+
+static bool is_error_root(const struct lb_xml_node *root) {
+        return streq(root->name, "Response") || streq(root->name, "ErrorResponse");
+}
+
+/* Parses and checks the root element's name; an error document is never a valid answer. */
+static int parse_root(const char *buf, size_t len, const char *expected, struct lb_xml_node **ret) {
+        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        int r = lb_xml_parse(buf, len, &root);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        if (is_error_root(root) || (expected && !streq(root->name, expected)))
+                return -EBADMSG;
+        *ret = TAKE_PTR(root);
+        return 0;
+}
+
+/* ---- errors ---- */
+
+/* Cuts s to fit size bytes at a UTF-8 character boundary (messages are for humans). */
+static void copy_truncated_utf8(char *dst, size_t size, const char *s) {
+        size_t n = strlen(s);
+        if (n >= size) {
+                n = size - 1;
+                while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
+                        n--;
+        }
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+}
+
+int lb_ec2_parse_error(const char *buf, size_t len, struct lb_ec2_error *ret) {
+        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        int r = lb_xml_parse(buf, len, &root);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        if (!is_error_root(root))
+                return -EBADMSG;
+
+        /* EC2 nests Errors/Error; the generic query protocol has Error directly under ErrorResponse. */
+        const struct lb_xml_node *error = lb_xml_path(root, "Errors/Error");
+        if (!error)
+                error = lb_xml_child(root, "Error");
+        if (!error)
+                return -EBADMSG;
+
+        struct lb_ec2_error e = {};
+        const char *code = lb_xml_child_text(error, "Code");
+        if (isempty(code) || lb_strscpy(e.code, sizeof e.code, code) < 0)
+                return -EBADMSG;
+        copy_truncated_utf8(e.message, sizeof e.message, strempty(lb_xml_child_text(error, "Message")));
+
+        const char *request_id = lb_xml_child_text(root, "RequestID");
+        if (!request_id)
+                request_id = lb_xml_child_text(root, "RequestId");
+        if (!request_id)
+                request_id = lb_xml_child_text(root, "requestId");
+        /* A request id that does not fit is dropped rather than cut: it only helps AWS support. */
+        if (request_id && lb_strscpy(e.request_id, sizeof e.request_id, request_id) < 0)
+                e.request_id[0] = '\0';
+
+        e.kind = lb_ec2_error_kind_from_code(e.code, 0);
+        *ret = e;
+        return 0;
+}
+
+/* ---- volumes ---- */
+
+void lb_volume_done(struct lb_volume *v) {
+        for (size_t i = 0; i < v->n_tags; i++) {
+                free(v->tags[i].key);
+                free(v->tags[i].value);
+        }
+        free(v->tags);
+        v->tags = NULL;
+        v->n_tags = 0;
+        free(v->attachments);
+        v->attachments = NULL;
+        v->n_attachments = 0;
+}
+
+void lb_volume_list_done(struct lb_volume_list *l) {
+        for (size_t i = 0; i < l->n; i++)
+                lb_volume_done(&l->items[i]);
+        free(l->items);
+        l->items = NULL;
+        l->n = 0;
+}
+
+int lb_volume_list_concat(struct lb_volume_list *dst, struct lb_volume_list *src) {
+        if (src->n == 0) {
+                free(src->items);
+                src->items = NULL;
+                return 0;
+        }
+        if (dst->n > SIZE_MAX / sizeof(struct lb_volume) - src->n)
+                return -ENOMEM;
+        struct lb_volume *items = realloc(dst->items, (dst->n + src->n) * sizeof(struct lb_volume));
+        if (!items)
+                return -ENOMEM;
+        memcpy(items + dst->n, src->items, src->n * sizeof(struct lb_volume));
+        dst->items = items;
+        dst->n += src->n;
+        free(src->items);
+        src->items = NULL;
+        src->n = 0;
+        return 0;
+}
+
+const char *lb_volume_tag(const struct lb_volume *v, const char *key) {
+        for (size_t i = 0; i < v->n_tags; i++)
+                if (streq(v->tags[i].key, key))
+                        return v->tags[i].value;
+        return NULL;
+}
+
+const struct lb_attachment *lb_volume_attachment_for(const struct lb_volume *v, const char *instance_id) {
+        for (size_t i = 0; i < v->n_attachments; i++)
+                if (streq(v->attachments[i].instance_id, instance_id))
+                        return &v->attachments[i];
+        return NULL;
+}
+
+const struct lb_volume *lb_volume_list_find(const struct lb_volume_list *l, const char *volume_id) {
+        for (size_t i = 0; i < l->n; i++)
+                if (streq(l->items[i].id, volume_id))
+                        return &l->items[i];
+        return NULL;
+}
+
+/* The VolumeAttachment shape: inside attachmentSet items and at the root of Attach/DetachVolume answers. */
+static int parse_attachment_node(const struct lb_xml_node *n, struct lb_attachment *a) {
+        int r;
+        if ((r = copy_child(n, "volumeId", a->volume_id, sizeof a->volume_id)) < 0 ||
+            (r = copy_child(n, "instanceId", a->instance_id, sizeof a->instance_id)) < 0 ||
+            (r = copy_child(n, "device", a->device, sizeof a->device)) < 0 ||
+            (r = copy_child(n, "status", a->state, sizeof a->state)) < 0 ||
+            (r = copy_child(n, "attachTime", a->attach_time, sizeof a->attach_time)) < 0 ||
+            (r = child_bool(n, "deleteOnTermination", &a->delete_on_termination)) < 0)
+                return r;
+        return 0;
+}
+
+static int parse_tags(const struct lb_xml_node *set, struct lb_volume *v) {
+        size_t n = count_items(set);
+        if (n == 0)
+                return 0;
+        v->tags = calloc(n, sizeof *v->tags);
+        if (!v->tags)
+                return -ENOMEM;
+        for (const struct lb_xml_node *c = set->first_child; c; c = c->next) {
+                if (!streq(c->name, "item"))
+                        continue;
+                const char *key = lb_xml_child_text(c, "key");
+                if (isempty(key))
+                        return -EBADMSG;
+                struct lb_tag *t = &v->tags[v->n_tags++];
+                t->key = strdup(key);
+                t->value = strdup(strempty(lb_xml_child_text(c, "value")));
+                if (!t->key || !t->value)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_attachments(const struct lb_xml_node *set, struct lb_volume *v) {
+        size_t n = count_items(set);
+        if (n == 0)
+                return 0;
+        v->attachments = calloc(n, sizeof *v->attachments);
+        if (!v->attachments)
+                return -ENOMEM;
+        for (const struct lb_xml_node *c = set->first_child; c; c = c->next) {
+                if (!streq(c->name, "item"))
+                        continue;
+                struct lb_attachment *a = &v->attachments[v->n_attachments++];
+                int r = parse_attachment_node(c, a);
+                if (r < 0)
+                        return r;
+                /* The volume id is implied by the enclosing volume when left out. */
+                if (isempty(a->volume_id))
+                        memcpy(a->volume_id, v->id, sizeof a->volume_id);
+                else if (!streq(a->volume_id, v->id))
+                        return -EBADMSG;
+        }
+        return 0;
+}
+
+static int parse_volume(const struct lb_xml_node *n, struct lb_volume *v) {
+        int r;
+        if ((r = copy_required_child(n, "volumeId", v->id, sizeof v->id)) < 0 ||
+            (r = child_uint(n, "size", &v->size_gib)) < 0 ||
+            (r = copy_child(n, "snapshotId", v->snapshot_id, sizeof v->snapshot_id)) < 0 ||
+            (r = copy_child(n, "availabilityZone", v->availability_zone, sizeof v->availability_zone)) < 0 ||
+            (r = copy_child(n, "status", v->state, sizeof v->state)) < 0 ||
+            (r = copy_child(n, "createTime", v->create_time, sizeof v->create_time)) < 0 ||
+            (r = copy_child(n, "volumeType", v->type, sizeof v->type)) < 0 ||
+            (r = child_bool(n, "encrypted", &v->encrypted)) < 0 ||
+            (r = child_bool(n, "multiAttachEnabled", &v->multi_attach)) < 0)
+                return r;
+
+        r = parse_attachments(lb_xml_child(n, "attachmentSet"), v);
+        if (r < 0)
+                return r;
+        return parse_tags(lb_xml_child(n, "tagSet"), v);
+}
+
+int lb_ec2_parse_volumes(const char *buf, size_t len, struct lb_volume_list *ret, char **ret_next_token) {
+        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        int r = parse_root(buf, len, "DescribeVolumesResponse", &root);
+        if (r < 0)
+                return r;
+
+        /* AWS always sends <volumeSet/>; a missing one is read as an empty page. */
+        const struct lb_xml_node *set = lb_xml_child(root, "volumeSet");
+        _cleanup_volume_list_ struct lb_volume_list list = {};
+        size_t n = count_items(set);
+        if (n > 0) {
+                list.items = calloc(n, sizeof *list.items);
+                if (!list.items)
+                        return -ENOMEM;
+                for (const struct lb_xml_node *c = set->first_child; c; c = c->next) {
+                        if (!streq(c->name, "item"))
+                                continue;
+                        /* Counted before parsing so lb_volume_list_done frees a half-built volume. */
+                        struct lb_volume *v = &list.items[list.n++];
+                        r = parse_volume(c, v);
+                        if (r < 0)
+                                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
+                                return r;
+                }
+        }
+
+        _cleanup_free_ char *token = NULL;
+        const char *t = lb_xml_child_text(root, "nextToken");
+        if (!isempty(t)) {
+                token = strdup(t);
+                if (!token)
+                        return -ENOMEM;
+        }
+
+        *ret = list;
+        list = (struct lb_volume_list) {};
+        if (ret_next_token)
+                *ret_next_token = TAKE_PTR(token);
+        return 0;
+}
+
+/* ---- attach / detach, <return>, instances ---- */
+
+int lb_ec2_parse_attachment(const char *buf, size_t len, struct lb_attachment *ret) {
+        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        int r = parse_root(buf, len, NULL, &root);
+        if (r < 0)
+                return r;
+        if (!streq(root->name, "AttachVolumeResponse") && !streq(root->name, "DetachVolumeResponse"))
+                return -EBADMSG;
+
+        struct lb_attachment a = {};
+        r = parse_attachment_node(root, &a);
+        if (r < 0)
+                return r;
+        if (isempty(a.volume_id))
+                return -EBADMSG;
+        *ret = a;
+        return 0;
+}
+
+int lb_ec2_parse_return(const char *buf, size_t len) {
+        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        int r = parse_root(buf, len, NULL, &root);
+        if (r < 0)
+                return r;
+        const char *v = lb_xml_child_text(root, "return");
+        if (!v || !streq(v, "true"))
+                return -EBADMSG;
+        return 0;
+}
+
+void lb_instance_done(struct lb_instance *i) {
+        free(i->devices);
+        i->devices = NULL;
+        i->n_devices = 0;
+}
+
+static int parse_block_devices(const struct lb_xml_node *set, struct lb_instance *inst) {
+        size_t n = count_items(set);
+        if (n == 0)
+                return 0;
+        inst->devices = calloc(n, sizeof *inst->devices);
+        if (!inst->devices)
+                return -ENOMEM;
+        for (const struct lb_xml_node *c = set->first_child; c; c = c->next) {
+                if (!streq(c->name, "item"))
+                        continue;
+                /* Only EBS mappings matter; others have no volume. */
+                const struct lb_xml_node *ebs = lb_xml_child(c, "ebs");
+                if (!ebs || isempty(lb_xml_child_text(ebs, "volumeId")))
+                        continue;
+                struct lb_block_device *d = &inst->devices[inst->n_devices++];
+                int r;
+                if ((r = copy_child(c, "deviceName", d->device, sizeof d->device)) < 0 ||
+                    (r = copy_child(ebs, "volumeId", d->volume_id, sizeof d->volume_id)) < 0 ||
+                    (r = copy_child(ebs, "status", d->state, sizeof d->state)) < 0 ||
+                    (r = child_bool(ebs, "deleteOnTermination", &d->delete_on_termination)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int lb_ec2_parse_instance(const char *buf, size_t len, struct lb_instance *ret) {
+        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        int r = parse_root(buf, len, "DescribeInstancesResponse", &root);
+        if (r < 0)
+                return r;
+
+        /* We only ever ask for one instance: take the first one there is. */
+        const struct lb_xml_node *node = NULL;
+        const struct lb_xml_node *reservations = lb_xml_child(root, "reservationSet");
+        for (const struct lb_xml_node *res = reservations ? reservations->first_child : NULL; res && !node;
+             res = res->next) {
+                if (!streq(res->name, "item"))
+                        continue;
+                const struct lb_xml_node *instances = lb_xml_child(res, "instancesSet");
+                for (const struct lb_xml_node *c = instances ? instances->first_child : NULL; c; c = c->next)
+                        if (streq(c->name, "item")) {
+                                node = c;
+                                break;
+                        }
+        }
+        if (!node)
+                return -ENOENT;
+
+        struct lb_instance inst = {};
+        if ((r = copy_required_child(node, "instanceId", inst.id, sizeof inst.id)) < 0 ||
+            (r = copy_field(inst.availability_zone, sizeof inst.availability_zone,
+                            lb_xml_child_text(lb_xml_child(node, "placement"), "availabilityZone"))) < 0 ||
+            (r = copy_child(node, "rootDeviceName", inst.root_device, sizeof inst.root_device)) < 0 ||
+            (r = parse_block_devices(lb_xml_child(node, "blockDeviceMapping"), &inst)) < 0) {
+                lb_instance_done(&inst);
+                return r;
+        }
+        *ret = inst;
+        return 0;
+}
+
+/* ---- copies ---- */
+
+static int copy_tags(const struct lb_tag *src, size_t n, struct lb_tag **ret) {
+        struct lb_tag *t = calloc(n ? n : 1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                t[i].key = strdup(src[i].key);
+                t[i].value = strdup(src[i].value ? src[i].value : "");
+                if (!t[i].key || !t[i].value) {
+                        for (size_t j = 0; j <= i; j++) {
+                                free(t[j].key);
+                                free(t[j].value);
+                        }
+                        free(t);
+                        return -ENOMEM;
+                }
+        }
+        *ret = t;
+        return 0;
+}
+
+int lb_volume_copy(const struct lb_volume *v, struct lb_volume *ret) {
+        struct lb_volume c = *v;
+        c.attachments = NULL;
+        c.tags = NULL;
+        if (v->n_attachments > 0) {
+                c.attachments = calloc(v->n_attachments, sizeof *c.attachments);
+                if (!c.attachments)
+                        return -ENOMEM;
+                memcpy(c.attachments, v->attachments, v->n_attachments * sizeof *c.attachments);
+        }
+        if (v->n_tags > 0) {
+                int r = copy_tags(v->tags, v->n_tags, &c.tags);
+                if (r < 0) {
+                        free(c.attachments);
+                        return r;
+                }
+        }
+        *ret = c;
+        return 0;
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/reap/reap.h"
+#include "lifeboat/state/volume.h"
+#include "lifeboat/basic/util.h"
+
+static void reap_usage(FILE *f) {
+        fprintf(f,
+                "Usage: lifeboat reap [--az ZONE] [--min-age DURATION] [--stranded-after DURATION]\n"
+                "                     [--delete-unused] [--dry-run] [--json]\n"
+                "\n"
+                "The group's batch job (run by lifeboat-reap.timer). Deletes available volumes of the\n"
+                "group tagged flushed longer than --min-age ago, and reports the ones that need a\n"
+                "human: dirty volumes nobody recovered (stranded) and quarantined ones. Runs off EC2\n"
+                "too, given AWS_REGION and credentials.\n"
+                "\n"
+                "  --az ZONE                 only this availability zone (default: the whole region)\n"
+                "  --min-age DURATION        keep volumes flushed (or created) less than this ago (10m)\n"
+                "  --stranded-after DURATION a dirty volume available this long is stranded (1h)\n"
+                "  --delete-unused           also delete group volumes without a state tag, once\n"
+                "                            older than --min-age\n"
+                "  --dry-run                 print the plan; delete and tag nothing\n"
+                "  --json                    machine-readable report (schema in the README)\n"
+                "\n"
+                "Durations: 90, 90s, 500ms, 10m, 1h. Exit codes: 0 nothing needs a human, 1 a deletion or\n"
+                "tag change failed, 2 usage or config error, 3 AWS unreachable, 4 stranded or\n"
+                "quarantined volumes exist.\n");
+}
+
+/* ---- JSON ---- */
+
+static const char *mark_name(enum lb_reap_mark m) {
+        return m == LB_REAP_MARK_SET ? "set-available-since" : m == LB_REAP_MARK_CLEAR ? "clear-available-since" : NULL;
+}
+
+static json_t *item_json(const struct lb_reap_item *it) {
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s?, s:b, s:s?}", "volume_id", it->volume_id,
+                         "availability_zone", it->availability_zone, "status", it->status, "lifeboat_state",
+                         lb_vol_state_to_string(it->state), "category",
+                         lb_reap_category_to_string(lb_reap_item_category(it)), "reason", it->reason, "since",
+                         isempty(it->since) ? NULL : it->since, "age_s",
+                         it->age_s < 0 ? json_null() : json_integer((json_int_t) it->age_s), "tag_action",
+                         mark_name(it->mark), "tag_action_done", it->mark_done, "error",
+                         isempty(it->error) ? NULL : it->error);
+}
+
+static int print_json(const struct lb_context *ctx, const struct lb_reap_options *o, const struct lb_reap_report *r,
+                      const char *error, int exit_code) {
+        size_t count[_LB_REAP_CAT_MAX] = { 0 };
+        json_auto_t *vols = json_array();
+        json_auto_t *counts = json_object();
+        if (!vols || !counts)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->plan.n; i++) {
+                if (json_array_append_new(vols, item_json(&r->plan.items[i])) < 0)
+                        return -ENOMEM;
+                count[lb_reap_item_category(&r->plan.items[i])]++;
+        }
+        for (int c = 0; c < _LB_REAP_CAT_MAX; c++)
+                if (json_object_set_new(counts, lb_reap_category_to_string(c), json_integer((json_int_t) count[c])) < 0)
+                        return -ENOMEM;
+        char now[40] = "";
+        if (r->now > 0)
+                (void) lb_format_iso8601(r->now, now, sizeof now);
+        json_auto_t *root = json_pack(
+                "{s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:b, s:O, s:O, s:b, s:b, s:s?, s:I, s:I, s:i}",
+                "dry_run", o->dry_run, "group", ctx->settings.group, "tag_prefix", ctx->settings.tag_prefix, "region",
+                isempty(r->region) ? NULL : r->region, "availability_zone", o->availability_zone, "now",
+                now[0] ? now : NULL, "min_age_s", (json_int_t) (o->min_age_ms / 1000), "stranded_after_s",
+                (json_int_t) (o->stranded_after_ms / 1000), "delete_unused", o->delete_unused, "volumes", vols,
+                "counts", counts, "needs_attention", exit_code == LB_EXIT_ATTENTION, "interrupted", r->interrupted,
+                "error", error, "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms", (json_int_t) r->elapsed_ms,
+                "exit_code", exit_code);
+        if (!root)
+                return -ENOMEM;
+        return lb_cmd_print_json(root);
+}
+
+/* ---- text ---- */
+
+struct section {
+        enum lb_reap_category category;
+        const char *title;
+};
+
+static void print_row(const struct lb_reap_item *it, bool dry_run) {
+        enum lb_reap_category c = lb_reap_item_category(it);
+        const char *detail = it->reason;
+        char text[600];
+
+        if (c == LB_REAP_CAT_SKIPPED || c == LB_REAP_CAT_FAILED) {
+                (void) lb_snprintf(text, sizeof text, "%s; was: %s", it->error, it->reason);
+                detail = text;
+        } else if (c == LB_REAP_CAT_QUARANTINED) {
+                (void) lb_snprintf(text, sizeof text, "reason: %s%s%s", it->reason,
+                                   streq(it->status, "available") ? "" : "; status ",
+                                   streq(it->status, "available") ? "" : it->status);
+                detail = text;
+        } else if (it->mark == LB_REAP_MARK_SET && dry_run) {
+                (void) lb_snprintf(text, sizeof text, "%s [dry run: not tagged]", it->reason);
+                detail = text;
+        } else if (it->mark_failed) {
+                (void) lb_snprintf(text, sizeof text, "%s [%s]", it->reason, it->error);
+                detail = text;
+        }
+        printf("  %-22s %-11s %-11s %s\n", it->volume_id, it->availability_zone, lb_vol_state_to_string(it->state),
+               detail);
+}
+
+static void print_text(const struct lb_context *ctx, const struct lb_reap_options *o,
+                       const struct lb_reap_report *r) {
+        static const struct section sections[] = {
+                { LB_REAP_CAT_DELETED, "DELETED" },
+                { LB_REAP_CAT_WOULD_DELETE, "WOULD DELETE (dry run)" },
+                { LB_REAP_CAT_FAILED, "NOT DELETED (failed)" },
+                { LB_REAP_CAT_SKIPPED, "KEPT: changed between describe and delete" },
+                { LB_REAP_CAT_KEPT, "KEPT" },
+                { LB_REAP_CAT_STRANDED, "STRANDED (need a human)" },
+                { LB_REAP_CAT_QUARANTINED, "QUARANTINED (need a human)" },
+                { LB_REAP_CAT_UNUSED, "UNUSED" },
+        };
+        size_t count[_LB_REAP_CAT_MAX] = { 0 };
+        char min_age[32], stranded[32];
+
+        (void) lb_format_duration_ms(o->min_age_ms, min_age, sizeof min_age);
+        (void) lb_format_duration_ms(o->stranded_after_ms, stranded, sizeof stranded);
+        printf("reap: group %s in %s%s%s; min age %s, stranded after %s%s%s\n", ctx->settings.group,
+               isempty(o->availability_zone) ? "region " : "zone ",
+               isempty(o->availability_zone) ? (isempty(r->region) ? "?" : r->region) : o->availability_zone,
+               isempty(o->availability_zone) ? " (all zones)" : "", min_age, stranded,
+               o->delete_unused ? ", deleting unused volumes" : "", o->dry_run ? " (dry run: nothing changes)" : "");
+
+        for (size_t i = 0; i < r->plan.n; i++)
+                count[lb_reap_item_category(&r->plan.items[i])]++;
+        for (size_t s = 0; s < ELEMENTSOF(sections); s++) {
+                if (count[sections[s].category] == 0)
+                        continue;
+                printf("\n%s: %zu\n", sections[s].title, count[sections[s].category]);
+                for (size_t i = 0; i < r->plan.n; i++)
+                        if (lb_reap_item_category(&r->plan.items[i]) == sections[s].category)
+                                print_row(&r->plan.items[i], o->dry_run);
+        }
+        if (r->plan.n == 0)
+                printf("\nno volumes of the group found\n");
+
+        printf("\nreap: %zu %s, %zu not deleted, %zu kept, %zu stranded, %zu quarantined, %zu unused%s; "
+               "%u EC2 requests, %.1f s\n",
+               o->dry_run ? count[LB_REAP_CAT_WOULD_DELETE] : count[LB_REAP_CAT_DELETED],
+               o->dry_run ? "would be deleted" : "deleted", count[LB_REAP_CAT_FAILED],
+               count[LB_REAP_CAT_KEPT] + count[LB_REAP_CAT_SKIPPED], count[LB_REAP_CAT_STRANDED],
+               count[LB_REAP_CAT_QUARANTINED], count[LB_REAP_CAT_UNUSED], r->interrupted ? " (interrupted)" : "",
+               r->ec2_requests, (double) r->elapsed_ms / 1000.0);
+}
+
+/* ---- options ---- */
+
+static int parse_duration_option(const char *name, const char *value, uint64_t *ret) {
+        if (lb_parse_duration_ms(value, ret) < 0) {
+                fprintf(stderr, "lifeboat reap: --%s: '%s' is not a duration (90, 90s, 500ms, 10m, 1h)\n", name,
+                        value);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
+        enum { OPT_AZ = 0x100, OPT_MIN_AGE, OPT_STRANDED_AFTER, OPT_DELETE_UNUSED };
+        static const struct option options[] = {
+                { "az", required_argument, NULL, OPT_AZ },
+                { "min-age", required_argument, NULL, OPT_MIN_AGE },
+                { "stranded-after", required_argument, NULL, OPT_STRANDED_AFTER },
+                { "delete-unused", no_argument, NULL, OPT_DELETE_UNUSED },
+                { "dry-run", no_argument, NULL, 'n' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        struct lb_reap_options o = {
+                .min_age_ms = LB_REAP_DEFAULT_MIN_AGE_MS,
+                .stranded_after_ms = LB_REAP_DEFAULT_STRANDED_AFTER_MS,
+        };
+        bool json = false;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "njh", options, NULL)) >= 0)
+                switch (c) {
+                case OPT_AZ:
+                        if (isempty(optarg)) {
+                                fprintf(stderr, "lifeboat reap: --az needs a zone name\n");
+                                return LB_EXIT_USAGE;
+                        }
+                        o.availability_zone = optarg;
+                        break;
+                case OPT_MIN_AGE:
+                        if (parse_duration_option("min-age", optarg, &o.min_age_ms) < 0)
+                                return LB_EXIT_USAGE;
+                        break;
+                case OPT_STRANDED_AFTER:
+                        if (parse_duration_option("stranded-after", optarg, &o.stranded_after_ms) < 0)
+                                return LB_EXIT_USAGE;
+                        break;
+                case OPT_DELETE_UNUSED:
+                        o.delete_unused = true;
+                        break;
+                case 'n':
+                        o.dry_run = true;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        reap_usage(stdout);
+                        return LB_EXIT_OK;
+                default:
+                        reap_usage(stderr);
+                        return LB_EXIT_USAGE;
+                }
+        if (lb_cmd_options_done(ctx, argc, argv) < 0)
+                return LB_EXIT_USAGE;
+
+        struct lb_reap_report report = { 0 };
+        r = lb_reap_run(ctx, &o, &report);
+        int exit_code = r < 0 ? lb_exit_code_for_aws_error(r) : lb_reap_exit_code(&report.plan);
+        if (json) {
+                char error[128] = "";
+                if (r < 0)
+                        (void) lb_snprintf(error, sizeof error, "%s", exit_code == LB_EXIT_USAGE
+                                                                              ? "usage or configuration error"
+                                                                              : "AWS unavailable: see the log");
+                if (print_json(ctx, &o, &report, r < 0 ? error : NULL, exit_code) < 0)
+                        lb_err(ctx, "cannot format the report");
+        } else if (r >= 0)
+                print_text(ctx, &o, &report);
+        lb_reap_report_done(&report);
+        return exit_code;
+}

@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lifeboat/basic/context.h"
+#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/aws/http.h"
+#include "lifeboat/basic/log.h"
+#include "lifeboat/basic/util.h"
+
+
+#define GROUP_MAX 255
+#define RPC_MAX_RESPONSE (64u * 1024u)
+
+/* A printable, bounded copy of an untrusted value for messages: no newline
+ * or control character from a bad value reaches a log line. */
+static const char *printable(const char *s, size_t n, char *buf, size_t size) {
+        size_t j = 0;
+        for (size_t i = 0; i < n && s[i] && j + 4 < size; i++) {
+                unsigned char c = (unsigned char) s[i];
+                buf[j++] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
+                if (i == 63 && i + 1 < n && s[i + 1]) {
+                        buf[j++] = '.';
+                        buf[j++] = '.';
+                        buf[j++] = '.';
+                        break;
+                }
+        }
+        buf[j] = '\0';
+        return buf;
+}
+
+/* Characters that mean something to fluentd's config parser, its embedded
+ * Ruby ("#{...}"), its placeholders (${tag}, %Y, %{path}) or its globs. None
+ * may reach a snippet through a value. */
+static bool value_char_unsafe(unsigned char c) {
+        if (c < 0x20 || c >= 0x7f)
+                return true;
+        return strchr(" \"'`\\<>#{}$@%*?[]|;", c) != NULL;
+}
+
+static bool value_is_inert(const char *s) {
+        for (const char *p = s; *p; p++)
+                if (value_char_unsafe((unsigned char) *p))
+                        return false;
+        return true;
+}
+
+bool lb_fluentd_path_valid(const char *path) {
+        if (!path || path[0] != '/')
+                return false;
+        size_t n = strlen(path);
+        if (n >= PATH_MAX)
+                return false;
+        for (const char *p = path; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || c == '/' || c == '_' || c == '.' || c == '-'))
+                        return false;
+        }
+        /* Every component after the leading slash: non-empty, not "." or "..". */
+        const char *comp = path + 1;
+        for (;;) {
+                const char *slash = strchr(comp, '/');
+                size_t len = slash ? (size_t) (slash - comp) : strlen(comp);
+                if (len == 0)
+                        return false;
+                if ((len == 1 && comp[0] == '.') || (len == 2 && comp[0] == '.' && comp[1] == '.'))
+                        return false;
+                if (!slash)
+                        return true;
+                comp = slash + 1;
+        }
+}
+
+static bool group_valid(const char *g) {
+        size_t n = strlen(g);
+        if (n > GROUP_MAX)
+                return false;
+        for (const char *p = g; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size_t reason_size) {
+        char pbuf[80];
+
+        if (!v->volume_id || !lb_volume_id_valid(v->volume_id) || !value_is_inert(v->volume_id)) {
+                lb_set_reason(reason, reason_size, "volume_id \"%s\" is not a volume id",
+                              v->volume_id ? printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                return -EINVAL;
+        }
+        if (!lb_fluentd_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
+                lb_set_reason(reason, reason_size,
+                              "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
+                              v->mount_path ? printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                return -EINVAL;
+        }
+        if (!isempty(v->previous_owner) &&
+            (!lb_instance_id_valid(v->previous_owner) || !value_is_inert(v->previous_owner))) {
+                lb_set_reason(reason, reason_size, "previous_owner \"%s\" is neither an instance id nor empty",
+                              printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
+                return -EINVAL;
+        }
+        if (!isempty(v->group) && (!group_valid(v->group) || !value_is_inert(v->group))) {
+                lb_set_reason(reason, reason_size, "group \"%s\" must be at most %d of [A-Za-z0-9_.:-]",
+                              printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), GROUP_MAX);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static const char *lookup_placeholder(const struct lb_fluentd_vars *v, const char *name, size_t len) {
+        static const char *const names[] = { "volume_id", "mount_path", "previous_owner", "group" };
+        const char *values[] = { v->volume_id, v->mount_path, strempty(v->previous_owner), strempty(v->group) };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+                        return values[i];
+        return NULL;
+}
+
+static unsigned count_lines(const char *s, size_t n) {
+        unsigned lines = 0;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] == '\n')
+                        lines++;
+        return lines;
+}
+
+int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars *v,
+                      char **ret_text, char *reason, size_t reason_size) {
+        _cleanup_buf_ struct lb_buf out = { .limit = 16u * LB_FLUENTD_TEMPLATE_MAX };
+        char pbuf[80];
+        unsigned line = 1;
+        size_t i = 0;
+        int r;
+
+        if (len > 0 && memchr(tmpl, '\0', len)) {
+                lb_set_reason(reason, reason_size, "template contains a NUL byte");
+                return -EINVAL;
+        }
+        r = lb_fluentd_vars_validate(v, reason, reason_size);
+        if (r < 0)
+                return r;
+
+        while (i < len) {
+                const char *open = memmem(tmpl + i, len - i, "{{", 2);
+                size_t literal = open ? (size_t) (open - (tmpl + i)) : len - i;
+
+                r = lb_buf_append(&out, tmpl + i, literal);
+                if (r < 0)
+                        return r;
+                line += count_lines(tmpl + i, literal);
+                i += literal;
+                if (!open)
+                        break;
+
+                /* A placeholder ends with "}}" on the same line. */
+                size_t start = i + 2, end = start;
+                while (end < len && tmpl[end] != '\n' && !(tmpl[end] == '}' && end + 1 < len && tmpl[end + 1] == '}'))
+                        end++;
+                if (end >= len || tmpl[end] == '\n') {
+                        lb_set_reason(reason, reason_size, "unterminated placeholder \"{{%s\" on line %u",
+                                      printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
+                        return -EINVAL;
+                }
+
+                size_t a = start, b = end;
+                while (a < b && (tmpl[a] == ' ' || tmpl[a] == '\t'))
+                        a++;
+                while (b > a && (tmpl[b - 1] == ' ' || tmpl[b - 1] == '\t'))
+                        b--;
+                const char *value = lookup_placeholder(v, tmpl + a, b - a);
+                if (!value) {
+                        lb_set_reason(reason, reason_size, "unknown placeholder {{%s}} on line %u",
+                                      printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
+                        return -EINVAL;
+                }
+                r = lb_buf_append_str(&out, value);
+                if (r < 0)
+                        return r;
+                i = end + 2;
+        }
+
+        /* An empty result is "", not a buffer that was never written. */
+        char *text = out.len > 0 ? lb_buf_steal(&out) : strdup("");
+        if (!text)
+                return -ENOMEM;
+        *ret_text = text;
+        return 0;
+}
+
+int lb_fluentd_snippet_path(const char *conf_dir, const char *volume_id, char *buf, size_t size) {
+        if (isempty(conf_dir) || !volume_id || !lb_volume_id_valid(volume_id))
+                return -EINVAL;
+        return lb_snprintf(buf, size, "%s/%s.conf", conf_dir, volume_id);
+}
+
+/* Whether path already holds exactly text: then nothing needs writing or reloading. */
+static bool file_has_content(const char *path, const char *text, size_t len) {
+        _cleanup_free_ char *old = NULL;
+        size_t old_len = 0;
+
+        if (lb_read_file(path, len + 1, &old, &old_len) < 0)
+                return false;
+        return old_len == len && memcmp(old, text, len) == 0;
+}
+
+int lb_fluentd_write_snippet(const char *conf_dir, const char *volume_id, const char *text, size_t len) {
+        char path[PATH_MAX];
+        int r;
+
+        r = lb_fluentd_snippet_path(conf_dir, volume_id, path, sizeof path);
+        if (r < 0)
+                return r;
+        r = lb_mkdir_p(conf_dir, 0755);
+        if (r < 0)
+                return r;
+        if (file_has_content(path, text, len))
+                return 0;
+        r = lb_write_file_atomic(path, text, len, 0644);
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
+                               const struct lb_fluentd_vars *v,
+                               char *ret_path, size_t ret_path_size,
+                               char *reason, size_t reason_size) {
+        _cleanup_free_ char *tmpl = NULL, *text = NULL;
+        char path[PATH_MAX];
+        size_t len = 0;
+        int r;
+
+        r = lb_read_file(template_path, LB_FLUENTD_TEMPLATE_MAX, &tmpl, &len);
+        if (r < 0) {
+                if (r == -EFBIG)
+                        lb_set_reason(reason, reason_size, "template %s is larger than %u bytes",
+                                      template_path, LB_FLUENTD_TEMPLATE_MAX);
+                else
+                        lb_set_reason(reason, reason_size, "cannot read template %s: %s", template_path, strerror(-r));
+                return r;
+        }
+        r = lb_fluentd_render(tmpl, len, v, &text, reason, reason_size);
+        if (r < 0)
+                return r;
+        r = lb_fluentd_snippet_path(conf_dir, v->volume_id, path, sizeof path);
+        if (r < 0) {
+                lb_set_reason(reason, reason_size, "snippet path in %s is too long", conf_dir);
+                return r;
+        }
+        int written = lb_fluentd_write_snippet(conf_dir, v->volume_id, text, strlen(text));
+        if (written < 0) {
+                lb_set_reason(reason, reason_size, "cannot write %s: %s", path, strerror(-written));
+                return written;
+        }
+        if (ret_path) {
+                r = lb_strscpy(ret_path, ret_path_size, path);
+                if (r < 0) {
+                        lb_set_reason(reason, reason_size, "snippet path %s does not fit the caller's buffer", path);
+                        return r;
+                }
+        }
+        return written;
+}
+
+int lb_fluentd_prune_snippets(const char *conf_dir, const char *const *keep) {
+        _cleanup_closedir_ DIR *d = opendir(conf_dir);
+        int removed = 0, error = 0;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+
+        for (;;) {
+                errno = 0;
+                struct dirent *de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return -errno;
+                        break;
+                }
+                const char *name = de->d_name;
+                size_t n = strlen(name);
+                /* Only our own files: vol-*.conf. */
+                if (!lb_startswith(name, "vol-") || !lb_endswith(name, ".conf") || n <= strlen("vol-.conf"))
+                        continue;
+                char id[NAME_MAX + 1];
+                memcpy(id, name, n - strlen(".conf"));
+                id[n - strlen(".conf")] = '\0';
+                if (strv_contains(keep, id))
+                        continue;
+
+                struct stat st;
+                if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT && error == 0)
+                                error = -errno;
+                        continue;
+                }
+                if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+                        continue;
+                if (unlinkat(dirfd(d), name, 0) < 0) {
+                        if (errno != ENOENT && error == 0)
+                                error = -errno;
+                        continue;
+                }
+                removed++;
+        }
+        if (removed > 0)
+                (void) fsync(dirfd(d));
+        return error < 0 ? error : removed;
+}
+
+/* Appends component comp to an absolute, resolved path, handling "." and ".." lexically. */
+static int path_push(char *path, size_t size, const char *comp, size_t len) {
+        if (len == 0 || (len == 1 && comp[0] == '.'))
+                return 0;
+        if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+                char *slash = strrchr(path, '/');
+                if (slash == path)
+                        path[1] = '\0';
+                else if (slash)
+                        *slash = '\0';
+                return 0;
+        }
+        size_t n = strlen(path);
+        bool root = n == 1;
+        if (n + (root ? 0 : 1) + len + 1 > size)
+                return -ENAMETOOLONG;
+        if (!root)
+                path[n++] = '/';
+        memcpy(path + n, comp, len);
+        path[n + len] = '\0';
+        return 0;
+}
+
+/*
+ * realpath() for a path that may not exist yet (fluentd creates a buffer
+ * directory when it is missing): resolves the longest existing prefix, then
+ * appends the rest lexically.
+ */
+static int resolve_path(const char *path, char *ret, size_t size) {
+        char prefix[PATH_MAX];
+        int r;
+
+        if (isempty(path) || path[0] != '/')
+                return -EINVAL;
+        r = lb_strscpy(prefix, sizeof prefix, path);
+        if (r < 0)
+                return r;
+
+        size_t cut = strlen(prefix);
+        for (;;) {
+                _cleanup_free_ char *resolved = realpath(cut == 0 ? "/" : prefix, NULL);
+                if (resolved) {
+                        char out[PATH_MAX];
+                        r = lb_strscpy(out, sizeof out, resolved);
+                        if (r < 0)
+                                return r;
+                        if (cut < strlen(path)) {
+                                /* A component that exists but did not resolve: a dangling symlink. */
+                                struct stat st;
+                                char first[PATH_MAX];
+                                const char *rest = path + cut + 1;
+                                const char *slash = strchr(rest, '/');
+                                size_t flen = slash ? (size_t) (slash - rest) : strlen(rest);
+                                r = lb_snprintf(first, sizeof first, "%s/%.*s", cut == 0 ? "" : prefix, (int) flen, rest);
+                                if (r < 0)
+                                        return r;
+                                if (lstat(first, &st) == 0 && S_ISLNK(st.st_mode))
+                                        return -ENOENT;
+                        }
+                        for (const char *p = path + cut; *p;) {
+                                while (*p == '/')
+                                        p++;
+                                const char *e = strchrnul(p, '/');
+                                r = path_push(out, sizeof out, p, (size_t) (e - p));
+                                if (r < 0)
+                                        return r;
+                                p = e;
+                        }
+                        return lb_strscpy(ret, size, out);
+                }
+                if (errno != ENOENT)
+                        return -errno;
+                if (cut == 0)
+                        return -ENOENT;
+                char *slash = strrchr(prefix, '/');
+                *slash = '\0';
+                cut = (size_t) (slash - prefix);
+        }
+}
+
+int lb_fluentd_check_recovery_path(const char *recovery_path, const char *live_path) {
+        char rec[PATH_MAX], live[PATH_MAX];
+        int r;
+
+        if (isempty(live_path))
+                return 0;
+        r = resolve_path(recovery_path, rec, sizeof rec);
+        if (r < 0)
+                return r;
+        r = resolve_path(live_path, live, sizeof live);
+        if (r < 0)
+                return r;
+        if (lb_path_equal_or_below(rec, live) || lb_path_equal_or_below(live, rec))
+                return -EBUSY;
+        return 0;
+}
+
+int lb_fluentd_rpc_check_answer(long status, const char *body, size_t len, char *reason, size_t reason_size) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        char pbuf[80];
+        json_error_t err;
+
+        root = body ? json_loadb(body, len, 0, &err) : NULL;
+        const char *detail = NULL;
+        if (json_is_object(root)) {
+                detail = json_string_value(json_object_get(root, "error"));
+                if (!detail)
+                        detail = json_string_value(json_object_get(root, "message"));
+        }
+        if (status != 200) {
+                lb_set_reason(reason, reason_size, "fluentd RPC answered HTTP %ld%s%s", status,
+                              detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
+                return -EPROTO;
+        }
+        if (!json_is_object(root)) {
+                lb_set_reason(reason, reason_size, "fluentd RPC answer is not a JSON object: \"%s\"",
+                              body ? printable(body, len, pbuf, sizeof pbuf) : "");
+                return -EBADMSG;
+        }
+        if (!json_is_true(json_object_get(root, "ok"))) {
+                lb_set_reason(reason, reason_size, "fluentd RPC answered without \"ok\":true%s%s",
+                              detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+static bool curl_connect_failed(CURLcode c) {
+        return c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST;
+}
+
+static bool rpc_method_valid(const char *m) {
+        if (isempty(m))
+                return false;
+        for (const char *p = m; *p; p++)
+                if (!isalnum((unsigned char) *p) && *p != '.' && *p != '_')
+                        return false;
+        return true;
+}
+
+int lb_fluentd_rpc(const struct lb_context *ctx, const char *rpc, const char *method,
+                   char *reason, size_t reason_size) {
+        _cleanup_http_request_ struct lb_http_request req = { 0 };
+        char base[PATH_MAX], url[PATH_MAX];
+        int r;
+
+        if (isempty(rpc)) {
+                lb_set_reason(reason, reason_size, "the fluentd RPC is disabled (LIFEBOAT_FLUENTD_RPC is empty)");
+                return -EOPNOTSUPP;
+        }
+        if (!rpc_method_valid(method)) {
+                lb_set_reason(reason, reason_size, "bad fluentd RPC method");
+                return -EINVAL;
+        }
+        r = lb_strscpy(base, sizeof base, rpc);
+        if (r < 0) {
+                lb_set_reason(reason, reason_size, "fluentd RPC address is too long");
+                return r;
+        }
+        for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
+                base[n - 1] = '\0';
+        /* fluentd's own rpc_endpoint setting is a bare host:port. */
+        r = lb_snprintf(url, sizeof url, "%s%s/api/%s", strstr(base, "://") ? "" : "http://", base, method);
+        if (r < 0) {
+                lb_set_reason(reason, reason_size, "fluentd RPC address is too long");
+                return r;
+        }
+
+        req.method = "GET";
+        req.url = url;
+        req.connect_timeout_ms = LB_FLUENTD_RPC_TIMEOUT_MS;
+        req.timeout_ms = LB_FLUENTD_RPC_TIMEOUT_MS;
+        req.max_response = RPC_MAX_RESPONSE;
+
+        r = lb_http_perform_one(&req);
+        if (r < 0) {
+                lb_set_reason(reason, reason_size, "cannot send %s: %s", url, strerror(-r));
+                return r;
+        }
+        /* Checked first: curl reports the cut-off body as a write error. */
+        if (req.truncated) {
+                lb_set_reason(reason, reason_size, "%s: answer larger than %u bytes", url, RPC_MAX_RESPONSE);
+                return -EBADMSG;
+        }
+        if (lb_http_timed_out(&req)) {
+                lb_set_reason(reason, reason_size, "no answer from %s within %ld ms", url, LB_FLUENTD_RPC_TIMEOUT_MS);
+                return -ETIMEDOUT;
+        }
+        if (lb_http_transport_failed(&req)) {
+                lb_set_reason(reason, reason_size, "%s: %s", url, req.error[0] ? req.error : curl_easy_strerror(req.curl_code));
+                /* Nobody listening (fluentd down, or no rpc_endpoint) versus a broken answer. */
+                if (curl_connect_failed(req.curl_code))
+                        return -ECONNREFUSED;
+                return -EPROTO;
+        }
+        r = lb_fluentd_rpc_check_answer(req.status, req.response.data, req.response.len, reason, reason_size);
+        if (r < 0)
+                return r;
+        if (ctx)
+                lb_debug(ctx, "fluentd RPC %s: ok", url);
+        return 0;
+}
+
+int lb_fluentd_flush_buffers(const struct lb_context *ctx, char *reason, size_t reason_size) {
+        return lb_fluentd_rpc(ctx, ctx->settings.fluentd_rpc, "plugins.flushBuffers", reason, reason_size);
+}
+
+int lb_fluentd_reload_config(const struct lb_context *ctx, char *reason, size_t reason_size) {
+        return lb_fluentd_rpc(ctx, ctx->settings.fluentd_rpc, "config.reload", reason, reason_size);
+}

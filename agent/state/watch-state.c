@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state lifeboat watch keeps in LIFEBOAT_RUN_DIR/watch.json: its names,
+ * the document (formatting and parsing), and what "lifeboat status" makes of
+ * it. The daemon itself is in watch.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "lifeboat/basic/json.h"
+#include "lifeboat/state/manifest.h"
+#include "lifeboat/basic/util.h"
+#include "lifeboat/watch/watch.h"
+
+
+/* ---- names ---- */
+
+static const char *const trigger_names[_LB_WATCH_TRIGGER_MAX] = {
+        [LB_WATCH_TRIGGER_SPOT] = "spot",
+        [LB_WATCH_TRIGGER_ASG] = "asg",
+        [LB_WATCH_TRIGGER_REBALANCE] = "rebalance",
+        [LB_WATCH_TRIGGER_SIGNAL] = "signal",
+};
+
+static const char *const own_state_names[_LB_WATCH_OWN_STATE_MAX] = {
+        [LB_WATCH_OWN_NONE] = "none",
+        [LB_WATCH_OWN_UNKNOWN] = "unknown",
+        [LB_WATCH_OWN_DIRTY] = "dirty",
+        [LB_WATCH_OWN_DRAINING] = "draining",
+        [LB_WATCH_OWN_FLUSHED] = "flushed",
+        [LB_WATCH_OWN_UNDRAINED] = "undrained",
+};
+
+static const char *const rec_state_names[_LB_WATCH_REC_STATE_MAX] = {
+        [LB_WATCH_REC_DRAINING] = "draining",
+        [LB_WATCH_REC_SETTLING] = "settling",
+        [LB_WATCH_REC_TAGGED] = "tagged",
+        [LB_WATCH_REC_RELEASED] = "released",
+        [LB_WATCH_REC_MISSING] = "missing",
+};
+
+const char *lb_watch_trigger_to_string(enum lb_watch_trigger t) {
+        return t >= 0 && t < _LB_WATCH_TRIGGER_MAX ? trigger_names[t] : "unknown";
+}
+
+const char *lb_watch_own_state_to_string(enum lb_watch_own_state s) {
+        return s >= 0 && s < _LB_WATCH_OWN_STATE_MAX ? own_state_names[s] : "unknown";
+}
+
+const char *lb_watch_rec_state_to_string(enum lb_watch_rec_state s) {
+        return s >= 0 && s < _LB_WATCH_REC_STATE_MAX ? rec_state_names[s] : "unknown";
+}
+
+static int name_lookup(const char *const *names, int n, const char *s) {
+        for (int i = 0; s && i < n; i++)
+                if (streq(names[i], s))
+                        return i;
+        return -EINVAL;
+}
+
+int lb_watch_own_state_from_string(const char *s, enum lb_watch_own_state *ret) {
+        int i = name_lookup(own_state_names, _LB_WATCH_OWN_STATE_MAX, s);
+        if (i < 0)
+                return i;
+        *ret = (enum lb_watch_own_state) i;
+        return 0;
+}
+
+int lb_watch_rec_state_from_string(const char *s, enum lb_watch_rec_state *ret) {
+        int i = name_lookup(rec_state_names, _LB_WATCH_REC_STATE_MAX, s);
+        if (i < 0)
+                return i;
+        *ret = (enum lb_watch_rec_state) i;
+        return 0;
+}
+
+static int trigger_from_string(const char *s, enum lb_watch_trigger *ret) {
+        int i = name_lookup(trigger_names, _LB_WATCH_TRIGGER_MAX, s);
+        if (i < 0)
+                return i;
+        *ret = (enum lb_watch_trigger) i;
+        return 0;
+}
+
+/* ---- the state document ---- */
+
+void lb_watch_state_done(struct lb_watch_state *st) {
+        free(st->recovered);
+        st->recovered = NULL;
+        st->n_recovered = 0;
+}
+
+static json_t *time_json(time_t t) {
+        char buf[40];
+        if (t <= 0 || lb_format_iso8601(t, buf, sizeof buf) < 0)
+                return json_null();
+        return json_string(buf);
+}
+
+static json_t *notice_json(const struct lb_watch_notice *n) {
+        return json_pack("{s:s, s:o, s:o, s:o}", "trigger", lb_watch_trigger_to_string(n->trigger), "detail",
+                         lb_json_string_or_null(n->detail), "time", time_json(n->time), "seen_at",
+                         time_json(n->seen_at));
+}
+
+static json_t *own_json(const struct lb_watch_own *o) {
+        return json_pack("{s:s, s:o, s:s, s:I, s:I, s:o, s:o, s:I, s:o}", "state",
+                         lb_watch_own_state_to_string(o->state), "volume_id", lb_json_string_or_null(o->volume_id),
+                         "mount_path", o->mount_path, "chunk_files", (json_int_t) o->chunk_files, "chunk_bytes",
+                         (json_int_t) o->chunk_bytes, "deadline", time_json(o->deadline), "flushed_at",
+                         time_json(o->flushed_at), "flush_requests", (json_int_t) o->flush_requests, "reason",
+                         lb_json_string_or_null(o->reason));
+}
+
+static json_t *recovered_json(const struct lb_watch_recovered *r) {
+        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "volume_id", r->volume_id, "mount_path",
+                         r->mount_path, "state", lb_watch_rec_state_to_string(r->state), "chunk_files",
+                         (json_int_t) r->chunk_files, "chunk_bytes", (json_int_t) r->chunk_bytes, "empty_since",
+                         time_json(r->empty_since), "backup_files", (json_int_t) r->backup_files, "released_at",
+                         time_json(r->released_at));
+}
+
+int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *notices = json_array();
+        _cleanup_(json_decrefp) json_t *recovered = json_array();
+        if (!notices || !recovered)
+                return -ENOMEM;
+        for (size_t i = 0; i < st->n_notices; i++)
+                if (json_array_append_new(notices, notice_json(&st->notices[i])) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < st->n_recovered; i++)
+                if (json_array_append_new(recovered, recovered_json(&st->recovered[i])) < 0)
+                        return -ENOMEM;
+        json_t *own = own_json(&st->own);
+        if (!own)
+                return -ENOMEM;
+        json_t *root = json_pack("{s:i, s:I, s:s, s:o, s:b, s:b, s:o, s:I, s:O, s:o, s:O}", "version",
+                                 LB_WATCH_STATE_VERSION, "pid", (json_int_t) st->pid, "instance_id",
+                                 st->instance_id, "started_at", time_json(st->started_at), "ending", st->ending,
+                                 "imds_ok", st->imds_ok, "imds_failing_since", time_json(st->imds_failing_since),
+                                 "backup_files", (json_int_t) st->backup_files, "notices", notices, "own", own,
+                                 "recovered", recovered);
+        if (!root)
+                return -ENOMEM;
+        *ret = root;
+        return 0;
+}
+
+int lb_watch_state_format(const struct lb_watch_state *st, char **ret_text) {
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        int r = lb_watch_state_to_json(st, &root);
+        if (r < 0)
+                return r;
+        return lb_json_dump_line(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER, ret_text);
+}
+
+/* ---- parsing ---- */
+
+static int get_time(json_t *obj, const char *key, time_t *ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!v || json_is_null(v)) {
+                *ret = 0;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return -EBADMSG;
+        return lb_parse_iso8601(json_string_value(v), ret) < 0 ? -EBADMSG : 0;
+}
+
+static int get_uint(json_t *obj, const char *key, uint64_t *ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return -EBADMSG;
+        *ret = (uint64_t) json_integer_value(v);
+        return 0;
+}
+
+static int get_bool(json_t *obj, const char *key, bool *ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!json_is_boolean(v))
+                return -EBADMSG;
+        *ret = json_is_true(v);
+        return 0;
+}
+
+static int parse_notice(json_t *o, struct lb_watch_notice *ret) {
+        struct lb_watch_notice n = { 0 };
+        char trig[32];
+        if (!json_is_object(o))
+                return -EBADMSG;
+        if (lb_json_get_string(o, "trigger", false, trig, sizeof trig) < 0 ||
+            trigger_from_string(trig, &n.trigger) < 0 ||
+            lb_json_get_string(o, "detail", true, n.detail, sizeof n.detail) < 0 ||
+            get_time(o, "time", &n.time) < 0 || get_time(o, "seen_at", &n.seen_at) < 0)
+                return -EBADMSG;
+        *ret = n;
+        return 0;
+}
+
+static int parse_own(json_t *o, struct lb_watch_own *ret) {
+        struct lb_watch_own own = { 0 };
+        char state[32];
+        uint64_t requests;
+        if (!json_is_object(o))
+                return -EBADMSG;
+        if (lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
+            lb_watch_own_state_from_string(state, &own.state) < 0 ||
+            lb_json_get_string(o, "volume_id", true, own.volume_id, sizeof own.volume_id) < 0 ||
+            lb_json_get_string(o, "mount_path", false, own.mount_path, sizeof own.mount_path) < 0 ||
+            get_uint(o, "chunk_files", &own.chunk_files) < 0 || get_uint(o, "chunk_bytes", &own.chunk_bytes) < 0 ||
+            get_time(o, "deadline", &own.deadline) < 0 || get_time(o, "flushed_at", &own.flushed_at) < 0 ||
+            get_uint(o, "flush_requests", &requests) < 0 || requests > UINT32_MAX ||
+            lb_json_get_string(o, "reason", true, own.reason, sizeof own.reason) < 0)
+                return -EBADMSG;
+        if (!isempty(own.volume_id) && !lb_volume_id_valid(own.volume_id))
+                return -EBADMSG;
+        own.flush_requests = (unsigned) requests;
+        *ret = own;
+        return 0;
+}
+
+static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
+        struct lb_watch_recovered r = { 0 };
+        char state[32];
+        if (!json_is_object(o))
+                return -EBADMSG;
+        if (lb_json_get_string(o, "volume_id", false, r.volume_id, sizeof r.volume_id) < 0 ||
+            !lb_volume_id_valid(r.volume_id) ||
+            lb_json_get_string(o, "mount_path", false, r.mount_path, sizeof r.mount_path) < 0 ||
+            lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
+            lb_watch_rec_state_from_string(state, &r.state) < 0 || get_uint(o, "chunk_files", &r.chunk_files) < 0 ||
+            get_uint(o, "chunk_bytes", &r.chunk_bytes) < 0 || get_time(o, "empty_since", &r.empty_since) < 0 ||
+            get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0)
+                return -EBADMSG;
+        *ret = r;
+        return 0;
+}
+
+int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret) {
+        _cleanup_(json_decrefp) json_t *root = json_loadb(buf, len, 0, NULL);
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        json_t *v;
+        uint64_t pid;
+
+        if (!json_is_object(root))
+                return -EBADMSG;
+        v = json_object_get(root, "version");
+        if (!json_is_integer(v) || json_integer_value(v) != LB_WATCH_STATE_VERSION)
+                return -EBADMSG;
+        if (get_uint(root, "pid", &pid) < 0 || pid > INT32_MAX ||
+            lb_json_get_string(root, "instance_id", false, st.instance_id, sizeof st.instance_id) < 0 ||
+            get_time(root, "started_at", &st.started_at) < 0 || get_bool(root, "ending", &st.ending) < 0 ||
+            get_bool(root, "imds_ok", &st.imds_ok) < 0 ||
+            get_time(root, "imds_failing_since", &st.imds_failing_since) < 0 ||
+            get_uint(root, "backup_files", &st.backup_files) < 0)
+                return -EBADMSG;
+        st.pid = (long) pid;
+
+        json_t *notices = json_object_get(root, "notices");
+        if (!json_is_array(notices) || json_array_size(notices) > LB_WATCH_MAX_NOTICES)
+                return -EBADMSG;
+        for (size_t i = 0; i < json_array_size(notices); i++)
+                if (parse_notice(json_array_get(notices, i), &st.notices[st.n_notices++]) < 0)
+                        return -EBADMSG;
+        if (parse_own(json_object_get(root, "own"), &st.own) < 0)
+                return -EBADMSG;
+
+        json_t *rec = json_object_get(root, "recovered");
+        if (!json_is_array(rec))
+                return -EBADMSG;
+        size_t n = json_array_size(rec);
+        if (n > 0) {
+                st.recovered = calloc(n, sizeof *st.recovered);
+                if (!st.recovered)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        if (parse_recovered(json_array_get(rec, i), &st.recovered[i]) < 0)
+                                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
+                                return -EBADMSG;
+                st.n_recovered = n;
+        }
+        *ret = st;
+        st.recovered = NULL;    /* handed over */
+        return 0;
+}
+
+int lb_watch_state_path(const char *run_dir, char *buf, size_t size) {
+        return lb_snprintf(buf, size, "%s/%s", run_dir, LB_WATCH_STATE_FILE);
+}
+
+int lb_watch_state_load(const char *run_dir, struct lb_watch_state *ret) {
+        char path[PATH_MAX];
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = lb_watch_state_path(run_dir, path, sizeof path);
+        if (r < 0)
+                return r;
+        r = lb_read_file(path, LB_WATCH_STATE_MAX_BYTES, &data, &len);
+        if (r < 0)
+                return r;
+        return lb_watch_state_parse(data, len, ret);
+}
+
+bool lb_watch_state_running(const struct lb_watch_state *st) {
+        if (st->pid <= 0)
+                return false;
+        return kill((pid_t) st->pid, 0) == 0 || errno == EPERM;
+}
+
+/* ---- status ---- */
+
+const struct lb_watch_recovered *lb_watch_state_find_recovered(const struct lb_watch_state *st, const char *id) {
+        for (size_t i = 0; st && i < st->n_recovered; i++)
+                if (streq(st->recovered[i].volume_id, id))
+                        return &st->recovered[i];
+        return NULL;
+}
+
+static void describe_notices(struct lb_buf *b, const struct lb_watch_state *st) {
+        char t1[40], t2[40];
+        if (st->n_notices == 0) {
+                (void) lb_buf_printf(b, "  notices: none\n");
+                return;
+        }
+        for (size_t i = 0; i < st->n_notices; i++) {
+                const struct lb_watch_notice *n = &st->notices[i];
+                switch (n->trigger) {
+                case LB_WATCH_TRIGGER_SPOT:
+                        (void) lb_buf_printf(b, "  notice: spot %s at %s (seen %s)\n", n->detail,
+                                             lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
+                        break;
+                case LB_WATCH_TRIGGER_REBALANCE:
+                        (void) lb_buf_printf(b, "  notice: rebalance recommendation of %s (seen %s)\n",
+                                             lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
+                        break;
+                case LB_WATCH_TRIGGER_ASG:
+                        (void) lb_buf_printf(b, "  notice: ASG target lifecycle state %s (seen %s)\n", n->detail,
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
+                        break;
+                default:
+                        (void) lb_buf_printf(b, "  notice: %s (seen %s)\n", n->detail,
+                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
+                }
+        }
+}
+
+static void describe_own(struct lb_buf *b, const struct lb_watch_own *o) {
+        char t[40];
+        const char *id = isempty(o->volume_id) ? "?" : o->volume_id;
+        switch (o->state) {
+        case LB_WATCH_OWN_NONE:
+                (void) lb_buf_printf(b, "  own buffer: none configured (recovery only)\n");
+                break;
+        case LB_WATCH_OWN_UNKNOWN:
+                (void) lb_buf_printf(b, "  own buffer %s: not confirmed: %s\n", id, isempty(o->reason) ? "?" : o->reason);
+                break;
+        case LB_WATCH_OWN_DIRTY:
+                (void) lb_buf_printf(b, "  own buffer %s: in use (dirty)\n", id);
+                break;
+        case LB_WATCH_OWN_DRAINING:
+                (void) lb_buf_printf(b, "  own buffer %s: DRAINING, %" PRIu64 " chunk file(s), %" PRIu64
+                                        " bytes left, deadline %s\n",
+                                     id, o->chunk_files, o->chunk_bytes,
+                                     lb_format_iso8601_or_dash(o->deadline, t, sizeof t));
+                break;
+        case LB_WATCH_OWN_FLUSHED:
+                (void) lb_buf_printf(b, "  own buffer %s: drained, tagged flushed at %s\n", id,
+                                     lb_format_iso8601_or_dash(o->flushed_at, t, sizeof t));
+                break;
+        case LB_WATCH_OWN_UNDRAINED:
+                (void) lb_buf_printf(b, "  own buffer %s: NOT DRAINED by the deadline: %" PRIu64 " chunk file(s), %" PRIu64
+                                        " bytes left; stays dirty for the next boot\n",
+                                     id, o->chunk_files, o->chunk_bytes);
+                break;
+        default:
+                break;
+        }
+}
+
+static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st, const struct lb_manifest *m) {
+        char t[40];
+        size_t shown = 0;
+        for (size_t i = 0; m && i < m->n; i++) {
+                const struct lb_manifest_entry *e = &m->entries[i];
+                const struct lb_watch_recovered *r = lb_watch_state_find_recovered(st, e->volume_id);
+                (void) lb_buf_printf(b, "  recovered %s%s%s: ", e->volume_id, isempty(e->previous_owner) ? "" : " from ",
+                                     e->previous_owner);
+                if (!r)
+                        (void) lb_buf_printf(b, "mounted at %s, not watched yet\n", e->mount_path);
+                else if (r->state == LB_WATCH_REC_DRAINING)
+                        (void) lb_buf_printf(b, "draining, %" PRIu64 " chunk file(s), %" PRIu64 " bytes left\n",
+                                             r->chunk_files, r->chunk_bytes);
+                else if (r->state == LB_WATCH_REC_SETTLING)
+                        (void) lb_buf_printf(b, "empty since %s, released once settled\n",
+                                             lb_format_iso8601_or_dash(r->empty_since, t, sizeof t));
+                else if (r->state == LB_WATCH_REC_TAGGED)
+                        (void) lb_buf_printf(b, "tagged flushed; unmount/detach pending\n");
+                else if (r->state == LB_WATCH_REC_MISSING)
+                        (void) lb_buf_printf(b, "NOT MOUNTED at %s: left alone\n", e->mount_path);
+                else
+                        (void) lb_buf_printf(b, "%s\n", lb_watch_rec_state_to_string(r->state));
+                shown++;
+        }
+        for (size_t i = 0; st && i < st->n_recovered; i++) {
+                const struct lb_watch_recovered *r = &st->recovered[i];
+                if (r->state != LB_WATCH_REC_RELEASED)
+                        continue;
+                (void) lb_buf_printf(b, "  released %s at %s", r->volume_id,
+                                     lb_format_iso8601_or_dash(r->released_at, t, sizeof t));
+                if (r->backup_files > 0)
+                        (void) lb_buf_printf(b, " (%" PRIu64 " file(s) in fluentd's backup directory: NOT delivered)",
+                                             r->backup_files);
+                (void) lb_buf_printf(b, "\n");
+                shown++;
+        }
+        if (shown == 0)
+                (void) lb_buf_printf(b, "  recovered volumes: none\n");
+}
+
+int lb_watch_status_describe(const struct lb_watch_state *st, bool running, const struct lb_manifest *m,
+                             char **ret_text) {
+        _cleanup_buf_ struct lb_buf b = { 0 };
+        char t[40];
+        if (!st)
+                (void) lb_buf_printf(&b, "Watch     not running here (no %s)\n", LB_WATCH_STATE_FILE);
+        else {
+                if (running)
+                        (void) lb_buf_printf(&b, "Watch     running (pid %ld) since %s", st->pid,
+                                             lb_format_iso8601_or_dash(st->started_at, t, sizeof t));
+                else
+                        (void) lb_buf_printf(&b, "Watch     NOT RUNNING (last state written by pid %ld, started %s)",
+                                             st->pid, lb_format_iso8601_or_dash(st->started_at, t, sizeof t));
+                if (st->imds_ok)
+                        (void) lb_buf_printf(&b, ", IMDS ok\n");
+                else
+                        (void) lb_buf_printf(&b, ", IMDS FAILING since %s\n",
+                                             lb_format_iso8601_or_dash(st->imds_failing_since, t, sizeof t));
+                describe_notices(&b, st);
+                describe_own(&b, &st->own);
+                if (st->backup_files > 0)
+                        (void) lb_buf_printf(&b, "  fluentd's backup directory: %" PRIu64
+                                                 " file(s) since watch started (chunks NOT delivered)\n",
+                                             st->backup_files);
+        }
+        describe_recovered(&b, st, m);
+        if (!b.data)
+                return -ENOMEM;
+        *ret_text = lb_buf_steal(&b);
+        return 0;
+}
+
+int lb_watch_status_to_json(const struct lb_watch_state *st, bool running, const struct lb_manifest *m,
+                            json_t **ret) {
+        _cleanup_(json_decrefp) json_t *state = NULL;
+        _cleanup_(json_decrefp) json_t *rec = json_array();
+        int r;
+        if (!rec)
+                return -ENOMEM;
+        if (st) {
+                r = lb_watch_state_to_json(st, &state);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; m && i < m->n; i++) {
+                const struct lb_manifest_entry *e = &m->entries[i];
+                const struct lb_watch_recovered *w = lb_watch_state_find_recovered(st, e->volume_id);
+                json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s?}", "volume_id", e->volume_id, "device",
+                                      e->device, "mount_path", e->mount_path, "previous_owner",
+                                      lb_json_string_or_null(e->previous_owner), "config_file",
+                                      lb_json_string_or_null(e->config_file), "recovered_at",
+                                      time_json(e->recovered_at),
+                                      "watch_state", w ? lb_watch_rec_state_to_string(w->state) : NULL);
+                if (json_array_append_new(rec, o) < 0)
+                        return -ENOMEM;
+        }
+        json_t *root = json_pack("{s:b, s:O?, s:O}", "running", running, "state", state, "recovered", rec);
+        if (!root)
+                return -ENOMEM;
+        *ret = root;
+        return 0;
+}

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lifeboat watch: the volumes boot recovered (recovered.json). Each is
+ * scanned every cycle; once it has held no chunk file for LIFEBOAT_SETTLE it
+ * is tagged flushed, its fluentd snippet removed (and fluentd reloaded),
+ * unmounted, detached and dropped from the manifest. Each step after the tag
+ * is retried on the next cycle until it works.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lifeboat/aws/ec2.h"
+#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/basic/lock.h"
+#include "lifeboat/basic/log.h"
+#include "lifeboat/disk/mounts.h"
+#include "lifeboat/basic/util.h"
+#include "watch-internal.h"
+
+/* Waiting for boot's lock before editing the manifest. */
+#define MANIFEST_LOCK_TIMEOUT_MS 5000u
+
+enum lb_watch_rec_state lb_watch_rec_next(uint64_t chunk_files, uint64_t now_ms, uint64_t settle_ms,
+                                          uint64_t *empty_since_ms) {
+        if (chunk_files > 0) {
+                *empty_since_ms = 0;
+                return LB_WATCH_REC_DRAINING;
+        }
+        if (*empty_since_ms == 0)
+                /* 0 means "not empty": a clock that reads 0 counts from 1. */
+                *empty_since_ms = now_ms > 0 ? now_ms : 1;
+        uint64_t empty_for = now_ms > *empty_since_ms ? now_ms - *empty_since_ms : 0;
+        return empty_for >= settle_ms ? LB_WATCH_REC_TAGGED : LB_WATCH_REC_SETTLING;
+}
+
+/* ---- the list of recovered volumes ---- */
+
+static int rec_add(struct watch *w, const struct lb_manifest_entry *e) {
+        size_t n = w->st.n_recovered;
+        struct lb_watch_recovered *a = realloc(w->st.recovered, (n + 1) * sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        w->st.recovered = a;
+        struct rec_rt *rt = realloc(w->rt, (n + 1) * sizeof *rt);
+        if (!rt)
+                return -ENOMEM;
+        w->rt = rt;
+        a[n] = (struct lb_watch_recovered) { .state = LB_WATCH_REC_DRAINING };
+        (void) lb_strscpy(a[n].volume_id, sizeof a[n].volume_id, e->volume_id);
+        (void) lb_strscpy(a[n].mount_path, sizeof a[n].mount_path, e->mount_path);
+        rt[n] = (struct rec_rt) { 0 };
+        w->st.n_recovered = n + 1;
+        lb_info(w->ctx, "draining recovered volume %s%s%s at %s", e->volume_id,
+                isempty(e->previous_owner) ? "" : " of ", e->previous_owner, e->mount_path);
+        return 0;
+}
+
+static void rec_remove_at(struct watch *w, size_t i) {
+        size_t n = w->st.n_recovered;
+        memmove(&w->st.recovered[i], &w->st.recovered[i + 1], (n - i - 1) * sizeof *w->st.recovered);
+        memmove(&w->rt[i], &w->rt[i + 1], (n - i - 1) * sizeof *w->rt);
+        w->st.n_recovered = n - 1;
+}
+
+/* ---- looking at one ---- */
+
+/* Whether the manifest's device is what is mounted at its mount path. */
+static int rec_mounted(const struct lb_manifest_entry *e) {
+        struct stat st;
+        if (stat(e->device, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISBLK(st.st_mode))
+                return 0;
+        return lb_mount_is_mounted_at(st.st_rdev, e->mount_path);
+}
+
+/*
+ * Whether an earlier watch got as far as the unmount in its release and then stopped (kill -9,
+ * a crash): the mount point it removes right after the unmount is gone and the device is mounted
+ * nowhere. Only the detach is left; it changes no tag, so whatever the volume holds stays as safe
+ * as its tag says.
+ */
+static bool rec_unmounted_by_watch(const struct lb_manifest_entry *e) {
+        struct stat st;
+        if (lstat(e->mount_path, &st) == 0 || errno != ENOENT)
+                return false;
+        if (stat(e->device, &st) < 0)
+                return errno == ENOENT; /* detached already */
+        return S_ISBLK(st.st_mode) && lb_mount_find_devno(st.st_rdev, NULL) == 0;
+}
+
+static int rec_scan(struct watch *w, struct lb_watch_recovered *r) {
+        _cleanup_chunk_scan_ struct lb_chunk_scan scan = { 0 };
+        int k = lb_chunk_scan(r->mount_path, &w->matcher, 0, &scan);
+        if (k < 0)
+                return k;
+        r->chunk_files = scan.files;
+        r->chunk_bytes = scan.bytes;
+        return 0;
+}
+
+/* ---- the steps of a release ---- */
+
+/* Removes the entry from recovered.json under boot's lock (a boot run may be editing it). */
+static int manifest_drop(struct watch *w, const char *volume_id) {
+        _cleanup_close_ int lock_fd = -EBADF;
+        int r = lb_lock_acquire(w->s->run_dir, "boot.lock", true, MANIFEST_LOCK_TIMEOUT_MS, &lock_fd);
+        if (r < 0)
+                return r;
+        _cleanup_manifest_ struct lb_manifest m = { 0 };
+        r = lb_manifest_load(w->s->run_dir, &m);
+        if (r < 0)
+                return r;
+        if (lb_manifest_remove(&m, volume_id) == 0)
+                return 0;
+        return lb_manifest_save(w->s->run_dir, &m);
+}
+
+static int remove_snippet(struct watch *w, const struct lb_manifest_entry *e) {
+        char path[PATH_MAX];
+        int r = 0;
+        if (!isempty(e->config_file))
+                r = lb_strscpy(path, sizeof path, e->config_file);
+        else
+                r = lb_fluentd_snippet_path(w->s->fluentd_conf_dir, e->volume_id, path, sizeof path);
+        if (r < 0)
+                return r;
+        if (unlink(path) < 0 && errno != ENOENT) {
+                r = -errno;
+                lb_warn(w->ctx, "cannot remove fluentd config %s of %s: %s", path, e->volume_id, strerror(-r));
+                return r;
+        }
+        if (w->s->fluentd_reload && !isempty(w->s->fluentd_rpc)) {
+                char reason[512];
+                if (lb_fluentd_reload_config(w->ctx, reason, sizeof reason) < 0)
+                        lb_warn(w->ctx, "cannot ask fluentd to reload its config: %s", reason);
+        }
+        return 0;
+}
+
+/* Chunk files came back between the tag and the unmount: tagged dirty again, left mounted. */
+static void rec_untag(struct watch *w, size_t i) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        lb_warn(w->ctx, "%s holds %" PRIu64 " chunk file(s) again after it was tagged flushed: "
+                        "tagged dirty again, left mounted",
+                r->volume_id, r->chunk_files);
+        if (watch_tag_volume(w, r->volume_id, false, 0) == 0) {
+                r->state = LB_WATCH_REC_DRAINING;
+                w->rt[i] = (struct rec_rt) { .snippet_removed = true };
+        }
+}
+
+/* 0 once it is unmounted (or was not mounted), negative to try again next cycle. */
+static int rec_unmount(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        struct rec_rt *rt = &w->rt[i];
+        char err[600] = "";
+        int k = rec_mounted(e);
+        if (k < 0)
+                return k;
+        if (k > 0) {
+                /* Nothing may have come back between the tag and the unmount. */
+                if (rec_scan(w, r) == 0 && r->chunk_files > 0) {
+                        rec_untag(w, i);
+                        return -EAGAIN;
+                }
+                k = lb_umount(r->mount_path, err, sizeof err);
+                if (k < 0) {
+                        if (!rt->warned)
+                                lb_warn(w->ctx, "cannot unmount %s (%s): %s; retrying every poll", r->mount_path,
+                                        r->volume_id, err);
+                        rt->warned = true;
+                        return k;
+                }
+        }
+        (void) rmdir(r->mount_path); /* the empty mount point; fluentd must not find it later */
+        rt->unmounted = true;
+        rt->warned = false;
+        return 0;
+}
+
+static int rec_detach(struct watch *w, size_t i) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        struct rec_rt *rt = &w->rt[i];
+        char err[600];
+        int k = lb_ec2_detach_volume(w->aws.ec2, r->volume_id, w->self, false);
+        /* Already detached (by hand, or an answer lost after it worked): fine. */
+        if (k < 0 && k != -EALREADY && k != -ENOENT) {
+                if (!rt->warned)
+                        lb_warn(w->ctx, "DetachVolume %s failed: %s (retrying)", r->volume_id,
+                                lb_ec2_last_error_text(w->aws.ec2, err, sizeof err));
+                rt->warned = true;
+                return k;
+        }
+        rt->detached = true;
+        rt->warned = false;
+        return 0;
+}
+
+static int rec_forget(struct watch *w, size_t i) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        int k = manifest_drop(w, r->volume_id);
+        if (k < 0) {
+                if (!w->rt[i].warned)
+                        lb_warn(w->ctx, "cannot remove %s from %s/%s: %s (retrying)", r->volume_id, w->s->run_dir,
+                                LB_MANIFEST_FILE, strerror(-k));
+                w->rt[i].warned = true;
+                return k;
+        }
+        r->state = LB_WATCH_REC_RELEASED;
+        r->released_at = time(NULL);
+        if (r->backup_files > 0)
+                lb_notice(w->ctx, "released %s: tagged flushed, fluentd config removed, unmounted, detached; "
+                                  "%" PRIu64 " of its chunk(s) are in fluentd's backup directory, NOT delivered",
+                          r->volume_id, r->backup_files);
+        else
+                lb_notice(w->ctx, "released %s: tagged flushed, fluentd config removed, unmounted, detached",
+                          r->volume_id);
+        return 0;
+}
+
+/* The steps after the tag, each retried on the next cycle until it works. */
+static void rec_finish_release(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        struct rec_rt *rt = &w->rt[i];
+
+        if (!rt->snippet_removed) {
+                if (remove_snippet(w, e) < 0)
+                        return;
+                rt->snippet_removed = true;
+        }
+        if (!rt->unmounted && rec_unmount(w, i, e) < 0)
+                return;
+        if (!rt->detached && rec_detach(w, i) < 0)
+                return;
+        (void) rec_forget(w, i);
+}
+
+static void rec_count_backup(struct watch *w, struct lb_watch_recovered *r) {
+        uint64_t n;
+        if (watch_count_backup(w, r->volume_id, 0, &n) < 0 || n == 0)
+                return;
+        r->backup_files = n;
+        lb_warn(w->ctx, "fluentd's backup directory %s holds %" PRIu64 " file(s) of %s: chunks fluentd "
+                        "could not read, NOT delivered",
+                w->s->fluentd_backup_dir, n, r->volume_id);
+}
+
+static void rec_release(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+
+        /* Empty again right before the tag: the tag says "nothing left", so look last. */
+        if (rec_scan(w, r) < 0 || r->chunk_files > 0) {
+                r->state = LB_WATCH_REC_DRAINING;
+                w->rt[i].empty_since_ms = 0;
+                r->empty_since = 0;
+                return;
+        }
+        if (watch_tag_volume(w, r->volume_id, true, time(NULL)) < 0)
+                return; /* stays SETTLING; tried again next cycle */
+        r->state = LB_WATCH_REC_TAGGED;
+        w->rt[i] = (struct rec_rt) { 0 };
+        rec_count_backup(w, r);
+        rec_finish_release(w, i, e);
+}
+
+/* ---- following one ---- */
+
+/* Whether the volume is mounted where the manifest says; when it is not, the state says why
+ * (or the release an earlier watch began is finished). */
+static bool rec_check_mounted(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        struct rec_rt *rt = &w->rt[i];
+        int k = rec_mounted(e);
+        if (k == 0 && rec_unmounted_by_watch(e)) {
+                lb_notice(w->ctx, "recovered volume %s is unmounted and its mount point %s is gone: finishing the "
+                                  "release an earlier watch began",
+                          r->volume_id, e->mount_path);
+                r->state = LB_WATCH_REC_TAGGED;
+                *rt = (struct rec_rt) { .unmounted = true };
+                rec_finish_release(w, i, e);
+                return false;
+        }
+        if (k <= 0) {
+                if (r->state != LB_WATCH_REC_MISSING)
+                        lb_warn(w->ctx, "recovered volume %s is not mounted at %s (device %s): leaving it alone",
+                                r->volume_id, e->mount_path, e->device);
+                r->state = LB_WATCH_REC_MISSING;
+                rt->empty_since_ms = 0;
+                r->empty_since = 0;
+                return false;
+        }
+        if (r->state == LB_WATCH_REC_MISSING) {
+                lb_info(w->ctx, "recovered volume %s is mounted at %s again", r->volume_id, e->mount_path);
+                r->state = LB_WATCH_REC_DRAINING;
+        }
+        return true;
+}
+
+/* Scanned: still draining, settling, or released once it stayed empty long enough. */
+static void rec_settle(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        struct rec_rt *rt = &w->rt[i];
+        enum lb_watch_rec_state next = lb_watch_rec_next(r->chunk_files, lb_now_ms(), w->s->settle_ms,
+                                                         &rt->empty_since_ms);
+        if (next == LB_WATCH_REC_DRAINING) {
+                if (r->state == LB_WATCH_REC_SETTLING)
+                        lb_info(w->ctx, "recovered volume %s holds %" PRIu64 " chunk file(s) again", r->volume_id,
+                                r->chunk_files);
+                r->empty_since = 0;
+                r->state = next;
+                return;
+        }
+        if (r->state == LB_WATCH_REC_DRAINING) {
+                r->empty_since = time(NULL);
+                if (w->s->settle_ms > 0)
+                        lb_info(w->ctx, "recovered volume %s holds no chunk file; releasing it in %.1f s unless chunks "
+                                        "reappear",
+                                r->volume_id, (double) w->s->settle_ms / 1000.0);
+        }
+        r->state = LB_WATCH_REC_SETTLING;
+        if (next == LB_WATCH_REC_TAGGED)
+                rec_release(w, i, e);
+}
+
+static void rec_check_one(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        struct rec_rt *rt = &w->rt[i];
+
+        if (r->state == LB_WATCH_REC_TAGGED) {
+                rec_finish_release(w, i, e);
+                return;
+        }
+        if (!rec_check_mounted(w, i, e))
+                return;
+        int k = rec_scan(w, r);
+        if (k < 0) {
+                if (!rt->warned)
+                        lb_warn(w->ctx, "cannot scan %s for chunk files: %s", r->mount_path, strerror(-k));
+                rt->warned = true;
+                return;
+        }
+        rt->warned = false;
+        rec_settle(w, i, e);
+}
+
+/* ---- all of them ---- */
+
+/* Adds the manifest's volumes not watched yet; false when out of memory. */
+static bool rec_merge(struct watch *w, const struct lb_manifest *m) {
+        for (size_t i = 0; i < m->n; i++) {
+                const struct lb_watch_recovered *known = lb_watch_state_find_recovered(&w->st, m->entries[i].volume_id);
+                if (known && known->state == LB_WATCH_REC_RELEASED) {
+                        /* boot recovered it again (it came back dirty): watch it anew */
+                        rec_remove_at(w, (size_t) (known - w->st.recovered));
+                        known = NULL;
+                }
+                if (!known && rec_add(w, &m->entries[i]) < 0)
+                        return false;
+        }
+        return true;
+}
+
+static void rec_check_all(struct watch *w, const struct lb_manifest *m) {
+        for (size_t i = 0; i < w->st.n_recovered;) {
+                struct lb_watch_recovered *rv = &w->st.recovered[i];
+                if (rv->state == LB_WATCH_REC_RELEASED) {
+                        i++;
+                        continue;
+                }
+                const struct lb_manifest_entry *e = lb_manifest_find(m, rv->volume_id);
+                if (!e) {
+                        lb_info(w->ctx, "%s left %s/%s: no longer watched", rv->volume_id, w->s->run_dir,
+                                LB_MANIFEST_FILE);
+                        rec_remove_at(w, i);
+                        continue;
+                }
+                rec_check_one(w, i, e);
+                i++;
+        }
+}
+
+void watch_recovered_check(struct watch *w) {
+        _cleanup_manifest_ struct lb_manifest m = { 0 };
+        int r = lb_manifest_load(w->s->run_dir, &m);
+        if (r < 0) {
+                if (!w->manifest_failed)
+                        lb_warn(w->ctx, "cannot read %s/%s: %s", w->s->run_dir, LB_MANIFEST_FILE, strerror(-r));
+                w->manifest_failed = true;
+                return;
+        }
+        if (w->manifest_failed)
+                lb_info(w->ctx, "%s/%s can be read again", w->s->run_dir, LB_MANIFEST_FILE);
+        w->manifest_failed = false;
+
+        if (!rec_merge(w, &m))
+                return;
+        rec_check_all(w, &m);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+
+#include "lifeboat/aws/ec2.h"
+#include "lifeboat/aws/imds.h"
+
+struct lb_context;
+
+/*
+ * What a command needs to talk to AWS: the IMDS client, this instance's
+ * identity, and an EC2 client for the region. Opened once per command.
+ */
+struct lb_aws {
+        struct lb_imds *imds;           /* NULL when not needed and unavailable */
+        struct lb_identity identity;
+        bool have_identity;
+        struct lb_ec2 *ec2;
+};
+
+enum {
+        LB_AWS_NEED_IDENTITY = 1 << 0,  /* fail unless IMDS tells who we are */
+        LB_AWS_IDENTITY_EXTRA = 1 << 1, /* also AZ id and lifecycle (2 more requests) */
+};
+
+/* Opens IMDS (when needed or when no region/credentials are configured) and EC2. A
+ * human-readable reason for a failure goes to the log at error level. */
+int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret);
+/* Frees both clients (NULL after); fine on a zeroed struct lb_aws. */
+void lb_aws_close(struct lb_aws *aws);
+static inline void lb_aws_closep(struct lb_aws *aws) {
+        lb_aws_close(aws);
+}
+#define _cleanup_aws_ _cleanup_(lb_aws_closep)
