@@ -8,10 +8,11 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/creds.h"
 #include "lifeboat/aws/imds.h"
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 
 /* Refresh this long before Expiration: IMDS has new credentials at least 5

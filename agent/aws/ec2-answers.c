@@ -5,6 +5,7 @@
 
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/retry.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/xml.h"
 
 /*

@@ -8,13 +8,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/creds.h"
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/aws/imds.h"
-#include "lifeboat/basic/log.h"
 #include "lifeboat/aws/retry.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/log.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/time-util.h"
 
 /*
  * The EC2 Query API client: form-encoded POST / signed with libcurl's SigV4,
@@ -146,16 +148,6 @@ static const char *form_action(const struct lb_form *f, char *buf, size_t size) 
 
 /* ---- the client ---- */
 
-static bool region_valid(const char *region) {
-        size_t n = strlen(region);
-        if (n == 0 || n > 32)
-                return false;
-        for (const char *p = region; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-                        return false;
-        return true;
-}
-
 static int region_from_imds(struct lb_imds *imds, char **ret) {
         _cleanup_free_ char *body = NULL;
         int r = lb_imds_get(imds, "/latest/meta-data/placement/region", &body);
@@ -200,7 +192,7 @@ int lb_ec2_new(struct lb_context *ctx, struct lb_imds *imds, const char *region,
                         return r;
                 region = imds_region;
         }
-        if (!region_valid(region))
+        if (!lb_region_valid(region))
                 return -EINVAL;
 
         _cleanup_ec2_ struct lb_ec2 *ec2 = calloc(1, sizeof *ec2);

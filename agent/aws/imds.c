@@ -10,10 +10,13 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/aws/imds.h"
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
 
 #define IMDS_TOKEN_TTL_S 21600

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "lifeboat/basic/macro.h"
 #include "lifeboat/aws/retry.h"
+#include "lifeboat/basic/macro.h"
 
 void lb_retry_quota_init(struct lb_retry_quota *q) {
         q->tokens = LB_RETRY_QUOTA;

@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/lock.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
 
 #define LOCK_POLL_MS 50u

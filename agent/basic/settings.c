@@ -31,19 +31,21 @@
 #include <string.h>
 
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 
 #define CONFIG_FILE_MAX (1024u * 1024u)
-#define GROUP_MAX 200
 #define TAG_PREFIX_MAX 64
-#define REGION_MAX 31
 #define ECHO_MAX 200
 #define DAY_MS (24ull * 3600 * 1000)
 
 enum setting_type {
         SETTING_TOKEN,          /* printable ASCII without white space; min..max = length */
         SETTING_PATH,           /* absolute path */
+        SETTING_PLAIN_PATH,     /* absolute path fluentd configs can carry (lb_plain_path_valid) */
         SETTING_URL,            /* http:// or https:// */
         SETTING_UINT,           /* min..max */
         SETTING_DURATION,       /* milliseconds, min..max */
@@ -92,7 +94,7 @@ static const struct setting settings_table[] = {
           "/var/lib/lifeboat/buffer", 0, 0, NULL, "where the buffer volume is mounted" },
         { "LIFEBOAT_FS", SETTING_FS, F(fs), 0,
           "xfs", 0, 0, NULL, "file system of new buffer volumes" },
-        { "LIFEBOAT_RECOVERY_ROOT", SETTING_PATH, F(recovery_root), 0,
+        { "LIFEBOAT_RECOVERY_ROOT", SETTING_PLAIN_PATH, F(recovery_root), 0,
           "/var/lib/lifeboat/recovery", 0, 0, NULL, "where recovered volumes are mounted" },
         { "LIFEBOAT_MAX_RECOVER", SETTING_UINT, F(max_recover), 0,
           "4", 0, 64, NULL, "most volumes recovered at once" },
@@ -163,7 +165,6 @@ static const struct setting settings_table[] = {
 
 #undef F
 
-
 /* The alias rule keeps a per-source mask of the entries set so far. */
 _Static_assert(ELEMENTSOF(settings_table) <= 64, "the per-source mask holds 64 entries");
 
@@ -222,6 +223,16 @@ static bool path_valid(const char *v) {
         return true;
 }
 
+/* lb_plain_path_valid() of the path without trailing slashes ("/" itself is not plain). */
+static bool plain_path_valid_trimmed(const char *v) {
+        char p[PATH_MAX];
+        if (lb_strscpy(p, sizeof p, v) < 0)
+                return false;
+        for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+                p[n - 1] = '\0';
+        return lb_plain_path_valid(p);
+}
+
 static bool url_valid(const char *v) {
         const char *rest;
         if (strncasecmp(v, "http://", 7) == 0)
@@ -246,19 +257,6 @@ static bool tag_prefix_valid(const char *v) {
                 return false;
         for (const char *p = v; *p; p++)
                 if (!isalnum((unsigned char) *p) && !strchr("_.:/=+-@", *p))
-                        return false;
-        return true;
-}
-
-/* The group becomes a tag value, an EC2 filter value and part of fluentd
- * configs: printable ASCII, no quote or backslash (config syntax), and no '*'
- * or '?' (wildcards in EC2 filters: "a*" would match other groups' volumes). */
-static bool group_valid(const char *v) {
-        size_t n = strlen(v);
-        if (n < 1 || n > GROUP_MAX)
-                return false;
-        for (const char *p = v; *p; p++)
-                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f || strchr("\"\\*?", *p))
                         return false;
         return true;
 }
@@ -288,53 +286,6 @@ static bool regex_valid(const char *v) {
         return true;
 }
 
-static bool region_valid(const char *v) {
-        size_t n = strlen(v);
-        if (n < 1 || n > REGION_MAX)
-                return false;
-        if (!(v[0] >= 'a' && v[0] <= 'z') || v[n - 1] == '-')
-                return false;
-        for (const char *p = v; *p; p++)
-                if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-')
-                        return false;
-        return true;
-}
-
-int lb_parse_duration_ms(const char *s, uint64_t *ret_ms) {
-        if (isempty(s) || !isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        errno = 0;
-        char *end = NULL;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
-        uint64_t mult;
-        if (*end == '\0' || streq(end, "s"))
-                mult = 1000;
-        else if (streq(end, "ms"))
-                mult = 1;
-        else if (streq(end, "m"))
-                mult = 60 * 1000;
-        else if (streq(end, "h"))
-                mult = 3600 * 1000;
-        else
-                return -EINVAL;
-        if (v > UINT64_MAX / mult)
-                return -ERANGE;
-        *ret_ms = (uint64_t) v * mult;
-        return 0;
-}
-
-int lb_format_duration_ms(uint64_t ms, char *buf, size_t size) {
-        if (ms != 0 && ms % (3600 * 1000) == 0)
-                return lb_snprintf(buf, size, "%" PRIu64 "h", ms / (3600 * 1000));
-        if (ms != 0 && ms % (60 * 1000) == 0)
-                return lb_snprintf(buf, size, "%" PRIu64 "m", ms / (60 * 1000));
-        if (ms % 1000 == 0)
-                return lb_snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
-        return lb_snprintf(buf, size, "%" PRIu64 "ms", ms);
-}
-
 /* What a valid value looks like, for error messages. */
 static void setting_expected(const struct setting *st, char *buf, size_t size) {
         char a[32], b[32];
@@ -347,6 +298,10 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
                 break;
         case SETTING_PATH:
                 (void) lb_snprintf(buf, size, "an absolute path without '..'%s", empty);
+                break;
+        case SETTING_PLAIN_PATH:
+                (void) lb_snprintf(buf, size, "an absolute path of A-Z a-z 0-9 / _ . - without empty, . or .. "
+                                   "components (it is written into fluentd configs)%s", empty);
                 break;
         case SETTING_URL:
                 (void) lb_snprintf(buf, size, "an http:// or https:// URL%s", empty);
@@ -369,7 +324,7 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
                 (void) lb_strscpy(buf, size, "1 to 64 characters of A-Z a-z 0-9 _ . : / = + - @, not starting with aws:");
                 break;
         case SETTING_GROUP:
-                (void) lb_strscpy(buf, size, "1 to 200 printable ASCII characters without \" \\ * or ?");
+                (void) lb_strscpy(buf, size, "1 to 255 characters of A-Z a-z 0-9 _ . : -");
                 break;
         case SETTING_DEVICE:
                 (void) lb_strscpy(buf, size, "/dev/sdX, /dev/sdXY, /dev/xvdX or /dev/xvdXY with X, Y in a-z, or empty");
@@ -438,6 +393,10 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
         case SETTING_PATH:
                 ok = path_valid(text);
                 break;
+        case SETTING_PLAIN_PATH:
+                /* Trailing slashes are dropped below; the rule sees the path without them. */
+                ok = path_valid(text) && plain_path_valid_trimmed(text);
+                break;
         case SETTING_URL:
                 ok = url_valid(text);
                 break;
@@ -445,7 +404,7 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
                 ok = tag_prefix_valid(text);
                 break;
         case SETTING_GROUP:
-                ok = group_valid(text);
+                ok = lb_group_valid(text);
                 break;
         case SETTING_DEVICE:
                 ok = device_valid(text);
@@ -454,7 +413,7 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
                 ok = regex_valid(text);
                 break;
         case SETTING_REGION:
-                ok = region_valid(text);
+                ok = lb_region_valid(text);
                 break;
         default:
                 ok = false;
@@ -465,7 +424,7 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
         v.str = strdup(text);
         if (!v.str)
                 return -ENOMEM;
-        if (st->type == SETTING_PATH) {
+        if (st->type == SETTING_PATH || st->type == SETTING_PLAIN_PATH) {
                 /* "/a/b/" -> "/a/b", so paths compare as strings; "/" stays. */
                 size_t n = strlen(v.str);
                 while (n > 1 && v.str[n - 1] == '/')
@@ -583,17 +542,6 @@ void lb_settings_done(struct lb_settings *s) {
                 *f = NULL;
         }
         *s = (struct lb_settings) {};
-}
-
-int lb_context_init(struct lb_context *ctx) {
-        *ctx = (struct lb_context) {
-                .log_max_level = LB_LOG_INFO,
-        };
-        return lb_settings_init_defaults(&ctx->settings);
-}
-
-void lb_context_done(struct lb_context *ctx) {
-        lb_settings_done(&ctx->settings);
 }
 
 /* ---- sources ---- */
@@ -841,7 +789,7 @@ static int group_from_ecs_config(struct lb_context *ctx) {
                        strerror(-r));
                 return r;
         }
-        if (!group_valid(cluster)) {
+        if (!lb_group_valid(cluster)) {
                 char echo[ECHO_MAX + 1], expected[256];
                 echo_value(cluster, echo, sizeof echo);
                 setting_expected(setting_find("LIFEBOAT_GROUP", NULL), expected, sizeof expected);

@@ -14,10 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lifeboat/aws/session.h"
-#include "lifeboat/disk/blockdev.h"
-#include "lifeboat/boot/boot.h"
 #include "lifeboat/aws/ec2.h"
+#include "lifeboat/aws/session.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/settings.h"
+#include "lifeboat/boot/boot.h"
+#include "lifeboat/disk/blockdev.h"
 #include "lifeboat/state/manifest.h"
 
 struct lb_context;

@@ -9,9 +9,14 @@
 #include <string.h>
 
 #include "boot-internal.h"
+#include "lifeboat/aws/imds.h"
+#include "lifeboat/aws/session.h"
 #include "lifeboat/basic/context.h"
-#include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/basic/lock.h"
+#include "lifeboat/basic/time-util.h"
+#include "lifeboat/boot/boot.h"
+#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/state/manifest.h"
 #include "lifeboat/state/volume.h"
 
 #define STORM_FIRST_MS 1000u            /* throttled past the client's retries: wait, then again */

@@ -12,6 +12,9 @@
 
 #include "boot-internal.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/time-util.h"
+#include "lifeboat/boot/boot.h"
 #include "lifeboat/state/volume.h"
 
 #define ATTACH_NAME_TRIES 3             /* "attachment point in use": try this many names */

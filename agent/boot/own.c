@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "boot-internal.h"
-#include "lifeboat/state/volume.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/boot/boot.h"
 #include "lifeboat/disk/mkfs.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/disk/probe.h"

@@ -10,10 +10,15 @@
 #include <time.h>
 
 #include "boot-internal.h"
+#include "lifeboat/aws/ec2.h"
 #include "lifeboat/basic/context.h"
-#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/util.h"
+#include "lifeboat/boot/boot.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/disk/probe.h"
+#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/state/manifest.h"
 
 /*
  * The instance that wrote the volume's buffers: what the manifest learnt when this instance

@@ -7,6 +7,7 @@
 #include "lifeboat/boot/boot.h"
 #include "commands.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
 
 static void boot_usage(FILE *f) {
         fprintf(f,

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/json.h"
 #include "lifeboat/basic/log.h"
 

@@ -6,9 +6,11 @@
 
 #include "commands.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/util.h"
 #include "lifeboat/reap/reap.h"
 #include "lifeboat/state/volume.h"
-#include "lifeboat/basic/util.h"
 
 static void reap_usage(FILE *f) {
         fprintf(f,

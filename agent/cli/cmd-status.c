@@ -7,8 +7,9 @@
 
 #include "lifeboat/aws/session.h"
 #include "commands.h"
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/ec2.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
 #include "lifeboat/state/manifest.h"
 #include "lifeboat/state/volume.h"
 #include "lifeboat/watch/watch.h"

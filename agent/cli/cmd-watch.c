@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
 #include "lifeboat/watch/watch.h"
 
 static void watch_usage(FILE *f) {

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 
 struct lb_context;

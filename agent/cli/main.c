@@ -5,8 +5,9 @@
 #include <string.h>
 
 #include "commands.h"
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/http.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
 
 extern char **environ;
 

@@ -10,8 +10,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "lifeboat/disk/blockdev.h"
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/blockdev.h"
 
 #define EBS_NVME_MODEL "Amazon Elastic Block Store"
 #define POLL_FIRST_MS 100u

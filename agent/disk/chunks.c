@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lifeboat/disk/chunks.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/chunks.h"
 
 
 int lb_chunk_matcher_init(struct lb_chunk_matcher *m, const char *pattern, char *reason, size_t reason_size) {

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "lifeboat/basic/util.h"
 #include "lifeboat/disk/mkfs.h"
 #include "lifeboat/disk/probe.h"
-#include "lifeboat/basic/util.h"
 
 const char *lb_mkfs_fstype(enum lb_fs_type fs) {
         switch (fs) {

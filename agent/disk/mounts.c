@@ -6,8 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "lifeboat/disk/mounts.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/mounts.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_context *, mnt_free_context);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct libmnt_table *, mnt_free_table);

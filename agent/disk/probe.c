@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "lifeboat/basic/util.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/disk/probe.h"
-#include "lifeboat/basic/util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(blkid_probe, blkid_free_probe);
 

@@ -11,14 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lifeboat/basic/context.h"
-#include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/aws/http.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/names.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/fluentd/snippet.h"
 
-
-#define GROUP_MAX 255
 #define RPC_MAX_RESPONSE (64u * 1024u)
 
 /* A printable, bounded copy of an untrusted value for messages: no newline
@@ -55,44 +55,6 @@ static bool value_is_inert(const char *s) {
         return true;
 }
 
-bool lb_fluentd_path_valid(const char *path) {
-        if (!path || path[0] != '/')
-                return false;
-        size_t n = strlen(path);
-        if (n >= PATH_MAX)
-                return false;
-        for (const char *p = path; *p; p++) {
-                unsigned char c = (unsigned char) *p;
-                if (!isascii(c) || !(isalnum(c) || c == '/' || c == '_' || c == '.' || c == '-'))
-                        return false;
-        }
-        /* Every component after the leading slash: non-empty, not "." or "..". */
-        const char *comp = path + 1;
-        for (;;) {
-                const char *slash = strchr(comp, '/');
-                size_t len = slash ? (size_t) (slash - comp) : strlen(comp);
-                if (len == 0)
-                        return false;
-                if ((len == 1 && comp[0] == '.') || (len == 2 && comp[0] == '.' && comp[1] == '.'))
-                        return false;
-                if (!slash)
-                        return true;
-                comp = slash + 1;
-        }
-}
-
-static bool group_valid(const char *g) {
-        size_t n = strlen(g);
-        if (n > GROUP_MAX)
-                return false;
-        for (const char *p = g; *p; p++) {
-                unsigned char c = (unsigned char) *p;
-                if (!isascii(c) || !(isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-'))
-                        return false;
-        }
-        return true;
-}
-
 int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size_t reason_size) {
         char pbuf[80];
 
@@ -101,7 +63,7 @@ int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size
                               v->volume_id ? printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
-        if (!lb_fluentd_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
+        if (!lb_plain_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
                 lb_set_reason(reason, reason_size,
                               "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
                               v->mount_path ? printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
@@ -113,9 +75,9 @@ int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size
                               printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
                 return -EINVAL;
         }
-        if (!isempty(v->group) && (!group_valid(v->group) || !value_is_inert(v->group))) {
-                lb_set_reason(reason, reason_size, "group \"%s\" must be at most %d of [A-Za-z0-9_.:-]",
-                              printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), GROUP_MAX);
+        if (!isempty(v->group) && (!lb_group_valid(v->group) || !value_is_inert(v->group))) {
+                lb_set_reason(reason, reason_size, "group \"%s\" must be 1 to %d of [A-Za-z0-9_.:-]",
+                              printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), LB_GROUP_MAX);
                 return -EINVAL;
         }
         return 0;

@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifeboat/aws/session.h"
-#include "lifeboat/basic/exit-status.h"
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/ec2.h"
+#include "lifeboat/aws/session.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/reap/reap.h"
 #include "lifeboat/state/volume.h"
 

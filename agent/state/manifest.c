@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/json.h"
-#include "lifeboat/state/manifest.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/manifest.h"
 
 
 void lb_manifest_done(struct lb_manifest *m) {
@@ -43,7 +45,7 @@ int lb_manifest_entry_validate(const struct lb_manifest_entry *e) {
                 return -EINVAL;
         if (!absolute_printable(e->device))
                 return -EINVAL;
-        if (!lb_fluentd_path_valid(e->mount_path))
+        if (!lb_plain_path_valid(e->mount_path))
                 return -EINVAL;
         if (!isempty(e->previous_owner) && !lb_instance_id_valid(e->previous_owner))
                 return -EINVAL;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/ec2.h"
-#include "lifeboat/state/volume.h"
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/volume.h"
 
 int lb_tag_key(const struct lb_settings *s, const char *name, char *buf, size_t size) {
         return lb_snprintf(buf, size, "%s:%s", s->tag_prefix, name);

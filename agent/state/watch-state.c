@@ -10,9 +10,12 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/json.h"
-#include "lifeboat/state/manifest.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/manifest.h"
 #include "lifeboat/watch/watch.h"
 
 

@@ -10,7 +10,10 @@
 
 #include "lifeboat/aws/imds.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/watch/watch.h"
 #include "watch-internal.h"
 
 uint64_t lb_watch_flush_budget_ms(enum lb_watch_trigger t, time_t notice_time, uint64_t now_wall_ms,

@@ -16,14 +16,20 @@
 #include <unistd.h>
 
 #include "lifeboat/aws/ec2.h"
-#include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/basic/json.h"
 #include "lifeboat/basic/log.h"
-#include "lifeboat/disk/mounts.h"
-#include "lifeboat/state/volume.h"
 #include "lifeboat/basic/util.h"
-#include "watch-internal.h"
+#include "lifeboat/disk/mounts.h"
+#include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/state/volume.h"
+#include "watch-internal.h"
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/settings.h"
+#include "lifeboat/basic/time-util.h"
+#include "lifeboat/disk/chunks.h"
+#include "lifeboat/state/volume.h"
+#include "lifeboat/watch/watch.h"
 
 enum lb_watch_own_state lb_watch_own_next(enum lb_watch_own_state cur, bool ending, bool past_deadline,
                                           bool empty) {

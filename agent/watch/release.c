@@ -15,11 +15,15 @@
 #include <unistd.h>
 
 #include "lifeboat/aws/ec2.h"
-#include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/basic/lock.h"
 #include "lifeboat/basic/log.h"
-#include "lifeboat/disk/mounts.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/chunks.h"
+#include "lifeboat/disk/mounts.h"
+#include "lifeboat/fluentd/snippet.h"
+#include "lifeboat/state/manifest.h"
+#include "lifeboat/watch/watch.h"
 #include "watch-internal.h"
 
 /* Waiting for boot's lock before editing the manifest. */

@@ -8,8 +8,9 @@
 
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/basic/log.h"
-#include "lifeboat/state/volume.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/volume.h"
 #include "watch-internal.h"
 
 int watch_tag_keys_init(struct watch *w) {

@@ -18,11 +18,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lifeboat/aws/imds.h"
 #include "lifeboat/aws/session.h"
+#include "lifeboat/basic/context.h"
 #include "lifeboat/disk/blockdev.h"
 #include "lifeboat/disk/chunks.h"
-#include "lifeboat/basic/context.h"
-#include "lifeboat/aws/imds.h"
 #include "lifeboat/state/manifest.h"
 #include "lifeboat/watch/watch.h"
 

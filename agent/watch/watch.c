@@ -26,11 +26,14 @@
 #include <unistd.h>
 
 #include "lifeboat/aws/session.h"
-#include "lifeboat/disk/chunks.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/lock.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/chunks.h"
+#include "lifeboat/watch/watch.h"
 #include "watch-internal.h"
 
 /* At a stop, with fluentd gone and nothing changing on the volume, waiting longer is pointless. */

@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/util.h"
 #include "testutil.h"
 
 /* ---- temporary directories ---- */

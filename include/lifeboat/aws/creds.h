@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+
 struct lb_context;
 struct lb_imds;
 

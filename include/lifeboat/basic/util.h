@@ -60,38 +60,3 @@ bool lb_endswith(const char *s, const char *suffix);
  * (no trailing '/', no "." or ".." components); every path is below "/". */
 bool lb_path_equal_or_below(const char *a, const char *b);
 
-/* Parses a decimal unsigned integer with no trailing garbage, within [min, max]. */
-int lb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
-/* Parses "true/false/yes/no/1/0/on/off". */
-int lb_parse_bool(const char *s, bool *ret);
-/* Parses an RFC 3339 / ISO 8601 UTC time such as 2026-11-26T16:12:55Z or with .000Z. */
-int lb_parse_iso8601(const char *s, time_t *ret);
-/* Formats t as 2026-11-26T16:12:55Z; -ENAMETOOLONG when buf is too small. */
-int lb_format_iso8601(time_t t, char *buf, size_t size);
-/* Like lb_format_iso8601(), but "-" for an unset time (t <= 0) or one that cannot be
- * formatted; returns buf, for use as a printf argument. */
-const char *lb_format_iso8601_or_dash(time_t t, char *buf, size_t size);
-
-/* Reads a whole file, at most max bytes (-EFBIG beyond). The result is NUL-terminated. */
-int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
-/* Reads a small sysfs-style attribute, strips white space. */
-int lb_read_attr(const char *path, char *buf, size_t size);
-/* Writes all of buf to fd, retrying short writes and EINTR. */
-int lb_write_all(int fd, const void *buf, size_t len);
-/* Writes a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
-int lb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* mkdir -p */
-int lb_mkdir_p(const char *path, mode_t mode);
-
-/* Milliseconds of CLOCK_MONOTONIC. */
-uint64_t lb_now_ms(void);
-/* Sleeps for ms milliseconds, resuming after EINTR unless *interrupted becomes true. */
-void lb_sleep_ms(uint64_t ms, volatile const int *interrupted);
-/* A uniformly distributed double in [0, 1). */
-double lb_random01(void);
-
-/* The volume id as NVMe serial: "vol-0abc" -> "vol0abc". */
-int lb_volume_id_to_serial(const char *volume_id, char *buf, size_t size);
-/* Checks a volume id has the form vol-[0-9a-f]{8,17}, an instance id i-[0-9a-f]{8,17}. */
-bool lb_volume_id_valid(const char *id);
-bool lb_instance_id_valid(const char *id);

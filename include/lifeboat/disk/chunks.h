@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lifeboat/basic/macro.h"
+
 /*
  * Counting fluentd buffer chunks: a buffer directory is drained when no file
  * whose NAME matches the chunk pattern remains below it. Staged

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+
 struct lb_context;
 
 /*

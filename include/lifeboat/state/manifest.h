@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "lifeboat/basic/macro.h"
+
 /*
  * LIFEBOAT_RUN_DIR/recovered.json: the volumes boot recovered and mounted
  * here, which watch drains and hands back. The document:

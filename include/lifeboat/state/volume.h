@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-#include "lifeboat/disk/blockdev.h"
 #include "lifeboat/aws/ec2.h"
+#include "lifeboat/disk/blockdev.h"
 
 struct lb_settings;
 struct lb_volume;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lifeboat/basic/macro.h"
+#include "lifeboat/state/manifest.h"
 
 struct lb_context;
 struct lb_manifest;

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/creds.h"
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/util.h"
 #include "testutil.h"
 

@@ -15,12 +15,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/creds.h"
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/aws/imds.h"
 #include "lifeboat/aws/retry.h"
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/util.h"
 #include "testutil.h"
 

@@ -7,8 +7,8 @@
 #include <limits.h>
 #include <math.h>
 
-#include "lifeboat/basic/macro.h"
 #include "lifeboat/aws/retry.h"
+#include "lifeboat/basic/macro.h"
 
 static void test_delay_first_attempt_and_zero(void **state) {
         assert_int_equal(lb_retry_delay_ms(0, 0.9), 0);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 #include "testutil.h"
 
@@ -158,14 +160,16 @@ static void test_config_syntax(void **state) {
                 "LIFEBOAT_FLUENTD_RELOAD=no\n"
                 "LIFEBOAT_RECOVERY_ROOT=/srv/recovery///\n"
                 "LIFEBOAT_CHUNK_PATTERN=\\.q[0-9a-f]+\\.log$\n"
-                "LIFEBOAT_GROUP=logs-#2\n"              /* later line wins; '#' inside is literal */
+                "LIFEBOAT_GROUP=logs-2\n"               /* later line wins */
+                "LIFEBOAT_DEV_ROOT=/srv/dev#1\n"       /* '#' inside is literal */
                 "LIFEBOAT_FLUENTD_BACKUP_DIR=\n";
         assert_int_equal(lb_settings_parse_config(&f->ctx, text, "test.conf"), -EINVAL);
         /* The single-quoted line is the only error. */
         assert_int_equal(f->log.n_err, 1);
         assert_non_null(strstr(logged(f), "test.conf:10: invalid value for LIFEBOAT_FLUENTD_TEMPLATE: ''/etc/x'"));
 
-        assert_string_equal(s->group, "logs-#2");
+        assert_string_equal(s->group, "logs-2");
+        assert_string_equal(s->dev_root, "/srv/dev#1");
         assert_string_equal(s->tag_prefix, "acme:lifeboat");
         assert_string_equal(s->buffer_device, "/dev/xvdb");
         assert_string_equal(s->fluentd_rpc, "http://127.0.0.1:24444/api?x=1&y=2");
@@ -251,10 +255,17 @@ static void test_config_invalid_values(void **state) {
                 { "LIFEBOAT_TAG_PREFIX", "life boat", "1 to 64 characters" },
                 { "LIFEBOAT_TAG_PREFIX", "0123456789012345678901234567890123456789012345678901234567890123456789",
                   "1 to 64 characters" },
-                { "LIFEBOAT_GROUP", "a\"b", "printable ASCII" },
-                { "LIFEBOAT_GROUP", "a\\b", "printable ASCII" },
-                { "LIFEBOAT_GROUP", "prod-*", "printable ASCII" },
-                { "LIFEBOAT_GROUP", "prod-?", "printable ASCII" },
+                { "LIFEBOAT_GROUP", "a\"b", "1 to 255 characters of A-Z a-z 0-9 _ . : -" },
+                { "LIFEBOAT_GROUP", "a\\b", "1 to 255 characters" },
+                { "LIFEBOAT_GROUP", "prod-*", "1 to 255 characters" },
+                { "LIFEBOAT_GROUP", "prod-?", "1 to 255 characters" },
+                /* What fluentd's config could not carry is refused here, not at every boot. */
+                { "LIFEBOAT_GROUP", "logs-#2", "1 to 255 characters" },
+                { "LIFEBOAT_GROUP", "logs 2", "1 to 255 characters" },
+                { "LIFEBOAT_GROUP", "team/logs", "1 to 255 characters" },
+                { "LIFEBOAT_RECOVERY_ROOT", "/srv/re covery", "written into fluentd configs" },
+                { "LIFEBOAT_RECOVERY_ROOT", "/srv/rec#1", "written into fluentd configs" },
+                { "LIFEBOAT_RECOVERY_ROOT", "/srv//rec", "written into fluentd configs" },
                 { "LIFEBOAT_BUFFER_DEVICE", "/dev/nvme1n1", "/dev/sdX" },
                 { "LIFEBOAT_BUFFER_DEVICE", "/dev/sdF", "/dev/sdX" },
                 { "LIFEBOAT_BUFFER_DEVICE", "/dev/xvdabc", "/dev/sdX" },
@@ -295,7 +306,8 @@ static void test_valid_values(void **state) {
                 "LIFEBOAT_BUFFER_DEVICE=/dev/xvdbz",
                 "LIFEBOAT_TAG_PREFIX=a",
                 "LIFEBOAT_TAG_PREFIX=x_.:/=+-@Z9",
-                "LIFEBOAT_GROUP=arn:aws:ecs:us-east-1:123456789012:cluster/prod logs (eu)",
+                "LIFEBOAT_GROUP=arn:aws:ecs:us-east-1:123456789012:cluster.prod_logs-eu",
+                "LIFEBOAT_RECOVERY_ROOT=/srv/lb_rec.1/",
                 "LIFEBOAT_FLUENTD_RPC=",
                 "LIFEBOAT_FLUENTD_RPC=HTTPS://fluentd.local:24444",
                 "AWS_REGION=eu-central-1",
@@ -609,7 +621,7 @@ static void test_dump(void **state) {
 static void test_dump_round_trip(void **state) {
         struct fixture *f = *state;
         assert_int_equal(lb_settings_parse_config(&f->ctx,
-                                                  "LIFEBOAT_GROUP=round trip\n"
+                                                  "LIFEBOAT_GROUP=round.trip\n"
                                                   "LIFEBOAT_FS=ext4\n"
                                                   "LIFEBOAT_SETTLE=1500ms\n"
                                                   "LIFEBOAT_FLUSH_MARGIN=0\n"

@@ -9,6 +9,10 @@
 #include <time.h>
 #include <sys/stat.h>
 
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
 
 static void test_buf_limit(void **state) {

@@ -20,8 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lifeboat/disk/blockdev.h"
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/blockdev.h"
 #include "testutil.h"
 
 #define VOL "vol-0123456789abcdef0"

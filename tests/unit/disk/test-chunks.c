@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lifeboat/disk/chunks.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/disk/chunks.h"
 #include "testutil.h"
 
 #define HEX32 "5f3a8e9c0d1e2f3a4b5c6d7e8f9a0b1c"

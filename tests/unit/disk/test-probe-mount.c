@@ -28,11 +28,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/time-util.h"
+#include "lifeboat/basic/util.h"
 #include "lifeboat/disk/blockdev.h"
 #include "lifeboat/disk/mkfs.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/disk/probe.h"
-#include "lifeboat/basic/util.h"
 #include "testutil.h"
 
 #define MIB (UINT64_C(1) << 20)

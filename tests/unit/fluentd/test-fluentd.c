@@ -16,10 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lifeboat/basic/context.h"
-#include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/aws/http.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/fluentd/snippet.h"
 #include "testutil.h"
 
 #define VOL "vol-0abc12345"

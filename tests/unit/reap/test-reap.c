@@ -7,11 +7,12 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "lifeboat/basic/exit-status.h"
-#include "lifeboat/basic/context.h"
 #include "lifeboat/aws/ec2.h"
-#include "lifeboat/reap/reap.h"
+#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/exit-status.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/reap/reap.h"
 
 #define NOW ((time_t) 1795709575) /* 2026-11-26T16:12:55Z */
 #define MINUTE (60)

@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/lock.h"
-#include "lifeboat/state/manifest.h"
+#include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/manifest.h"
 #include "testutil.h"
 
 static struct lb_manifest_entry sample_entry(const char *volume_id, bool full) {

@@ -10,8 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lifeboat/state/manifest.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/manifest.h"
 #include "lifeboat/watch/watch.h"
 
 #define NOW_S 1795709575 /* 2026-11-26T16:12:55Z */

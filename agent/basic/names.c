@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "lifeboat/basic/names.h"
+#include "lifeboat/basic/util.h"
+
+bool lb_volume_id_valid(const char *id) {
+        if (!lb_startswith(id, "vol-"))
+                return false;
+        size_t n = strlen(id + 4);
+        if (n < 8 || n > 17)
+                return false;
+        for (const char *p = id + 4; *p; p++)
+                if (!isdigit((unsigned char) *p) && !(*p >= 'a' && *p <= 'f'))
+                        return false;
+        return true;
+}
+
+bool lb_instance_id_valid(const char *id) {
+        if (!lb_startswith(id, "i-"))
+                return false;
+        size_t n = strlen(id + 2);
+        if (n < 8 || n > 17)
+                return false;
+        for (const char *p = id + 2; *p; p++)
+                if (!isdigit((unsigned char) *p) && !(*p >= 'a' && *p <= 'f'))
+                        return false;
+        return true;
+}
+
+int lb_volume_id_to_serial(const char *volume_id, char *buf, size_t size) {
+        if (!lb_volume_id_valid(volume_id))
+                return -EINVAL;
+        return lb_snprintf(buf, size, "vol%s", volume_id + 4);
+}
+
+bool lb_plain_path_valid(const char *path) {
+        if (!path || path[0] != '/')
+                return false;
+        size_t n = strlen(path);
+        if (n >= PATH_MAX)
+                return false;
+        for (const char *p = path; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || c == '/' || c == '_' || c == '.' || c == '-'))
+                        return false;
+        }
+        /* Every component after the leading slash: non-empty, not "." or "..". */
+        const char *comp = path + 1;
+        for (;;) {
+                const char *slash = strchr(comp, '/');
+                size_t len = slash ? (size_t) (slash - comp) : strlen(comp);
+                if (len == 0)
+                        return false;
+                if ((len == 1 && comp[0] == '.') || (len == 2 && comp[0] == '.' && comp[1] == '.'))
+                        return false;
+                if (!slash)
+                        return true;
+                comp = slash + 1;
+        }
+}
+
+
+bool lb_group_valid(const char *g) {
+        size_t n = g ? strlen(g) : 0;
+        if (n < 1 || n > LB_GROUP_MAX)
+                return false;
+        for (const char *p = g; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+bool lb_region_valid(const char *r) {
+        size_t n = r ? strlen(r) : 0;
+        if (n < 1 || n > LB_REGION_MAX)
+                return false;
+        if (!(r[0] >= 'a' && r[0] <= 'z') || r[n - 1] == '-')
+                return false;
+        for (const char *p = r; *p; p++)
+                if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-')
+                        return false;
+        return true;
+}

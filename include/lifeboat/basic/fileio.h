@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reading and writing files: bounded, EINTR- and short-write-safe, atomic where it matters. */
+
+/* Reads a whole file, at most max bytes (-EFBIG beyond). The result is NUL-terminated. */
+int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* Reads a small sysfs-style attribute, strips white space. */
+int lb_read_attr(const char *path, char *buf, size_t size);
+/* Writes all of buf to fd, retrying short writes and EINTR. */
+int lb_write_all(int fd, const void *buf, size_t len);
+/* Writes a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
+int lb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* mkdir -p */
+int lb_mkdir_p(const char *path, mode_t mode);

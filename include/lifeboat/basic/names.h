@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The one home of every naming rule: what a volume id, an instance id, a group, a region or a
+ * path that ends up in a fluentd config may look like. Settings, parsers and renderers all ask
+ * here, so a value one of them accepts is never refused by another.
+ */
+
+/* The volume id as NVMe serial: "vol-0abc" -> "vol0abc". */
+int lb_volume_id_to_serial(const char *volume_id, char *buf, size_t size);
+/* Checks a volume id has the form vol-[0-9a-f]{8,17}, an instance id i-[0-9a-f]{8,17}. */
+bool lb_volume_id_valid(const char *id);
+bool lb_instance_id_valid(const char *id);
+
+/* Whether a path is safe to place in a fluentd config: absolute, made of
+ * [A-Za-z0-9/_.-] only, no "." or ".." component, shorter than PATH_MAX. */
+bool lb_plain_path_valid(const char *path);
+
+#define LB_GROUP_MAX 255
+#define LB_REGION_MAX 31
+/* The group: a tag value, an EC2 filter value and a word in fluentd configs, so 1 to 255 of
+ * [A-Za-z0-9_.:-] (an ECS cluster name always is): no space, quote, '#', '*' or '?' (an EC2
+ * filter wildcard would match other groups' volumes). */
+bool lb_group_valid(const char *g);
+/* A region name: [a-z][a-z0-9-]*, at most 31 characters, not ending in '-' ("us-east-1"). */
+bool lb_region_valid(const char *r);
