@@ -15,115 +15,6 @@
  * are rejected, never truncated: a cut volume id would name another volume.
  */
 
-/* ---- error kinds ---- */
-
-struct code_kind {
-        const char *code;
-        enum lb_ec2_error_kind kind;
-};
-
-static const struct code_kind code_kinds[] = {
-        { "AuthFailure", LB_EC2_ERR_AUTH },
-        { "UnauthorizedOperation", LB_EC2_ERR_AUTH },
-        { "RequestExpired", LB_EC2_ERR_AUTH },
-        { "ExpiredToken", LB_EC2_ERR_AUTH },
-        { "InvalidClientTokenId", LB_EC2_ERR_AUTH },
-        { "SignatureDoesNotMatch", LB_EC2_ERR_AUTH },
-        { "OptInRequired", LB_EC2_ERR_AUTH },
-        { "VolumeInUse", LB_EC2_ERR_VOLUME_IN_USE },
-        { "IncorrectState", LB_EC2_ERR_INCORRECT_STATE },
-        { "InvalidParameterValue", LB_EC2_ERR_INVALID_PARAMETER },
-        { "InvalidParameter", LB_EC2_ERR_INVALID_PARAMETER },
-        { "InvalidParameterCombination", LB_EC2_ERR_INVALID_PARAMETER },
-        { "MissingParameter", LB_EC2_ERR_INVALID_PARAMETER },
-        { "AttachmentLimitExceeded", LB_EC2_ERR_ATTACHMENT_LIMIT },
-        { "InvalidVolume.NotFound", LB_EC2_ERR_VOLUME_NOT_FOUND },
-        { "InvalidVolume.ZoneMismatch", LB_EC2_ERR_ZONE_MISMATCH },
-        { "InternalError", LB_EC2_ERR_SERVER },
-        { "InternalFailure", LB_EC2_ERR_SERVER },
-        { "ServiceUnavailable", LB_EC2_ERR_SERVER },
-        { "Unavailable", LB_EC2_ERR_SERVER },
-        { "Server.Unavailable", LB_EC2_ERR_SERVER },
-        { "Server.InternalError", LB_EC2_ERR_SERVER },
-};
-
-enum lb_ec2_error_kind lb_ec2_error_kind_from_code(const char *code, long http_status) {
-        if (!isempty(code)) {
-                if (lb_retry_is_throttle_code(code))
-                        return LB_EC2_ERR_THROTTLED;
-                for (size_t i = 0; i < ELEMENTSOF(code_kinds); i++)
-                        if (streq(code, code_kinds[i].code))
-                                return code_kinds[i].kind;
-        }
-        if (http_status >= 500)
-                return LB_EC2_ERR_SERVER;
-        return LB_EC2_ERR_OTHER;
-}
-
-int lb_ec2_error_kind_to_errno(enum lb_ec2_error_kind kind) {
-        switch (kind) {
-        case LB_EC2_OK:
-                return 0;
-        case LB_EC2_ERR_TRANSPORT:
-                return -EHOSTUNREACH;
-        case LB_EC2_ERR_THROTTLED:
-                return -EAGAIN;
-        case LB_EC2_ERR_SERVER:
-                return -EREMOTEIO;
-        case LB_EC2_ERR_AUTH:
-                return -EACCES;
-        case LB_EC2_ERR_VOLUME_IN_USE:
-                return -EBUSY;
-        case LB_EC2_ERR_INCORRECT_STATE:
-                return -EALREADY;
-        case LB_EC2_ERR_INVALID_PARAMETER:
-                return -EINVAL;
-        case LB_EC2_ERR_ATTACHMENT_LIMIT:
-                return -ENOSPC;
-        case LB_EC2_ERR_VOLUME_NOT_FOUND:
-                return -ENOENT;
-        case LB_EC2_ERR_ZONE_MISMATCH:
-                return -EXDEV;
-        case LB_EC2_ERR_BAD_ANSWER:
-                return -EBADMSG;
-        case LB_EC2_ERR_OTHER:
-                break;
-        }
-        return -EIO;
-}
-
-const char *lb_ec2_error_kind_to_string(enum lb_ec2_error_kind kind) {
-        static const char *const names[] = {
-                [LB_EC2_OK] = "ok",
-                [LB_EC2_ERR_TRANSPORT] = "transport error",
-                [LB_EC2_ERR_THROTTLED] = "throttled",
-                [LB_EC2_ERR_SERVER] = "server error",
-                [LB_EC2_ERR_AUTH] = "not authorized",
-                [LB_EC2_ERR_VOLUME_IN_USE] = "volume in use",
-                [LB_EC2_ERR_INCORRECT_STATE] = "incorrect state",
-                [LB_EC2_ERR_INVALID_PARAMETER] = "invalid parameter",
-                [LB_EC2_ERR_ATTACHMENT_LIMIT] = "attachment limit exceeded",
-                [LB_EC2_ERR_VOLUME_NOT_FOUND] = "volume not found",
-                [LB_EC2_ERR_ZONE_MISMATCH] = "zone mismatch",
-                [LB_EC2_ERR_BAD_ANSWER] = "bad answer",
-                [LB_EC2_ERR_OTHER] = "error",
-        };
-        if ((size_t) kind < ELEMENTSOF(names) && names[kind])
-                return names[kind];
-        return "error";
-}
-
-int lb_ec2_error_format(const struct lb_ec2_error *e, char *buf, size_t size) {
-        const char *what = !isempty(e->code) ? e->code : lb_ec2_error_kind_to_string(e->kind);
-        char status[32] = "";
-        if (isempty(e->code) && e->http_status > 0)
-                (void) lb_snprintf(status, sizeof status, " (HTTP %ld)", e->http_status);
-
-        return lb_snprintf(buf, size, "%s%s%s%s%s%s%s", what, status,
-                           isempty(e->message) ? "" : ": ", e->message,
-                           isempty(e->request_id) ? "" : " (request id ", e->request_id,
-                           isempty(e->request_id) ? "" : ")");
-}
 
 /* ---- helpers ---- */
 
@@ -177,70 +68,19 @@ static size_t count_items(const struct lb_xml_node *set) {
         return n;
 }
 
-static bool is_error_root(const struct lb_xml_node *root) {
-        return streq(root->name, "Response") || streq(root->name, "ErrorResponse");
-}
-
 /* Parses and checks the root element's name; an error document is never a valid answer. */
 static int parse_root(const char *buf, size_t len, const char *expected, struct lb_xml_node **ret) {
         _cleanup_xml_ struct lb_xml_node *root = NULL;
         int r = lb_xml_parse(buf, len, &root);
         if (r < 0)
                 return r == -ENOMEM ? r : -EBADMSG;
-        if (is_error_root(root) || (expected && !streq(root->name, expected)))
+        if (lb_aws_xml_is_error(root) || (expected && !streq(root->name, expected)))
                 return -EBADMSG;
         *ret = TAKE_PTR(root);
         return 0;
 }
 
 /* ---- errors ---- */
-
-/* Cuts s to fit size bytes at a UTF-8 character boundary (messages are for humans). */
-static void copy_truncated_utf8(char *dst, size_t size, const char *s) {
-        size_t n = strlen(s);
-        if (n >= size) {
-                n = size - 1;
-                while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, s, n);
-        dst[n] = '\0';
-}
-
-int lb_ec2_parse_error(const char *buf, size_t len, struct lb_ec2_error *ret) {
-        _cleanup_xml_ struct lb_xml_node *root = NULL;
-        int r = lb_xml_parse(buf, len, &root);
-        if (r < 0)
-                return r == -ENOMEM ? r : -EBADMSG;
-        if (!is_error_root(root))
-                return -EBADMSG;
-
-        /* EC2 nests Errors/Error; the generic query protocol has Error directly under ErrorResponse. */
-        const struct lb_xml_node *error = lb_xml_path(root, "Errors/Error");
-        if (!error)
-                error = lb_xml_child(root, "Error");
-        if (!error)
-                return -EBADMSG;
-
-        struct lb_ec2_error e = {};
-        const char *code = lb_xml_child_text(error, "Code");
-        if (isempty(code) || lb_strscpy(e.code, sizeof e.code, code) < 0)
-                return -EBADMSG;
-        copy_truncated_utf8(e.message, sizeof e.message, strempty(lb_xml_child_text(error, "Message")));
-
-        const char *request_id = lb_xml_child_text(root, "RequestID");
-        if (!request_id)
-                request_id = lb_xml_child_text(root, "RequestId");
-        if (!request_id)
-                request_id = lb_xml_child_text(root, "requestId");
-        /* A request id that does not fit is dropped rather than cut: it only helps AWS support. */
-        if (request_id && lb_strscpy(e.request_id, sizeof e.request_id, request_id) < 0)
-                e.request_id[0] = '\0';
-
-        e.kind = lb_ec2_error_kind_from_code(e.code, 0);
-        *ret = e;
-        return 0;
-}
 
 /* ---- volumes ---- */
 

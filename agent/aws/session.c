@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
+#include "lifeboat/aws/provider.h"
 #include "lifeboat/aws/session.h"
 #include "lifeboat/basic/context.h"
 
@@ -35,8 +36,12 @@ int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
                 aws.have_identity = true;
         }
 
+        r = lb_creds_provider_new(ctx, aws.imds, &aws.creds);
+        if (r < 0)
+                return r;
+
         const char *region = !isempty(s->region) ? s->region : aws.identity.region;
-        r = lb_ec2_new(ctx, aws.imds, region, &aws.ec2);
+        r = lb_ec2_new(ctx, aws.creds, region, &aws.ec2);
         if (r < 0) {
                 lb_err(ctx, "cannot set up the EC2 client for %s: %s", region, strerror(-r));
                 return r;
@@ -50,6 +55,8 @@ int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
 void lb_aws_close(struct lb_aws *aws) {
         lb_ec2_free(aws->ec2);
         aws->ec2 = NULL;
+        lb_creds_provider_free(aws->creds);
+        aws->creds = NULL;
         lb_imds_free(aws->imds);
         aws->imds = NULL;
 }

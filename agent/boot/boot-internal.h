@@ -38,7 +38,7 @@ struct claim {
         char device[64];
         unsigned name_tries;
         uint64_t attach_sent_ms;
-        enum lb_ec2_error_kind attach_error; /* of the last AttachVolume, LB_EC2_OK if accepted */
+        enum lb_aws_error_kind attach_error; /* of the last AttachVolume, LB_AWS_OK if accepted */
         unsigned storm_tries;           /* AttachVolume sent again after throttling or a 5xx */
         bool resumed;                   /* attached here by an earlier run */
         bool owner_tag_pending;         /* recovered; the owner tag goes out with the others */

@@ -67,15 +67,15 @@ uint64_t boot_remaining_ms(const struct boot *b) {
  * fleet boots at once. Calls boot cannot do without are sent again after a growing,
  * jittered pause for as long as the boot deadline allows. Returns true to try again.
  */
-static bool wait_out_storm(struct boot *b, const struct lb_ec2_error *e, unsigned *round) {
-        if (e->kind != LB_EC2_ERR_THROTTLED && e->kind != LB_EC2_ERR_SERVER)
+static bool wait_out_storm(struct boot *b, const struct lb_aws_error *e, unsigned *round) {
+        if (e->kind != LB_AWS_ERR_THROTTLED && e->kind != LB_AWS_ERR_SERVER)
                 return false;
         uint64_t step = MIN((uint64_t) STORM_FIRST_MS << MIN(*round, 3u), (uint64_t) STORM_MAX_MS);
         uint64_t delay = step / 2 + (uint64_t) (lb_random01() * (double) (step / 2));
         if (boot_past_deadline(b) || boot_remaining_ms(b) <= delay)
                 return false;
         (*round)++;
-        lb_info(b->ctx, "EC2 answers %s; trying again in %" PRIu64 " ms", lb_ec2_error_kind_to_string(e->kind),
+        lb_info(b->ctx, "EC2 answers %s; trying again in %" PRIu64 " ms", lb_aws_error_kind_to_string(e->kind),
                 delay);
         lb_sleep_ms(delay, b->ctx->interrupted);
         return !boot_past_deadline(b);

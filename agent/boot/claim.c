@@ -112,18 +112,18 @@ static int pick_device_names(struct boot *b, size_t n, char ***ret_names) {
 }
 
 /* Moves a claim on by its AttachVolume answer. */
-static int attach_answered(struct boot *b, struct claim *c, const struct lb_ec2_call *call) {
+static int attach_answered(struct boot *b, struct claim *c, const struct lb_query_call *call) {
         c->attach_sent_ms = lb_now_ms();
         c->state = CLAIM_ATTACHING;
-        c->attach_error = call->result >= 0 ? LB_EC2_OK : call->error.kind;
+        c->attach_error = call->result >= 0 ? LB_AWS_OK : call->error.kind;
         if (call->result >= 0) {
                 lb_info(b->ctx, "attaching %s at %s", c->vol.id, c->device);
                 return 0;
         }
         char err[600];
-        (void) lb_ec2_error_format(&call->error, err, sizeof err);
+        (void) lb_aws_error_format(&call->error, err, sizeof err);
         switch (call->error.kind) {
-        case LB_EC2_ERR_INVALID_PARAMETER:
+        case LB_AWS_ERR_INVALID_PARAMETER:
                 /* "Attachment point /dev/xvdba is already in use": take the next name. */
                 if (c->name_tries < ATTACH_NAME_TRIES && strstr(call->error.message, "in use")) {
                         lb_debug(b->ctx, "%s: %s; trying another device name", c->vol.id, err);
@@ -131,12 +131,12 @@ static int attach_answered(struct boot *b, struct claim *c, const struct lb_ec2_
                         return 0;
                 }
                 return boot_finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
-        case LB_EC2_ERR_ATTACHMENT_LIMIT:
+        case LB_AWS_ERR_ATTACHMENT_LIMIT:
                 b->attach_limit_reached = true;
                 return boot_finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
-        case LB_EC2_ERR_VOLUME_NOT_FOUND:
-        case LB_EC2_ERR_ZONE_MISMATCH:
-        case LB_EC2_ERR_AUTH:
+        case LB_AWS_ERR_VOLUME_NOT_FOUND:
+        case LB_AWS_ERR_ZONE_MISMATCH:
+        case LB_AWS_ERR_AUTH:
                 return boot_finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
         default:
                 /* VolumeInUse, IncorrectState, or a 5xx that may hide a success (an
@@ -160,7 +160,7 @@ static int out_of_names(struct boot *b) {
 }
 
 /* Fills an AttachVolume call for each of the n claims to attach, each at the next name. */
-static int form_attaches(struct boot *b, char *const *names, size_t n, struct lb_ec2_call *calls,
+static int form_attaches(struct boot *b, char *const *names, size_t n, struct lb_query_call *calls,
                          struct claim **who) {
         int r = 0;
         size_t k = 0;
@@ -171,11 +171,8 @@ static int form_attaches(struct boot *b, char *const *names, size_t n, struct lb
                 (void) lb_strscpy(c->device, sizeof c->device, names[k]);
                 c->name_tries++;
                 who[k] = c;
-                if (lb_form_init_action(&calls[k].form, "AttachVolume") < 0 ||
-                    lb_form_add(&calls[k].form, "VolumeId", c->vol.id) < 0 ||
-                    lb_form_add(&calls[k].form, "InstanceId", b->self) < 0 ||
-                    lb_form_add(&calls[k].form, "Device", c->device) < 0)
-                        r = -ENOMEM;
+                if (r >= 0)
+                        r = lb_ec2_form_attach_volume(&calls[k].form, c->vol.id, b->self, c->device);
                 k++;
         }
         return r;
@@ -194,7 +191,7 @@ static int send_attaches(struct boot *b) {
         if (r < 0)
                 return r;
 
-        _cleanup_free_ struct lb_ec2_call *calls = calloc(n, sizeof *calls);
+        _cleanup_free_ struct lb_query_call *calls = calloc(n, sizeof *calls);
         _cleanup_free_ struct claim **who = calloc(n, sizeof *who);
         if (!calls || !who)
                 return -ENOMEM;
@@ -204,7 +201,7 @@ static int send_attaches(struct boot *b) {
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = attach_answered(b, who[i], &calls[i]);
         for (size_t i = 0; i < n; i++)
-                lb_ec2_call_done(&calls[i]);
+                lb_query_call_done(&calls[i]);
         return r;
 }
 
@@ -226,8 +223,8 @@ static int claim_more(struct boot *b, const struct lb_volume_list *cand, size_t 
  * volume is still free (an attach that succeeded behind a 5xx shows as attached): send it
  * again, a few times, while the volume is still dirty. */
 static bool attach_worth_resending(const struct boot *b, const struct claim *c, const struct lb_volume *now) {
-        bool transient = c->attach_error == LB_EC2_ERR_THROTTLED || c->attach_error == LB_EC2_ERR_SERVER ||
-                         c->attach_error == LB_EC2_ERR_TRANSPORT;
+        bool transient = c->attach_error == LB_AWS_ERR_THROTTLED || c->attach_error == LB_AWS_ERR_SERVER ||
+                         c->attach_error == LB_AWS_ERR_TRANSPORT;
         return transient && c->storm_tries < ATTACH_STORM_TRIES && streq(now->state, "available") &&
                lb_volume_state(b->s, now) == LB_VOL_DIRTY && !boot_past_deadline(b);
 }
@@ -277,7 +274,7 @@ static int poll_one(struct boot *b, struct claim *c, const struct lb_volume_list
                 return lost_race(b, c, v);
         if (attach_worth_resending(b, c, v)) {
                 lb_debug(b->ctx, "%s: AttachVolume did not happen (%s); sending it again", c->vol.id,
-                         lb_ec2_error_kind_to_string(c->attach_error));
+                         lb_aws_error_kind_to_string(c->attach_error));
                 c->storm_tries++;
                 c->state = CLAIM_TO_ATTACH;
                 return 0;

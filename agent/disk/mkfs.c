@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "lifeboat/basic/settings.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/mkfs.h"
 #include "lifeboat/disk/probe.h"

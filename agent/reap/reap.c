@@ -283,17 +283,17 @@ struct reap {
         char mark_key[160];
 };
 
-static void call_error_text(const struct lb_ec2_call *c, char *buf, size_t size) {
-        (void) lb_ec2_error_format(&c->error, buf, size);
+static void call_error_text(const struct lb_query_call *c, char *buf, size_t size) {
+        (void) lb_aws_error_format(&c->error, buf, size);
 }
 
 /* lb_ec2_perform() failed as a whole: calls that got no answer take its error (an
  * earlier round may have answered some before it gave up). */
-static void fail_local(struct lb_ec2_call *c, int error) {
+static void fail_local(struct lb_query_call *c, int error) {
         if (c->result == 0 && c->answer.data)
                 return;
         c->result = error;
-        c->error = (struct lb_ec2_error) { .kind = LB_EC2_ERR_OTHER };
+        c->error = (struct lb_aws_error) { .kind = LB_AWS_ERR_OTHER };
         (void) lb_snprintf(c->error.message, sizeof c->error.message, "request not sent: %s", strerror(-error));
 }
 
@@ -314,17 +314,16 @@ static int describe_group(struct reap *r, const char *const *ids, size_t n_ids, 
 /* ---- available-since marks ---- */
 
 static int mark_form(struct reap *r, const struct lb_reap_item *it, struct lb_form *f) {
-        int q;
-        bool set = it->mark == LB_REAP_MARK_SET;
-        if ((q = lb_form_init_action(f, set ? "CreateTags" : "DeleteTags")) < 0 ||
-            (q = lb_form_add(f, "ResourceId.1", it->volume_id)) < 0 ||
-            (q = lb_form_add(f, "Tag.1.Key", r->mark_key)) < 0 ||
-            (set && (q = lb_form_add(f, "Tag.1.Value", it->since)) < 0))
-                return q;
-        return 0;
+        const char *ids[] = { it->volume_id };
+        if (it->mark == LB_REAP_MARK_SET) {
+                const struct lb_tag tags[] = { { r->mark_key, (char *) it->since } };
+                return lb_ec2_form_create_tags(f, ids, 1, tags, 1);
+        }
+        const struct lb_tag tags[] = { { r->mark_key, NULL } };
+        return lb_ec2_form_delete_tags(f, ids, 1, tags, 1);
 }
 
-static void mark_result(struct reap *r, struct lb_reap_item *it, const struct lb_ec2_call *c) {
+static void mark_result(struct reap *r, struct lb_reap_item *it, const struct lb_query_call *c) {
         char err[600];
         if (c->result == 0 && lb_ec2_parse_return(c->answer.data, c->answer.len) >= 0) {
                 it->mark_done = true;
@@ -341,7 +340,7 @@ static void mark_result(struct reap *r, struct lb_reap_item *it, const struct lb
 
 static int apply_marks(struct reap *r) {
         struct lb_reap_plan *p = &r->report->plan;
-        struct lb_ec2_call calls[REAP_BATCH];
+        struct lb_query_call calls[REAP_BATCH];
         struct lb_reap_item *which[REAP_BATCH];
         size_t i = 0;
 
@@ -354,7 +353,7 @@ static int apply_marks(struct reap *r) {
                         int q = mark_form(r, &p->items[i], &calls[k].form);
                         if (q < 0) {
                                 for (size_t j = 0; j <= k; j++)
-                                        lb_ec2_call_done(&calls[j]);
+                                        lb_query_call_done(&calls[j]);
                                 return q;
                         }
                         which[k++] = &p->items[i];
@@ -364,7 +363,7 @@ static int apply_marks(struct reap *r) {
                         if (q < 0)
                                 fail_local(&calls[j], q);
                         mark_result(r, which[j], &calls[j]);
-                        lb_ec2_call_done(&calls[j]);
+                        lb_query_call_done(&calls[j]);
                 }
                 if (q == -ENOMEM)
                         return q;
@@ -409,7 +408,7 @@ static bool still_deletable(struct reap *r, const struct lb_volume_list *fresh, 
         return true;
 }
 
-static void delete_result(struct lb_reap_item *it, const struct lb_ec2_call *c) {
+static void delete_result(struct lb_reap_item *it, const struct lb_query_call *c) {
         char err[600];
         if (c->result == 0) {
                 if (lb_ec2_parse_return(c->answer.data, c->answer.len) >= 0) {
@@ -454,17 +453,16 @@ static int delete_batch(struct reap *r, struct lb_reap_item **batch, size_t n) {
                 return q == -ENOMEM ? q : 0;
         }
 
-        struct lb_ec2_call calls[REAP_BATCH];
+        struct lb_query_call calls[REAP_BATCH];
         struct lb_reap_item *which[REAP_BATCH];
         size_t k = 0;
         memset(calls, 0, sizeof calls);
         for (size_t i = 0; i < n; i++) {
                 if (!still_deletable(r, &fresh, batch[i]))
                         continue;
-                if ((q = lb_form_init_action(&calls[k].form, "DeleteVolume")) < 0 ||
-                    (q = lb_form_add(&calls[k].form, "VolumeId", batch[i]->volume_id)) < 0) {
+                if ((q = lb_ec2_form_delete_volume(&calls[k].form, batch[i]->volume_id)) < 0) {
                         for (size_t j = 0; j <= k; j++)
-                                lb_ec2_call_done(&calls[j]);
+                                lb_query_call_done(&calls[j]);
                         return q;
                 }
                 which[k++] = batch[i];
@@ -477,7 +475,7 @@ static int delete_batch(struct reap *r, struct lb_reap_item **batch, size_t n) {
                 lb_debug(r->ctx, "%s: %s%s%s", which[j]->volume_id,
                          which[j]->outcome == LB_REAP_DELETED ? "deleted" : "not deleted",
                          isempty(which[j]->error) ? "" : ": ", which[j]->error);
-                lb_ec2_call_done(&calls[j]);
+                lb_query_call_done(&calls[j]);
         }
         return q == -ENOMEM ? q : 0;
 }

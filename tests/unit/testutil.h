@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/macro.h"
 #include "lifeboat/basic/util.h"
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 
+
 struct lb_context;
 struct lb_imds;
 

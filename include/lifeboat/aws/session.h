@@ -5,6 +5,7 @@
 
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/imds.h"
+#include "lifeboat/aws/provider.h"
 
 struct lb_context;
 
@@ -16,6 +17,7 @@ struct lb_aws {
         struct lb_imds *imds;           /* NULL when not needed and unavailable */
         struct lb_identity identity;
         bool have_identity;
+        struct lb_creds_provider *creds;        /* shared by every service client */
         struct lb_ec2 *ec2;
 };
 
@@ -27,7 +29,7 @@ enum {
 /* Opens IMDS (when needed or when no region/credentials are configured) and EC2. A
  * human-readable reason for a failure goes to the log at error level. */
 int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret);
-/* Frees both clients (NULL after); fine on a zeroed struct lb_aws. */
+/* Frees the clients and the credentials (NULL after); fine on a zeroed struct lb_aws. */
 void lb_aws_close(struct lb_aws *aws);
 static inline void lb_aws_closep(struct lb_aws *aws) {
         lb_aws_close(aws);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+
 struct lb_context;
 
 /*

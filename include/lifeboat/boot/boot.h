@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 
+
 struct lb_context;
 
 /*

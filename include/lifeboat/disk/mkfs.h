@@ -3,7 +3,8 @@
 
 #include <stddef.h>
 
-#include "lifeboat/basic/context.h"
+#include "lifeboat/basic/settings.h"
+
 
 /* The fstype string of a setting: LB_FS_XFS -> "xfs", LB_FS_EXT4 -> "ext4". */
 const char *lb_mkfs_fstype(enum lb_fs_type fs);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 
+
 struct lb_context;
 
 /*

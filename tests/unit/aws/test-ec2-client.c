@@ -19,6 +19,7 @@
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/aws/imds.h"
+#include "lifeboat/aws/provider.h"
 #include "lifeboat/aws/retry.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/util.h"
@@ -173,6 +174,7 @@ double __wrap_lb_random01(void) {
 struct fixture {
         struct lb_context ctx;
         volatile sig_atomic_t interrupted;
+        struct lb_creds_provider *creds;
         struct lb_ec2 *ec2;
 };
 
@@ -219,15 +221,22 @@ static int teardown(void **state) {
                 assert_null(strstr(T.log.text.data, "TOKENVALUE"));
         }
         lb_ec2_free(f->ec2);
+        lb_creds_provider_free(f->creds);
         lb_context_done(&f->ctx);
         free(f);
         reset_script();
         return 0;
 }
 
+static struct lb_creds_provider *provider(struct fixture *f) {
+        if (!f->creds)
+                assert_int_equal(lb_creds_provider_new(&f->ctx, NULL, &f->creds), 0);
+        return f->creds;
+}
+
 static struct lb_ec2 *client(struct fixture *f) {
         if (!f->ec2)
-                assert_int_equal(lb_ec2_new(&f->ctx, NULL, NULL, &f->ec2), 0);
+                assert_int_equal(lb_ec2_new(&f->ctx, provider(f), NULL, &f->ec2), 0);
         return f->ec2;
 }
 
@@ -266,7 +275,7 @@ static void test_request_shape(void **state) {
         assert_int_equal(s->connect_timeout_ms, 3000);
         assert_int_equal(s->max_response, 4096);
         assert_int_equal(lb_ec2_request_count(ec2), 1);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_OK);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_OK);
         assert_int_equal(T.n_sleeps, 0);
 }
 
@@ -291,16 +300,16 @@ static void test_default_endpoint(void **state) {
         struct fixture *f = *state;
         (void) set(&f->ctx.settings.ec2_endpoint, NULL);
         (void) set(&f->ctx.settings.region, NULL);
-        assert_int_equal(lb_ec2_new(&f->ctx, NULL, "eu-west-1", &f->ec2), 0);
+        assert_int_equal(lb_ec2_new(&f->ctx, provider(f), "eu-west-1", &f->ec2), 0);
         script(NULL, 200, return_true);
         assert_int_equal(lb_ec2_delete_volume(f->ec2, "vol-0123456789abcdef0"), 0);
         assert_string_equal(T.seen[0].url, "https://ec2.eu-west-1.amazonaws.com/");
         assert_string_equal(T.seen[0].sigv4, "aws:amz:eu-west-1:ec2");
 
-        /* No region anywhere and no IMDS: refused. A region that would bend the URL: refused. */
+        /* No region anywhere: refused. A region that would bend the URL: refused. */
         struct lb_ec2 *other = NULL;
-        assert_int_equal(lb_ec2_new(&f->ctx, NULL, NULL, &other), -EINVAL);
-        assert_int_equal(lb_ec2_new(&f->ctx, NULL, "us-east-1.evil.com/x", &other), -EINVAL);
+        assert_int_equal(lb_ec2_new(&f->ctx, provider(f), NULL, &other), -EINVAL);
+        assert_int_equal(lb_ec2_new(&f->ctx, provider(f), "us-east-1.evil.com/x", &other), -EINVAL);
         assert_null(other);
 }
 
@@ -315,7 +324,7 @@ static void test_throttle_then_success(void **state) {
         assert_int_equal(T.n_sleeps, 1);
         assert_int_equal(T.sleeps[0], 500); /* 0.5 x 1 s before attempt 2 */
         assert_string_equal(T.seen[0].body, T.seen[1].body);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_OK);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_OK);
         assert_non_null(strstr(T.log.text.data, "RequestLimitExceeded"));
 }
 
@@ -330,8 +339,8 @@ static void test_three_attempts_at_most(void **state) {
         assert_int_equal(T.n_sleeps, 2);
         assert_int_equal(T.sleeps[0], 500);
         assert_int_equal(T.sleeps[1], 1000);
-        const struct lb_ec2_error *e = lb_ec2_last_error(ec2);
-        assert_int_equal(e->kind, LB_EC2_ERR_SERVER);
+        const struct lb_aws_error *e = lb_ec2_last_error(ec2);
+        assert_int_equal(e->kind, LB_AWS_ERR_SERVER);
         assert_int_equal(e->http_status, 500);
         assert_string_equal(e->code, "InternalError");
         assert_string_equal(e->request_id, "rid-InternalError");
@@ -347,8 +356,8 @@ static void test_client_errors_are_final(void **state) {
         assert_string_equal(a.device, "keep");
         assert_int_equal(lb_ec2_request_count(ec2), 1);
         assert_int_equal(T.n_sleeps, 0);
-        const struct lb_ec2_error *e = lb_ec2_last_error(ec2);
-        assert_int_equal(e->kind, LB_EC2_ERR_VOLUME_IN_USE);
+        const struct lb_aws_error *e = lb_ec2_last_error(ec2);
+        assert_int_equal(e->kind, LB_AWS_ERR_VOLUME_IN_USE);
         assert_int_equal(e->http_status, 400);
         assert_string_equal(e->message, "message for VolumeInUse");
         assert_string_equal(T.seen[0].body, "Action=AttachVolume&Version=2016-11-15&VolumeId=vol-0123456789abcdef0"
@@ -378,7 +387,7 @@ static void test_transport_failure_retried(void **state) {
         for (int i = 0; i < 3; i++)
                 script_transport(NULL, CURLE_COULDNT_CONNECT);
         assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), -EHOSTUNREACH);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_ERR_TRANSPORT);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_ERR_TRANSPORT);
         assert_true(strlen(lb_ec2_last_error(ec2)->message) > 0);
 }
 
@@ -391,13 +400,13 @@ static void test_bad_answers(void **state) {
         memset(huge, 'x', sizeof huge - 1);
         script(NULL, 200, huge);
         assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), -EBADMSG);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_ERR_BAD_ANSWER);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_ERR_BAD_ANSWER);
         assert_int_equal(lb_ec2_request_count(ec2), 1);
 
         /* A 2xx that does not parse. */
         script(NULL, 200, "<CreateTagsResponse><return>false</return></CreateTagsResponse>");
         assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), -EBADMSG);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_ERR_BAD_ANSWER);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_ERR_BAD_ANSWER);
 
         /* A 4xx without an EC2 error document: the status goes into the message. */
         script(NULL, 404, "<html>not here</html>");
@@ -489,11 +498,11 @@ static void test_batch(void **state) {
         script("vol-000000000000000a3", 400, EC2_ERROR("VolumeInUse"));
         script("vol-000000000000000a2", 200, return_true);
 
-        struct lb_ec2_call calls[3] = {};
+        struct lb_query_call calls[3] = {};
         static const char *const ids[] = { "vol-000000000000000a1", "vol-000000000000000a2",
                                            "vol-000000000000000a3" };
         for (size_t i = 0; i < 3; i++) {
-                assert_int_equal(lb_form_init_action(&calls[i].form, "DeleteVolume"), 0);
+                assert_int_equal(lb_form_init_action(&calls[i].form, "DeleteVolume", "2016-11-15"), 0);
                 assert_int_equal(lb_form_add(&calls[i].form, "VolumeId", ids[i]), 0);
         }
         assert_int_equal(lb_ec2_perform(ec2, calls, 3), 0);
@@ -507,17 +516,17 @@ static void test_batch(void **state) {
         assert_int_equal(calls[0].result, 0);
         assert_non_null(strstr(calls[0].answer.data, "<return>true</return>"));
         assert_int_equal(calls[1].result, 0);
-        assert_int_equal(calls[1].error.kind, LB_EC2_OK);
+        assert_int_equal(calls[1].error.kind, LB_AWS_OK);
         assert_int_equal(calls[2].result, -EBUSY);
-        assert_int_equal(calls[2].error.kind, LB_EC2_ERR_VOLUME_IN_USE);
+        assert_int_equal(calls[2].error.kind, LB_AWS_ERR_VOLUME_IN_USE);
         assert_null(calls[2].answer.data);
         assert_string_equal(lb_ec2_last_error(ec2)->code, "VolumeInUse");
 
         for (size_t i = 0; i < 3; i++)
-                lb_ec2_call_done(&calls[i]);
+                lb_query_call_done(&calls[i]);
 
         /* An empty form is a caller error; nothing is sent. */
-        struct lb_ec2_call empty = {};
+        struct lb_query_call empty = {};
         assert_int_equal(lb_ec2_perform(ec2, &empty, 1), -EINVAL);
         assert_int_equal(lb_ec2_perform(ec2, NULL, 0), 0);
         assert_int_equal(lb_ec2_request_count(ec2), 4);
@@ -533,10 +542,10 @@ static void test_batch_waits_for_longest_delay(void **state) {
         script("vol-000000000000000b2", 200, return_true);
         script("vol-000000000000000b1", 200, return_true);
 
-        struct lb_ec2_call calls[2] = {};
-        assert_int_equal(lb_form_init_action(&calls[0].form, "DeleteVolume"), 0);
+        struct lb_query_call calls[2] = {};
+        assert_int_equal(lb_form_init_action(&calls[0].form, "DeleteVolume", "2016-11-15"), 0);
         assert_int_equal(lb_form_add(&calls[0].form, "VolumeId", "vol-000000000000000b1"), 0);
-        assert_int_equal(lb_form_init_action(&calls[1].form, "DeleteVolume"), 0);
+        assert_int_equal(lb_form_init_action(&calls[1].form, "DeleteVolume", "2016-11-15"), 0);
         assert_int_equal(lb_form_add(&calls[1].form, "VolumeId", "vol-000000000000000b2"), 0);
         assert_int_equal(lb_ec2_perform(ec2, calls, 2), 0);
         assert_int_equal(calls[0].result, 0);
@@ -545,9 +554,9 @@ static void test_batch_waits_for_longest_delay(void **state) {
         assert_int_equal(T.n_sleeps, 2);
         assert_int_equal(T.sleeps[0], 500);
         assert_int_equal(T.sleeps[1], 1000);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_OK);
-        lb_ec2_call_done(&calls[0]);
-        lb_ec2_call_done(&calls[1]);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_OK);
+        lb_query_call_done(&calls[0]);
+        lb_query_call_done(&calls[1]);
 }
 
 static void test_retry_quota(void **state) {
@@ -584,7 +593,7 @@ static void test_interrupted_while_waiting(void **state) {
         script(NULL, 503, EC2_ERROR("RequestLimitExceeded"));
         assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), -EAGAIN);
         assert_int_equal(lb_ec2_request_count(ec2), 1);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_ERR_THROTTLED);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_ERR_THROTTLED);
 }
 
 static const char *page1 =
@@ -649,7 +658,7 @@ static void test_describe_volumes_failures(void **state) {
         struct lb_volume_list l = { .n = 77 };
         assert_int_equal(lb_ec2_describe_volumes(ec2, NULL, 0, NULL, 0, &l), -EBADMSG);
         assert_int_equal(l.n, 77);
-        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_EC2_ERR_BAD_ANSWER);
+        assert_int_equal(lb_ec2_last_error(ec2)->kind, LB_AWS_ERR_BAD_ANSWER);
 
         /* The second page fails: nothing is returned. */
         script(NULL, 200, page1);

@@ -283,44 +283,44 @@ static void test_error_bodies(void **state) {
         static const struct {
                 const char *code;
                 long status;
-                enum lb_ec2_error_kind kind;
+                enum lb_aws_error_kind kind;
                 int error;
         } cases[] = {
-                { "RequestLimitExceeded", 503, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "Throttling", 400, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "ThrottlingException", 400, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "RequestThrottled", 400, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "RequestThrottledException", 400, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "EC2ThrottledException", 400, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "TooManyRequestsException", 429, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "PriorRequestNotComplete", 400, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "SlowDown", 503, LB_EC2_ERR_THROTTLED, -EAGAIN },
-                { "AuthFailure", 401, LB_EC2_ERR_AUTH, -EACCES },
-                { "UnauthorizedOperation", 403, LB_EC2_ERR_AUTH, -EACCES },
-                { "RequestExpired", 400, LB_EC2_ERR_AUTH, -EACCES },
-                { "ExpiredToken", 400, LB_EC2_ERR_AUTH, -EACCES },
-                { "InvalidClientTokenId", 401, LB_EC2_ERR_AUTH, -EACCES },
-                { "SignatureDoesNotMatch", 403, LB_EC2_ERR_AUTH, -EACCES },
-                { "OptInRequired", 401, LB_EC2_ERR_AUTH, -EACCES },
-                { "VolumeInUse", 400, LB_EC2_ERR_VOLUME_IN_USE, -EBUSY },
-                { "IncorrectState", 400, LB_EC2_ERR_INCORRECT_STATE, -EALREADY },
-                { "IncorrectInstanceState", 400, LB_EC2_ERR_OTHER, -EIO },
-                { "InvalidParameterValue", 400, LB_EC2_ERR_INVALID_PARAMETER, -EINVAL },
-                { "InvalidParameter", 400, LB_EC2_ERR_INVALID_PARAMETER, -EINVAL },
-                { "InvalidParameterCombination", 400, LB_EC2_ERR_INVALID_PARAMETER, -EINVAL },
-                { "MissingParameter", 400, LB_EC2_ERR_INVALID_PARAMETER, -EINVAL },
-                { "AttachmentLimitExceeded", 400, LB_EC2_ERR_ATTACHMENT_LIMIT, -ENOSPC },
-                { "InvalidVolume.NotFound", 400, LB_EC2_ERR_VOLUME_NOT_FOUND, -ENOENT },
-                { "InvalidVolume.ZoneMismatch", 400, LB_EC2_ERR_ZONE_MISMATCH, -EXDEV },
-                { "InternalError", 500, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "InternalFailure", 500, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "ServiceUnavailable", 503, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "Unavailable", 503, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "Server.Unavailable", 503, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "Server.InternalError", 500, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "SomethingNew", 503, LB_EC2_ERR_SERVER, -EREMOTEIO },
-                { "InvalidInstanceID.NotFound", 400, LB_EC2_ERR_OTHER, -EIO },
-                { "SomethingNew", 400, LB_EC2_ERR_OTHER, -EIO },
+                { "RequestLimitExceeded", 503, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "Throttling", 400, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "ThrottlingException", 400, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "RequestThrottled", 400, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "RequestThrottledException", 400, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "EC2ThrottledException", 400, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "TooManyRequestsException", 429, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "PriorRequestNotComplete", 400, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "SlowDown", 503, LB_AWS_ERR_THROTTLED, -EAGAIN },
+                { "AuthFailure", 401, LB_AWS_ERR_AUTH, -EACCES },
+                { "UnauthorizedOperation", 403, LB_AWS_ERR_AUTH, -EACCES },
+                { "RequestExpired", 400, LB_AWS_ERR_AUTH, -EACCES },
+                { "ExpiredToken", 400, LB_AWS_ERR_AUTH, -EACCES },
+                { "InvalidClientTokenId", 401, LB_AWS_ERR_AUTH, -EACCES },
+                { "SignatureDoesNotMatch", 403, LB_AWS_ERR_AUTH, -EACCES },
+                { "OptInRequired", 401, LB_AWS_ERR_AUTH, -EACCES },
+                { "VolumeInUse", 400, LB_AWS_ERR_VOLUME_IN_USE, -EBUSY },
+                { "IncorrectState", 400, LB_AWS_ERR_INCORRECT_STATE, -EALREADY },
+                { "IncorrectInstanceState", 400, LB_AWS_ERR_OTHER, -EIO },
+                { "InvalidParameterValue", 400, LB_AWS_ERR_INVALID_PARAMETER, -EINVAL },
+                { "InvalidParameter", 400, LB_AWS_ERR_INVALID_PARAMETER, -EINVAL },
+                { "InvalidParameterCombination", 400, LB_AWS_ERR_INVALID_PARAMETER, -EINVAL },
+                { "MissingParameter", 400, LB_AWS_ERR_INVALID_PARAMETER, -EINVAL },
+                { "AttachmentLimitExceeded", 400, LB_AWS_ERR_ATTACHMENT_LIMIT, -ENOSPC },
+                { "InvalidVolume.NotFound", 400, LB_AWS_ERR_VOLUME_NOT_FOUND, -ENOENT },
+                { "InvalidVolume.ZoneMismatch", 400, LB_AWS_ERR_ZONE_MISMATCH, -EXDEV },
+                { "InternalError", 500, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "InternalFailure", 500, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "ServiceUnavailable", 503, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "Unavailable", 503, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "Server.Unavailable", 503, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "Server.InternalError", 500, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "SomethingNew", 503, LB_AWS_ERR_SERVER, -EREMOTEIO },
+                { "InvalidInstanceID.NotFound", 400, LB_AWS_ERR_OTHER, -EIO },
+                { "SomethingNew", 400, LB_AWS_ERR_OTHER, -EIO },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -332,9 +332,9 @@ static void test_error_bodies(void **state) {
                                              "</Response>",
                                              cases[i].code, i, i),
                                  0);
-                struct lb_ec2_error e;
+                struct lb_aws_error e;
                 memset(&e, 0x55, sizeof e);
-                assert_int_equal(lb_ec2_parse_error(body, strlen(body), &e), 0);
+                assert_int_equal(lb_aws_parse_error(body, strlen(body), &e), 0);
                 assert_string_equal(e.code, cases[i].code);
                 char msg[32], rid[64];
                 assert_int_equal(lb_snprintf(msg, sizeof msg, "text %zu", i), 0);
@@ -342,9 +342,9 @@ static void test_error_bodies(void **state) {
                 assert_string_equal(e.message, msg);
                 assert_string_equal(e.request_id, rid);
 
-                enum lb_ec2_error_kind kind = lb_ec2_error_kind_from_code(e.code, cases[i].status);
+                enum lb_aws_error_kind kind = lb_aws_error_kind_from_code(e.code, cases[i].status);
                 assert_int_equal(kind, cases[i].kind);
-                assert_int_equal(lb_ec2_error_kind_to_errno(kind), cases[i].error);
+                assert_int_equal(lb_aws_error_kind_to_errno(kind), cases[i].error);
         }
 }
 
@@ -354,22 +354,22 @@ static void test_error_body_variants(void **state) {
                 "<ErrorResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><Error><Type>Sender</Type>"
                 "<Code>ExpiredToken</Code><Message>The security token included in the request is expired"
                 "</Message></Error><RequestId>abc-123</RequestId></ErrorResponse>";
-        struct lb_ec2_error e = {};
-        assert_int_equal(lb_ec2_parse_error(generic, strlen(generic), &e), 0);
+        struct lb_aws_error e = {};
+        assert_int_equal(lb_aws_parse_error(generic, strlen(generic), &e), 0);
         assert_string_equal(e.code, "ExpiredToken");
         assert_string_equal(e.request_id, "abc-123");
-        assert_int_equal(e.kind, LB_EC2_ERR_AUTH);
+        assert_int_equal(e.kind, LB_AWS_ERR_AUTH);
 
         static const char lower[] = "<Response><Errors><Error><Message>m</Message><Code>VolumeInUse</Code></Error>"
                                     "</Errors><requestId>lower-1</requestId></Response>";
-        assert_int_equal(lb_ec2_parse_error(lower, strlen(lower), &e), 0);
+        assert_int_equal(lb_aws_parse_error(lower, strlen(lower), &e), 0);
         assert_string_equal(e.code, "VolumeInUse");
         assert_string_equal(e.request_id, "lower-1");
-        assert_int_equal(e.kind, LB_EC2_ERR_VOLUME_IN_USE);
+        assert_int_equal(e.kind, LB_AWS_ERR_VOLUME_IN_USE);
 
         /* No message, no request id. */
         static const char bare[] = "<Response><Errors><Error><Code>IncorrectState</Code></Error></Errors></Response>";
-        assert_int_equal(lb_ec2_parse_error(bare, strlen(bare), &e), 0);
+        assert_int_equal(lb_aws_parse_error(bare, strlen(bare), &e), 0);
         assert_string_equal(e.message, "");
         assert_string_equal(e.request_id, "");
 
@@ -379,7 +379,7 @@ static void test_error_body_variants(void **state) {
         for (int i = 0; i < 400; i++)
                 assert_int_equal(lb_buf_append_str(&b, "é"), 0);
         assert_int_equal(lb_buf_append_str(&b, "</Message></Error></Errors></Response>"), 0);
-        assert_int_equal(lb_ec2_parse_error(b.data, b.len, &e), 0);
+        assert_int_equal(lb_aws_parse_error(b.data, b.len, &e), 0);
         assert_true(strlen(e.message) <= sizeof e.message - 1);
         assert_true(strlen(e.message) % 2 == 0); /* whole two-byte characters only */
         assert_true(strlen(e.message) >= sizeof e.message - 3);
@@ -398,71 +398,71 @@ static void test_error_body_rejected(void **state) {
                 "</Code></Error></Errors></Response>",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                struct lb_ec2_error e = { .kind = LB_EC2_ERR_OTHER, .code = "keep" };
-                assert_int_equal(lb_ec2_parse_error(bad[i], strlen(bad[i]), &e), -EBADMSG);
+                struct lb_aws_error e = { .kind = LB_AWS_ERR_OTHER, .code = "keep" };
+                assert_int_equal(lb_aws_parse_error(bad[i], strlen(bad[i]), &e), -EBADMSG);
                 assert_string_equal(e.code, "keep");
         }
 }
 
 static void test_kind_from_status(void **state) {
-        assert_int_equal(lb_ec2_error_kind_from_code(NULL, 500), LB_EC2_ERR_SERVER);
-        assert_int_equal(lb_ec2_error_kind_from_code("", 503), LB_EC2_ERR_SERVER);
-        assert_int_equal(lb_ec2_error_kind_from_code(NULL, 400), LB_EC2_ERR_OTHER);
-        assert_int_equal(lb_ec2_error_kind_from_code(NULL, 0), LB_EC2_ERR_OTHER);
+        assert_int_equal(lb_aws_error_kind_from_code(NULL, 500), LB_AWS_ERR_SERVER);
+        assert_int_equal(lb_aws_error_kind_from_code("", 503), LB_AWS_ERR_SERVER);
+        assert_int_equal(lb_aws_error_kind_from_code(NULL, 400), LB_AWS_ERR_OTHER);
+        assert_int_equal(lb_aws_error_kind_from_code(NULL, 0), LB_AWS_ERR_OTHER);
         /* The code wins over the status. */
-        assert_int_equal(lb_ec2_error_kind_from_code("RequestLimitExceeded", 503), LB_EC2_ERR_THROTTLED);
-        assert_int_equal(lb_ec2_error_kind_from_code("VolumeInUse", 500), LB_EC2_ERR_VOLUME_IN_USE);
+        assert_int_equal(lb_aws_error_kind_from_code("RequestLimitExceeded", 503), LB_AWS_ERR_THROTTLED);
+        assert_int_equal(lb_aws_error_kind_from_code("VolumeInUse", 500), LB_AWS_ERR_VOLUME_IN_USE);
         /* Codes are case-sensitive. */
-        assert_int_equal(lb_ec2_error_kind_from_code("volumeinuse", 400), LB_EC2_ERR_OTHER);
+        assert_int_equal(lb_aws_error_kind_from_code("volumeinuse", 400), LB_AWS_ERR_OTHER);
 }
 
 static void test_kind_to_errno(void **state) {
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_OK), 0);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_TRANSPORT), -EHOSTUNREACH);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_THROTTLED), -EAGAIN);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_SERVER), -EREMOTEIO);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_AUTH), -EACCES);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_VOLUME_IN_USE), -EBUSY);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_INCORRECT_STATE), -EALREADY);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_INVALID_PARAMETER), -EINVAL);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_ATTACHMENT_LIMIT), -ENOSPC);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_VOLUME_NOT_FOUND), -ENOENT);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_ZONE_MISMATCH), -EXDEV);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_BAD_ANSWER), -EBADMSG);
-        assert_int_equal(lb_ec2_error_kind_to_errno(LB_EC2_ERR_OTHER), -EIO);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_OK), 0);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_TRANSPORT), -EHOSTUNREACH);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_THROTTLED), -EAGAIN);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_SERVER), -EREMOTEIO);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_AUTH), -EACCES);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_VOLUME_IN_USE), -EBUSY);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_INCORRECT_STATE), -EALREADY);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_INVALID_PARAMETER), -EINVAL);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_ATTACHMENT_LIMIT), -ENOSPC);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_VOLUME_NOT_FOUND), -ENOENT);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_ZONE_MISMATCH), -EXDEV);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_BAD_ANSWER), -EBADMSG);
+        assert_int_equal(lb_aws_error_kind_to_errno(LB_AWS_ERR_OTHER), -EIO);
 
         /* Every failure kind maps to a distinct errno, so callers can tell them apart. */
-        for (int a = LB_EC2_ERR_TRANSPORT; a <= LB_EC2_ERR_OTHER; a++) {
-                assert_true(lb_ec2_error_kind_to_errno(a) < 0);
-                assert_non_null(lb_ec2_error_kind_to_string(a));
-                for (int b = a + 1; b <= LB_EC2_ERR_OTHER; b++)
-                        assert_int_not_equal(lb_ec2_error_kind_to_errno(a), lb_ec2_error_kind_to_errno(b));
+        for (int a = LB_AWS_ERR_TRANSPORT; a <= LB_AWS_ERR_OTHER; a++) {
+                assert_true(lb_aws_error_kind_to_errno(a) < 0);
+                assert_non_null(lb_aws_error_kind_to_string(a));
+                for (int b = a + 1; b <= LB_AWS_ERR_OTHER; b++)
+                        assert_int_not_equal(lb_aws_error_kind_to_errno(a), lb_aws_error_kind_to_errno(b));
         }
 }
 
 static void test_error_format(void **state) {
-        struct lb_ec2_error e = {
-                .kind = LB_EC2_ERR_VOLUME_IN_USE,
+        struct lb_aws_error e = {
+                .kind = LB_AWS_ERR_VOLUME_IN_USE,
                 .http_status = 400,
                 .code = "VolumeInUse",
                 .message = "vol-0123456789abcdef0 is already attached to an instance",
                 .request_id = "ea966190-f9aa-478e-9ede-example",
         };
         char buf[256];
-        assert_int_equal(lb_ec2_error_format(&e, buf, sizeof buf), 0);
+        assert_int_equal(lb_aws_error_format(&e, buf, sizeof buf), 0);
         assert_string_equal(buf, "VolumeInUse: vol-0123456789abcdef0 is already attached to an instance "
                                  "(request id ea966190-f9aa-478e-9ede-example)");
 
-        struct lb_ec2_error t = { .kind = LB_EC2_ERR_TRANSPORT, .message = "Connection refused" };
-        assert_int_equal(lb_ec2_error_format(&t, buf, sizeof buf), 0);
+        struct lb_aws_error t = { .kind = LB_AWS_ERR_TRANSPORT, .message = "Connection refused" };
+        assert_int_equal(lb_aws_error_format(&t, buf, sizeof buf), 0);
         assert_string_equal(buf, "transport error: Connection refused");
 
-        struct lb_ec2_error s = { .kind = LB_EC2_ERR_SERVER, .http_status = 502 };
-        assert_int_equal(lb_ec2_error_format(&s, buf, sizeof buf), 0);
+        struct lb_aws_error s = { .kind = LB_AWS_ERR_SERVER, .http_status = 502 };
+        assert_int_equal(lb_aws_error_format(&s, buf, sizeof buf), 0);
         assert_string_equal(buf, "server error (HTTP 502)");
 
         char small[8];
-        assert_int_equal(lb_ec2_error_format(&e, small, sizeof small), -ENAMETOOLONG);
+        assert_int_equal(lb_aws_error_format(&e, small, sizeof small), -ENAMETOOLONG);
 }
 
 /* ---- attach / detach / return / instances ---- */

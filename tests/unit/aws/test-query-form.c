@@ -17,17 +17,17 @@ static inline void form_donep(struct lb_form *f) {
 
 static void test_init_action(void **state) {
         _cleanup_form_ struct lb_form f = {};
-        assert_int_equal(lb_form_init_action(&f, "DescribeVolumes"), 0);
+        assert_int_equal(lb_form_init_action(&f, "DescribeVolumes", "2016-11-15"), 0);
         assert_string_equal(f.buf.data, "Action=DescribeVolumes&Version=2016-11-15");
         assert_int_equal(f.buf.len, strlen(f.buf.data));
 
         /* Re-initialising starts a fresh form (next page, next call). */
         assert_int_equal(lb_form_add(&f, "VolumeId.1", "vol-1"), 0);
-        assert_int_equal(lb_form_init_action(&f, "DeleteVolume"), 0);
+        assert_int_equal(lb_form_init_action(&f, "DeleteVolume", "2016-11-15"), 0);
         assert_string_equal(f.buf.data, "Action=DeleteVolume&Version=2016-11-15");
 
-        assert_int_equal(lb_form_init_action(&f, ""), -EINVAL);
-        assert_int_equal(lb_form_init_action(&f, NULL), -EINVAL);
+        assert_int_equal(lb_form_init_action(&f, "", "2016-11-15"), -EINVAL);
+        assert_int_equal(lb_form_init_action(&f, NULL, "2016-11-15"), -EINVAL);
 }
 
 static void test_escaping(void **state) {
@@ -70,7 +70,7 @@ static void test_keys_are_escaped_too(void **state) {
 
 static void test_add_errors_leave_form_intact(void **state) {
         _cleanup_form_ struct lb_form f = {};
-        assert_int_equal(lb_form_init_action(&f, "CreateTags"), 0);
+        assert_int_equal(lb_form_init_action(&f, "CreateTags", "2016-11-15"), 0);
         assert_int_equal(lb_form_add(&f, "", "v"), -EINVAL);
         assert_int_equal(lb_form_add(&f, NULL, "v"), -EINVAL);
         assert_int_equal(lb_form_add(&f, "k", NULL), -EINVAL);
@@ -84,7 +84,7 @@ static void test_add_errors_leave_form_intact(void **state) {
 
         /* A capped buffer refuses growth and keeps what it had. */
         _cleanup_form_ struct lb_form capped = { .buf.limit = 40 };
-        assert_int_equal(lb_form_init_action(&capped, "CreateTags"), 0);
+        assert_int_equal(lb_form_init_action(&capped, "CreateTags", "2016-11-15"), 0);
         assert_int_equal(lb_form_add(&capped, "ResourceId.1", "vol-0123456789abcdef0"), -EFBIG);
         assert_string_equal(capped.buf.data, "Action=CreateTags&Version=2016-11-15");
         assert_int_equal(capped.buf.len, strlen("Action=CreateTags&Version=2016-11-15"));
@@ -92,7 +92,7 @@ static void test_add_errors_leave_form_intact(void **state) {
 
 static void test_addf_key_and_tags(void **state) {
         _cleanup_form_ struct lb_form f = {};
-        assert_int_equal(lb_form_init_action(&f, "CreateTags"), 0);
+        assert_int_equal(lb_form_init_action(&f, "CreateTags", "2016-11-15"), 0);
         assert_int_equal(lb_form_addf_key(&f, "vol-0123456789abcdef0", "ResourceId.%zu", (size_t) 1), 0);
         assert_int_equal(lb_form_addf_key(&f, "lifeboat:state", "Tag.%d.Key", 1), 0);
         assert_int_equal(lb_form_addf_key(&f, "", "Tag.%d.Value", 1), 0);  /* empty values are allowed */
@@ -114,7 +114,7 @@ static void test_filters(void **state) {
                 { .name = "tag:lifeboat:group", .values = group, .n_values = 1 },
         };
         _cleanup_form_ struct lb_form f = {};
-        assert_int_equal(lb_form_init_action(&f, "DescribeVolumes"), 0);
+        assert_int_equal(lb_form_init_action(&f, "DescribeVolumes", "2016-11-15"), 0);
         assert_int_equal(lb_form_add(&f, "MaxResults", "500"), 0);
         assert_int_equal(lb_form_add_filters(&f, filters, ELEMENTSOF(filters)), 0);
         assert_string_equal(f.buf.data,
@@ -137,7 +137,7 @@ static void test_bad_filters_add_nothing(void **state) {
                 { .name = "volume-id", .values = NULL, .n_values = 0 },
         };
         _cleanup_form_ struct lb_form f = {};
-        assert_int_equal(lb_form_init_action(&f, "DescribeVolumes"), 0);
+        assert_int_equal(lb_form_init_action(&f, "DescribeVolumes", "2016-11-15"), 0);
         assert_int_equal(lb_form_add_filters(&f, filters, ELEMENTSOF(filters)), -EINVAL);
         assert_string_equal(f.buf.data, "Action=DescribeVolumes&Version=2016-11-15");
 
