@@ -10,11 +10,7 @@
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/util.h"
 
-int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        _cleanup_buf_ struct lb_buf b = { .limit = max };
+int lb_read_fd(int fd, struct lb_buf *b, bool truncate) {
         for (;;) {
                 char chunk[4096];
                 ssize_t n = read(fd, chunk, sizeof chunk);
@@ -24,11 +20,24 @@ int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
                         return -errno;
                 }
                 if (n == 0)
-                        break;
-                int r = lb_buf_append(&b, chunk, (size_t) n);
+                        return 0;
+                size_t k = (size_t) n;
+                if (truncate && b->limit > 0)
+                        k = b->len >= b->limit ? 0 : MIN(k, b->limit - b->len);
+                int r = lb_buf_append(b, chunk, k);
                 if (r < 0)
                         return r;
         }
+}
+
+int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        _cleanup_buf_ struct lb_buf b = { .limit = max };
+        int r = lb_read_fd(fd, &b, false);
+        if (r < 0)
+                return r;
         size_t len = b.len;
         char *d = lb_buf_steal(&b);
         if (!d)
@@ -129,3 +138,18 @@ int lb_mkdir_p(const char *path, mode_t mode) {
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+int lb_stat_block(int fd, const char *path, struct stat *ret_st, char *reason, size_t reason_size) {
+        struct stat st;
+        if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) < 0) {
+                int r = -errno;
+                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        if (!S_ISBLK(st.st_mode)) {
+                lb_set_reason(reason, reason_size, "%s is not a block device", path);
+                return -ENOTBLK;
+        }
+        if (ret_st)
+                *ret_st = st;
+        return 0;
+}

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lifeboat/basic/json.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 
 json_t *lb_json_string_or_null(const char *s) {
@@ -39,4 +40,11 @@ int lb_json_dump_line(const json_t *root, size_t flags, char **ret_text) {
                 return -ENOMEM;
         *ret_text = out;
         return 0;
+}
+
+json_t *lb_json_time_or_null(time_t t) {
+        char buf[40];
+        if (t <= 0 || lb_format_iso8601(t, buf, sizeof buf) < 0)
+                return json_null();
+        return json_string(buf);
 }

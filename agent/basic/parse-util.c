@@ -10,7 +10,8 @@
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 
-int lb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
+/* The decimal number s starts with (no sign, no space), and where it ends. */
+static int parse_leading_uint(const char *s, unsigned long long *ret, char **ret_end) {
         if (isempty(s) || !isdigit((unsigned char) s[0]))
                 return -EINVAL;
         errno = 0;
@@ -18,7 +19,18 @@ int lb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
         unsigned long long v = strtoull(s, &end, 10);
         if (errno == ERANGE)
                 return -ERANGE;
-        if (!end || *end != '\0')
+        *ret = v;
+        *ret_end = end;
+        return 0;
+}
+
+int lb_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+        int r = parse_leading_uint(s, &v, &end);
+        if (r < 0)
+                return r;
+        if (*end != '\0')
                 return -EINVAL;
         if (v < min || v > max)
                 return -ERANGE;
@@ -78,13 +90,11 @@ const char *lb_format_iso8601_or_dash(time_t t, char *buf, size_t size) {
 }
 
 int lb_parse_duration_ms(const char *s, uint64_t *ret_ms) {
-        if (isempty(s) || !isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        errno = 0;
-        char *end = NULL;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
+        unsigned long long v;
+        char *end;
+        int r = parse_leading_uint(s, &v, &end);
+        if (r < 0)
+                return r;
         uint64_t mult;
         if (*end == '\0' || streq(end, "s"))
                 mult = 1000;

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot-internal.h"
+#include "claim.h"
+#include "common.h"
+#include "recover.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/time-util.h"

@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "boot-internal.h"
+#include "common.h"
+#include "own.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/boot/boot.h"
 #include "lifeboat/disk/mkfs.h"

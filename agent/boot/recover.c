@@ -9,7 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "boot-internal.h"
+#include "common.h"
+#include "recover.h"
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/names.h"

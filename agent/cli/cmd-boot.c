@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "lifeboat/boot/boot.h"
-#include "commands.h"
+#include "cmd-common.h"
+#include "cmd-boot.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 

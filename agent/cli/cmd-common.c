@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cmd-common.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/json.h"

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cmd-common.h"
+#include "cmd-reap.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/parse-util.h"

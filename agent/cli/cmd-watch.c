@@ -3,7 +3,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "commands.h"
+#include "cmd-common.h"
+#include "cmd-watch.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/watch/watch.h"

@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "cmd-boot.h"
+#include "cmd-common.h"
+#include "cmd-reap.h"
+#include "cmd-status.h"
+#include "cmd-watch.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "lifeboat/basic/dirent-util.h"
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/parse-util.h"
@@ -57,17 +58,11 @@ static bool is_nvme_namespace(const char *name) {
         return *p == '\0';
 }
 
-static int check_node(const char *node, dev_t devno, char *reason, size_t reason_size) {
+int lb_blockdev_check_node(const char *node, dev_t devno, char *reason, size_t reason_size) {
         struct stat st;
-        if (stat(node, &st) < 0) {
-                int r = -errno;
-                lb_set_reason(reason, reason_size, "%s: %s", node, strerror(-r));
+        int r = lb_stat_block(-1, node, &st, reason, reason_size);
+        if (r < 0)
                 return r == -ENOENT ? -ENODEV : r;
-        }
-        if (!S_ISBLK(st.st_mode)) {
-                lb_set_reason(reason, reason_size, "%s is not a block device", node);
-                return -ENOTBLK;
-        }
         if (st.st_rdev != devno) {
                 lb_set_reason(reason, reason_size, "%s is %u:%u but sysfs says %u:%u", node,
                               major(st.st_rdev), minor(st.st_rdev), major(devno), minor(devno));
@@ -117,7 +112,7 @@ static int load_from(const char *dir, const char *dev_root, const char *name, st
         }
         d.size_bytes = sectors * 512;
 
-        r = check_node(d.node, d.devno, reason, reason_size);
+        r = lb_blockdev_check_node(d.node, d.devno, reason, reason_size);
         if (r < 0)
                 return r;
         *ret = d;
@@ -169,14 +164,7 @@ static int find_nvme(const struct lb_blockdev_query *q, struct lb_blockdev *ret,
                 lb_set_reason(reason, reason_size, "%s: %s", dir, strerror(-r));
                 return r;
         }
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
+        FOREACH_DIRENT(de, d, return -errno) {
                 if (!is_nvme_namespace(de->d_name) || !nvme_has_serial(dir, de->d_name, serial))
                         continue;
                 if (++matches == 1) {
@@ -297,14 +285,7 @@ int lb_blockdev_snapshot(const char *sysfs_root, char ***ret_names) {
         size_t n = 0;
         if (!l)
                 return -ENOMEM;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
+        FOREACH_DIRENT(de, d, return -errno) {
                 if (de->d_name[0] == '.')
                         continue;
                 char **nl = realloc(l, (n + 2) * sizeof(char *));

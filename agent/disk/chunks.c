@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lifeboat/basic/dirent-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/chunks.h"
 
@@ -70,83 +71,39 @@ static int scan_note_chunk(struct scan *s, const char *dir, const char *name, co
         return 0;
 }
 
-/* Scans one directory; takes ownership of dfd. */
-static int scan_dir(struct scan *s, int dfd, const char *path, unsigned depth) {
-        _cleanup_closedir_ DIR *d = fdopendir(dfd);
-        int r;
+/* One entry: a chunk file is counted, a directory on the same filesystem walked into. */
+static int scan_entry(void *userdata, int dfd, const char *dir_path, const struct dirent *de, unsigned depth) {
+        struct scan *s = userdata;
+        const char *name = de->d_name;
 
-        if (!d) {
-                r = -errno;
-                (void) close(dfd);
-                return r;
-        }
+        /* d_type spares a stat for everything but chunks and directories. */
+        bool chunk_name = lb_chunk_name_matches(s->m, name);
+        if (de->d_type == DT_LNK)
+                return LB_WALK_NEXT;
+        if (de->d_type == DT_REG && !chunk_name)
+                return LB_WALK_NEXT;
+        if (de->d_type != DT_REG && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+                return LB_WALK_NEXT;
 
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de)
-                        return errno != 0 ? -errno : 0;
-                const char *name = de->d_name;
-                if (streq(name, ".") || streq(name, ".."))
-                        continue;
-
-                /* d_type spares a stat for everything but chunks and directories. */
-                bool chunk_name = lb_chunk_name_matches(s->m, name);
-                if (de->d_type == DT_LNK)
-                        continue;
-                if (de->d_type == DT_REG && !chunk_name)
-                        continue;
-                if (de->d_type != DT_REG && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-                        continue;
-
-                struct stat st;
-                if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT) /* flushed and deleted meanwhile */
-                                continue;
-                        return -errno;
-                }
-                if (S_ISREG(st.st_mode)) {
-                        if (chunk_name) {
-                                r = scan_note_chunk(s, path, name, &st);
-                                if (r < 0)
-                                        return r;
-                        }
-                        continue;
-                }
-                if (!S_ISDIR(st.st_mode) || st.st_dev != s->dev)
-                        continue;
-                /* Deeper than any buffer layout: refuse rather than miss chunks. */
-                if (depth + 1 > LB_CHUNK_SCAN_MAX_DEPTH)
-                        return -ELOOP;
-
-                char sub[PATH_MAX];
-                r = lb_snprintf(sub, sizeof sub, "%s/%s", path, name);
-                if (r < 0)
-                        return r;
-                int sfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-                if (sfd < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return -errno;
-                }
-                r = scan_dir(s, sfd, sub, depth + 1);
-                if (r < 0)
-                        return r;
-        }
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? LB_WALK_NEXT : -errno; /* flushed and deleted meanwhile */
+        if (S_ISREG(st.st_mode))
+                return chunk_name ? scan_note_chunk(s, dir_path, name, &st) : LB_WALK_NEXT;
+        /* Deeper than any buffer layout: lb_walk() refuses with -ELOOP rather than miss chunks. */
+        return S_ISDIR(st.st_mode) && st.st_dev == s->dev ? LB_WALK_DESCEND : LB_WALK_NEXT;
 }
 
 int lb_chunk_scan(const char *dir, const struct lb_chunk_matcher *m, size_t max_paths, struct lb_chunk_scan *ret) {
-        _cleanup_strv_free_ char **paths = NULL;
         struct stat st;
 
         if (!m->compiled || isempty(dir))
                 return -EINVAL;
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-        if (dfd < 0)
+        if (stat(dir, &st) < 0)
                 return -errno;
-        if (fstat(dfd, &st) < 0)
-                return -errno;
-        paths = calloc(max_paths + 1, sizeof(char *));
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        _cleanup_strv_free_ char **paths = calloc(max_paths + 1, sizeof(char *));
         if (!paths)
                 return -ENOMEM;
 
@@ -156,14 +113,7 @@ int lb_chunk_scan(const char *dir, const struct lb_chunk_matcher *m, size_t max_
                 .max_paths = max_paths,
                 .paths = paths,
         };
-        /* Paths are reported as dir + relative name; drop a trailing slash. */
-        char top[PATH_MAX];
-        int r = lb_strscpy(top, sizeof top, dir);
-        if (r < 0)
-                return r;
-        for (size_t n = strlen(top); n > 1 && top[n - 1] == '/'; n--)
-                top[n - 1] = '\0';
-        r = scan_dir(&s, TAKE_FD(dfd), streq(top, "/") ? "" : top, 0);
+        int r = lb_walk(dir, LB_CHUNK_SCAN_MAX_DEPTH, scan_entry, &s);
         if (r < 0)
                 return r;
 

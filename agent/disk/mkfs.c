@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/settings.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/mkfs.h"
@@ -44,15 +45,14 @@ static int check_still_blank(const char *node, char *errbuf, size_t errsize) {
         int r;
 
         _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd < 0) {
                 r = -errno;
                 lb_set_reason(errbuf, errsize, "%s: %s", node, strerror(-r));
                 return r;
         }
-        if (!S_ISBLK(st.st_mode)) {
-                lb_set_reason(errbuf, errsize, "%s is not a block device", node);
-                return -ENOTBLK;
-        }
+        r = lb_stat_block(fd, node, &st, errbuf, errsize);
+        if (r < 0)
+                return r;
         if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
                 r = -errno;
                 lb_set_reason(errbuf, errsize, "%s: cannot read the size: %s", node, strerror(-r));
@@ -75,29 +75,14 @@ static int check_still_blank(const char *node, char *errbuf, size_t errsize) {
         return 0;
 }
 
-/* Reads fd to EOF, keeping the first size-1 bytes in buf (NUL-terminated) and discarding the rest. */
+/* Reads fd to EOF, keeping the first size-1 bytes in buf (NUL-terminated, stripped) and
+ * discarding the rest. */
 static int read_bounded(int fd, char *buf, size_t size) {
-        size_t len = 0;
-        for (;;) {
-                char chunk[512];
-                ssize_t n = read(fd, chunk, sizeof chunk);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                if (buf && size > 0 && len < size - 1) {
-                        size_t k = MIN((size_t) n, size - 1 - len);
-                        memcpy(buf + len, chunk, k);
-                        len += k;
-                }
-        }
-        if (buf && size > 0) {
-                buf[len] = '\0';
-                (void) lb_strstrip(buf);
-        }
+        _cleanup_buf_ struct lb_buf b = { .limit = size > 0 ? size - 1 : 0 };
+        int r = lb_read_fd(fd, &b, true);
+        if (r < 0)
+                return r;
+        (void) lb_strscpy(buf, size, b.data ? lb_strstrip(b.data) : "");
         return 0;
 }
 

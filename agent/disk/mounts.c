@@ -104,15 +104,9 @@ int lb_mount(const char *node, const char *target, const char *fstype, const cha
 
         if (isempty(node) || isempty(target) || isempty(fstype))
                 return -EINVAL;
-        if (stat(node, &st) < 0) {
-                r = -errno;
-                lb_set_reason(errbuf, errsize, "%s: %s", node, strerror(-r));
+        r = lb_stat_block(-1, node, &st, errbuf, errsize);
+        if (r < 0)
                 return r;
-        }
-        if (!S_ISBLK(st.st_mode)) {
-                lb_set_reason(errbuf, errsize, "%s is not a block device", node);
-                return -ENOTBLK;
-        }
         r = lb_mkdir_p(target, 0755);
         if (r < 0) {
                 lb_set_reason(errbuf, errsize, "cannot create %s: %s", target, strerror(-r));

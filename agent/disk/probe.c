@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "lifeboat/basic/dirent-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/disk/probe.h"
@@ -100,16 +101,11 @@ static int first_holder(const char *sysfs_dir, char *name, size_t size) {
         _cleanup_closedir_ DIR *d = opendir(path);
         if (!d)
                 return -errno;
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de)
-                        return errno != 0 ? -errno : 0;
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
+        FOREACH_DIRENT(de, d, return -errno) {
                 (void) lb_strscpy(name, size, de->d_name);
                 return 1;
         }
+        return 0;
 }
 
 static bool fs_supported(const char *type) {
@@ -145,25 +141,13 @@ static int judge_probe(const struct lb_probe *p, const char *expected_uuid, char
 
 int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid, struct lb_probe *ret_probe,
                        char *reason, size_t reason_size) {
-        struct stat st;
         struct lb_probe p;
         char holder[256];
         int r;
 
-        if (stat(dev->node, &st) < 0) {
-                r = -errno;
-                lb_set_reason(reason, reason_size, "%s: %s", dev->node, strerror(-r));
+        r = lb_blockdev_check_node(dev->node, dev->devno, reason, reason_size);
+        if (r < 0)
                 return r;
-        }
-        if (!S_ISBLK(st.st_mode)) {
-                lb_set_reason(reason, reason_size, "%s is not a block device", dev->node);
-                return -ENOTBLK;
-        }
-        if (st.st_rdev != dev->devno) {
-                lb_set_reason(reason, reason_size, "%s is %u:%u, expected %u:%u", dev->node, major(st.st_rdev),
-                              minor(st.st_rdev), major(dev->devno), minor(dev->devno));
-                return -EXDEV;
-        }
 
         _cleanup_free_ char *where = NULL;
         r = lb_mount_find_devno(dev->devno, &where);

@@ -13,31 +13,13 @@
 
 #include "lifeboat/aws/http.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/dirent-util.h"
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/fluentd/snippet.h"
 
-#define RPC_MAX_RESPONSE (64u * 1024u)
-
-/* A printable, bounded copy of an untrusted value for messages: no newline
- * or control character from a bad value reaches a log line. */
-static const char *printable(const char *s, size_t n, char *buf, size_t size) {
-        size_t j = 0;
-        for (size_t i = 0; i < n && s[i] && j + 4 < size; i++) {
-                unsigned char c = (unsigned char) s[i];
-                buf[j++] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-                if (i == 63 && i + 1 < n && s[i + 1]) {
-                        buf[j++] = '.';
-                        buf[j++] = '.';
-                        buf[j++] = '.';
-                        break;
-                }
-        }
-        buf[j] = '\0';
-        return buf;
-}
 
 /* Characters that mean something to fluentd's config parser, its embedded
  * Ruby ("#{...}"), its placeholders (${tag}, %Y, %{path}) or its globs. None
@@ -60,24 +42,24 @@ int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size
 
         if (!v->volume_id || !lb_volume_id_valid(v->volume_id) || !value_is_inert(v->volume_id)) {
                 lb_set_reason(reason, reason_size, "volume_id \"%s\" is not a volume id",
-                              v->volume_id ? printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                              v->volume_id ? lb_printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!lb_plain_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
                 lb_set_reason(reason, reason_size,
                               "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
-                              v->mount_path ? printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                              v->mount_path ? lb_printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!isempty(v->previous_owner) &&
             (!lb_instance_id_valid(v->previous_owner) || !value_is_inert(v->previous_owner))) {
                 lb_set_reason(reason, reason_size, "previous_owner \"%s\" is neither an instance id nor empty",
-                              printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
+                              lb_printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
                 return -EINVAL;
         }
         if (!isempty(v->group) && (!lb_group_valid(v->group) || !value_is_inert(v->group))) {
                 lb_set_reason(reason, reason_size, "group \"%s\" must be 1 to %d of [A-Za-z0-9_.:-]",
-                              printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), LB_GROUP_MAX);
+                              lb_printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), LB_GROUP_MAX);
                 return -EINVAL;
         }
         return 0;
@@ -135,7 +117,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                         end++;
                 if (end >= len || tmpl[end] == '\n') {
                         lb_set_reason(reason, reason_size, "unterminated placeholder \"{{%s\" on line %u",
-                                      printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
+                                      lb_printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
 
@@ -147,7 +129,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                 const char *value = lookup_placeholder(v, tmpl + a, b - a);
                 if (!value) {
                         lb_set_reason(reason, reason_size, "unknown placeholder {{%s}} on line %u",
-                                      printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
+                                      lb_printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
                 r = lb_buf_append_str(&out, value);
@@ -246,14 +228,7 @@ int lb_fluentd_prune_snippets(const char *conf_dir, const char *const *keep) {
         if (!d)
                 return errno == ENOENT ? 0 : -errno;
 
-        for (;;) {
-                errno = 0;
-                struct dirent *de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return -errno;
-                        break;
-                }
+        FOREACH_DIRENT(de, d, return -errno) {
                 const char *name = de->d_name;
                 size_t n = strlen(name);
                 /* Only our own files: vol-*.conf. */
@@ -382,116 +357,3 @@ int lb_fluentd_check_recovery_path(const char *recovery_path, const char *live_p
         return 0;
 }
 
-int lb_fluentd_rpc_check_answer(long status, const char *body, size_t len, char *reason, size_t reason_size) {
-        _cleanup_(json_decrefp) json_t *root = NULL;
-        char pbuf[80];
-        json_error_t err;
-
-        root = body ? json_loadb(body, len, 0, &err) : NULL;
-        const char *detail = NULL;
-        if (json_is_object(root)) {
-                detail = json_string_value(json_object_get(root, "error"));
-                if (!detail)
-                        detail = json_string_value(json_object_get(root, "message"));
-        }
-        if (status != 200) {
-                lb_set_reason(reason, reason_size, "fluentd RPC answered HTTP %ld%s%s", status,
-                              detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
-                return -EPROTO;
-        }
-        if (!json_is_object(root)) {
-                lb_set_reason(reason, reason_size, "fluentd RPC answer is not a JSON object: \"%s\"",
-                              body ? printable(body, len, pbuf, sizeof pbuf) : "");
-                return -EBADMSG;
-        }
-        if (!json_is_true(json_object_get(root, "ok"))) {
-                lb_set_reason(reason, reason_size, "fluentd RPC answered without \"ok\":true%s%s",
-                              detail ? ": " : "", detail ? printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
-                return -EBADMSG;
-        }
-        return 0;
-}
-
-static bool curl_connect_failed(CURLcode c) {
-        return c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST;
-}
-
-static bool rpc_method_valid(const char *m) {
-        if (isempty(m))
-                return false;
-        for (const char *p = m; *p; p++)
-                if (!isalnum((unsigned char) *p) && *p != '.' && *p != '_')
-                        return false;
-        return true;
-}
-
-int lb_fluentd_rpc(const struct lb_context *ctx, const char *rpc, const char *method,
-                   char *reason, size_t reason_size) {
-        _cleanup_http_request_ struct lb_http_request req = { 0 };
-        char base[PATH_MAX], url[PATH_MAX];
-        int r;
-
-        if (isempty(rpc)) {
-                lb_set_reason(reason, reason_size, "the fluentd RPC is disabled (LIFEBOAT_FLUENTD_RPC is empty)");
-                return -EOPNOTSUPP;
-        }
-        if (!rpc_method_valid(method)) {
-                lb_set_reason(reason, reason_size, "bad fluentd RPC method");
-                return -EINVAL;
-        }
-        r = lb_strscpy(base, sizeof base, rpc);
-        if (r < 0) {
-                lb_set_reason(reason, reason_size, "fluentd RPC address is too long");
-                return r;
-        }
-        for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
-                base[n - 1] = '\0';
-        /* fluentd's own rpc_endpoint setting is a bare host:port. */
-        r = lb_snprintf(url, sizeof url, "%s%s/api/%s", strstr(base, "://") ? "" : "http://", base, method);
-        if (r < 0) {
-                lb_set_reason(reason, reason_size, "fluentd RPC address is too long");
-                return r;
-        }
-
-        req.method = "GET";
-        req.url = url;
-        req.connect_timeout_ms = LB_FLUENTD_RPC_TIMEOUT_MS;
-        req.timeout_ms = LB_FLUENTD_RPC_TIMEOUT_MS;
-        req.max_response = RPC_MAX_RESPONSE;
-
-        r = lb_http_perform_one(&req);
-        if (r < 0) {
-                lb_set_reason(reason, reason_size, "cannot send %s: %s", url, strerror(-r));
-                return r;
-        }
-        /* Checked first: curl reports the cut-off body as a write error. */
-        if (req.truncated) {
-                lb_set_reason(reason, reason_size, "%s: answer larger than %u bytes", url, RPC_MAX_RESPONSE);
-                return -EBADMSG;
-        }
-        if (lb_http_timed_out(&req)) {
-                lb_set_reason(reason, reason_size, "no answer from %s within %ld ms", url, LB_FLUENTD_RPC_TIMEOUT_MS);
-                return -ETIMEDOUT;
-        }
-        if (lb_http_transport_failed(&req)) {
-                lb_set_reason(reason, reason_size, "%s: %s", url, req.error[0] ? req.error : curl_easy_strerror(req.curl_code));
-                /* Nobody listening (fluentd down, or no rpc_endpoint) versus a broken answer. */
-                if (curl_connect_failed(req.curl_code))
-                        return -ECONNREFUSED;
-                return -EPROTO;
-        }
-        r = lb_fluentd_rpc_check_answer(req.status, req.response.data, req.response.len, reason, reason_size);
-        if (r < 0)
-                return r;
-        if (ctx)
-                lb_debug(ctx, "fluentd RPC %s: ok", url);
-        return 0;
-}
-
-int lb_fluentd_flush_buffers(const struct lb_context *ctx, char *reason, size_t reason_size) {
-        return lb_fluentd_rpc(ctx, ctx->settings.fluentd_rpc, "plugins.flushBuffers", reason, reason_size);
-}
-
-int lb_fluentd_reload_config(const struct lb_context *ctx, char *reason, size_t reason_size) {
-        return lb_fluentd_rpc(ctx, ctx->settings.fluentd_rpc, "config.reload", reason, reason_size);
-}

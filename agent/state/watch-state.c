@@ -16,8 +16,7 @@
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/state/manifest.h"
-#include "lifeboat/watch/watch.h"
-
+#include "lifeboat/state/watch-state.h"
 
 /* ---- names ---- */
 
@@ -96,25 +95,18 @@ void lb_watch_state_done(struct lb_watch_state *st) {
         st->n_recovered = 0;
 }
 
-static json_t *time_json(time_t t) {
-        char buf[40];
-        if (t <= 0 || lb_format_iso8601(t, buf, sizeof buf) < 0)
-                return json_null();
-        return json_string(buf);
-}
-
 static json_t *notice_json(const struct lb_watch_notice *n) {
         return json_pack("{s:s, s:o, s:o, s:o}", "trigger", lb_watch_trigger_to_string(n->trigger), "detail",
-                         lb_json_string_or_null(n->detail), "time", time_json(n->time), "seen_at",
-                         time_json(n->seen_at));
+                         lb_json_string_or_null(n->detail), "time", lb_json_time_or_null(n->time), "seen_at",
+                         lb_json_time_or_null(n->seen_at));
 }
 
 static json_t *own_json(const struct lb_watch_own *o) {
         return json_pack("{s:s, s:o, s:s, s:I, s:I, s:o, s:o, s:I, s:o}", "state",
                          lb_watch_own_state_to_string(o->state), "volume_id", lb_json_string_or_null(o->volume_id),
                          "mount_path", o->mount_path, "chunk_files", (json_int_t) o->chunk_files, "chunk_bytes",
-                         (json_int_t) o->chunk_bytes, "deadline", time_json(o->deadline), "flushed_at",
-                         time_json(o->flushed_at), "flush_requests", (json_int_t) o->flush_requests, "reason",
+                         (json_int_t) o->chunk_bytes, "deadline", lb_json_time_or_null(o->deadline), "flushed_at",
+                         lb_json_time_or_null(o->flushed_at), "flush_requests", (json_int_t) o->flush_requests, "reason",
                          lb_json_string_or_null(o->reason));
 }
 
@@ -122,8 +114,8 @@ static json_t *recovered_json(const struct lb_watch_recovered *r) {
         return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "volume_id", r->volume_id, "mount_path",
                          r->mount_path, "state", lb_watch_rec_state_to_string(r->state), "chunk_files",
                          (json_int_t) r->chunk_files, "chunk_bytes", (json_int_t) r->chunk_bytes, "empty_since",
-                         time_json(r->empty_since), "backup_files", (json_int_t) r->backup_files, "released_at",
-                         time_json(r->released_at));
+                         lb_json_time_or_null(r->empty_since), "backup_files", (json_int_t) r->backup_files, "released_at",
+                         lb_json_time_or_null(r->released_at));
 }
 
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
@@ -142,8 +134,8 @@ int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
                 return -ENOMEM;
         json_t *root = json_pack("{s:i, s:I, s:s, s:o, s:b, s:b, s:o, s:I, s:O, s:o, s:O}", "version",
                                  LB_WATCH_STATE_VERSION, "pid", (json_int_t) st->pid, "instance_id",
-                                 st->instance_id, "started_at", time_json(st->started_at), "ending", st->ending,
-                                 "imds_ok", st->imds_ok, "imds_failing_since", time_json(st->imds_failing_since),
+                                 st->instance_id, "started_at", lb_json_time_or_null(st->started_at), "ending", st->ending,
+                                 "imds_ok", st->imds_ok, "imds_failing_since", lb_json_time_or_null(st->imds_failing_since),
                                  "backup_files", (json_int_t) st->backup_files, "notices", notices, "own", own,
                                  "recovered", recovered);
         if (!root)
@@ -322,168 +314,3 @@ const struct lb_watch_recovered *lb_watch_state_find_recovered(const struct lb_w
         return NULL;
 }
 
-static void describe_notices(struct lb_buf *b, const struct lb_watch_state *st) {
-        char t1[40], t2[40];
-        if (st->n_notices == 0) {
-                (void) lb_buf_printf(b, "  notices: none\n");
-                return;
-        }
-        for (size_t i = 0; i < st->n_notices; i++) {
-                const struct lb_watch_notice *n = &st->notices[i];
-                switch (n->trigger) {
-                case LB_WATCH_TRIGGER_SPOT:
-                        (void) lb_buf_printf(b, "  notice: spot %s at %s (seen %s)\n", n->detail,
-                                             lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
-                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
-                        break;
-                case LB_WATCH_TRIGGER_REBALANCE:
-                        (void) lb_buf_printf(b, "  notice: rebalance recommendation of %s (seen %s)\n",
-                                             lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
-                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
-                        break;
-                case LB_WATCH_TRIGGER_ASG:
-                        (void) lb_buf_printf(b, "  notice: ASG target lifecycle state %s (seen %s)\n", n->detail,
-                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
-                        break;
-                default:
-                        (void) lb_buf_printf(b, "  notice: %s (seen %s)\n", n->detail,
-                                             lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
-                }
-        }
-}
-
-static void describe_own(struct lb_buf *b, const struct lb_watch_own *o) {
-        char t[40];
-        const char *id = isempty(o->volume_id) ? "?" : o->volume_id;
-        switch (o->state) {
-        case LB_WATCH_OWN_NONE:
-                (void) lb_buf_printf(b, "  own buffer: none configured (recovery only)\n");
-                break;
-        case LB_WATCH_OWN_UNKNOWN:
-                (void) lb_buf_printf(b, "  own buffer %s: not confirmed: %s\n", id, isempty(o->reason) ? "?" : o->reason);
-                break;
-        case LB_WATCH_OWN_DIRTY:
-                (void) lb_buf_printf(b, "  own buffer %s: in use (dirty)\n", id);
-                break;
-        case LB_WATCH_OWN_DRAINING:
-                (void) lb_buf_printf(b, "  own buffer %s: DRAINING, %" PRIu64 " chunk file(s), %" PRIu64
-                                        " bytes left, deadline %s\n",
-                                     id, o->chunk_files, o->chunk_bytes,
-                                     lb_format_iso8601_or_dash(o->deadline, t, sizeof t));
-                break;
-        case LB_WATCH_OWN_FLUSHED:
-                (void) lb_buf_printf(b, "  own buffer %s: drained, tagged flushed at %s\n", id,
-                                     lb_format_iso8601_or_dash(o->flushed_at, t, sizeof t));
-                break;
-        case LB_WATCH_OWN_UNDRAINED:
-                (void) lb_buf_printf(b, "  own buffer %s: NOT DRAINED by the deadline: %" PRIu64 " chunk file(s), %" PRIu64
-                                        " bytes left; stays dirty for the next boot\n",
-                                     id, o->chunk_files, o->chunk_bytes);
-                break;
-        default:
-                break;
-        }
-}
-
-static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st, const struct lb_manifest *m) {
-        char t[40];
-        size_t shown = 0;
-        for (size_t i = 0; m && i < m->n; i++) {
-                const struct lb_manifest_entry *e = &m->entries[i];
-                const struct lb_watch_recovered *r = lb_watch_state_find_recovered(st, e->volume_id);
-                (void) lb_buf_printf(b, "  recovered %s%s%s: ", e->volume_id, isempty(e->previous_owner) ? "" : " from ",
-                                     e->previous_owner);
-                if (!r)
-                        (void) lb_buf_printf(b, "mounted at %s, not watched yet\n", e->mount_path);
-                else if (r->state == LB_WATCH_REC_DRAINING)
-                        (void) lb_buf_printf(b, "draining, %" PRIu64 " chunk file(s), %" PRIu64 " bytes left\n",
-                                             r->chunk_files, r->chunk_bytes);
-                else if (r->state == LB_WATCH_REC_SETTLING)
-                        (void) lb_buf_printf(b, "empty since %s, released once settled\n",
-                                             lb_format_iso8601_or_dash(r->empty_since, t, sizeof t));
-                else if (r->state == LB_WATCH_REC_TAGGED)
-                        (void) lb_buf_printf(b, "tagged flushed; unmount/detach pending\n");
-                else if (r->state == LB_WATCH_REC_MISSING)
-                        (void) lb_buf_printf(b, "NOT MOUNTED at %s: left alone\n", e->mount_path);
-                else
-                        (void) lb_buf_printf(b, "%s\n", lb_watch_rec_state_to_string(r->state));
-                shown++;
-        }
-        for (size_t i = 0; st && i < st->n_recovered; i++) {
-                const struct lb_watch_recovered *r = &st->recovered[i];
-                if (r->state != LB_WATCH_REC_RELEASED)
-                        continue;
-                (void) lb_buf_printf(b, "  released %s at %s", r->volume_id,
-                                     lb_format_iso8601_or_dash(r->released_at, t, sizeof t));
-                if (r->backup_files > 0)
-                        (void) lb_buf_printf(b, " (%" PRIu64 " file(s) in fluentd's backup directory: NOT delivered)",
-                                             r->backup_files);
-                (void) lb_buf_printf(b, "\n");
-                shown++;
-        }
-        if (shown == 0)
-                (void) lb_buf_printf(b, "  recovered volumes: none\n");
-}
-
-int lb_watch_status_describe(const struct lb_watch_state *st, bool running, const struct lb_manifest *m,
-                             char **ret_text) {
-        _cleanup_buf_ struct lb_buf b = { 0 };
-        char t[40];
-        if (!st)
-                (void) lb_buf_printf(&b, "Watch     not running here (no %s)\n", LB_WATCH_STATE_FILE);
-        else {
-                if (running)
-                        (void) lb_buf_printf(&b, "Watch     running (pid %ld) since %s", st->pid,
-                                             lb_format_iso8601_or_dash(st->started_at, t, sizeof t));
-                else
-                        (void) lb_buf_printf(&b, "Watch     NOT RUNNING (last state written by pid %ld, started %s)",
-                                             st->pid, lb_format_iso8601_or_dash(st->started_at, t, sizeof t));
-                if (st->imds_ok)
-                        (void) lb_buf_printf(&b, ", IMDS ok\n");
-                else
-                        (void) lb_buf_printf(&b, ", IMDS FAILING since %s\n",
-                                             lb_format_iso8601_or_dash(st->imds_failing_since, t, sizeof t));
-                describe_notices(&b, st);
-                describe_own(&b, &st->own);
-                if (st->backup_files > 0)
-                        (void) lb_buf_printf(&b, "  fluentd's backup directory: %" PRIu64
-                                                 " file(s) since watch started (chunks NOT delivered)\n",
-                                             st->backup_files);
-        }
-        describe_recovered(&b, st, m);
-        if (!b.data)
-                return -ENOMEM;
-        *ret_text = lb_buf_steal(&b);
-        return 0;
-}
-
-int lb_watch_status_to_json(const struct lb_watch_state *st, bool running, const struct lb_manifest *m,
-                            json_t **ret) {
-        _cleanup_(json_decrefp) json_t *state = NULL;
-        _cleanup_(json_decrefp) json_t *rec = json_array();
-        int r;
-        if (!rec)
-                return -ENOMEM;
-        if (st) {
-                r = lb_watch_state_to_json(st, &state);
-                if (r < 0)
-                        return r;
-        }
-        for (size_t i = 0; m && i < m->n; i++) {
-                const struct lb_manifest_entry *e = &m->entries[i];
-                const struct lb_watch_recovered *w = lb_watch_state_find_recovered(st, e->volume_id);
-                json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s?}", "volume_id", e->volume_id, "device",
-                                      e->device, "mount_path", e->mount_path, "previous_owner",
-                                      lb_json_string_or_null(e->previous_owner), "config_file",
-                                      lb_json_string_or_null(e->config_file), "recovered_at",
-                                      time_json(e->recovered_at),
-                                      "watch_state", w ? lb_watch_rec_state_to_string(w->state) : NULL);
-                if (json_array_append_new(rec, o) < 0)
-                        return -ENOMEM;
-        }
-        json_t *root = json_pack("{s:b, s:O?, s:O}", "running", running, "state", state, "recovered", rec);
-        if (!root)
-                return -ENOMEM;
-        *ret = root;
-        return 0;
-}

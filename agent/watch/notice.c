@@ -13,8 +13,14 @@
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/watch-state.h"
 #include "lifeboat/watch/watch.h"
 #include "watch-internal.h"
+#include "notice.h"
+#include "own.h"
+#include "release.h"
+#include "tag.h"
+#include "backup.h"
 
 uint64_t lb_watch_flush_budget_ms(enum lb_watch_trigger t, time_t notice_time, uint64_t now_wall_ms,
                                   uint64_t timeout_ms, uint64_t margin_ms) {

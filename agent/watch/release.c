@@ -15,16 +15,24 @@
 #include <unistd.h>
 
 #include "lifeboat/aws/ec2.h"
+#include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/lock.h"
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/chunks.h"
 #include "lifeboat/disk/mounts.h"
+#include "lifeboat/fluentd/rpc.h"
 #include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/state/manifest.h"
+#include "lifeboat/state/watch-state.h"
 #include "lifeboat/watch/watch.h"
 #include "watch-internal.h"
+#include "notice.h"
+#include "own.h"
+#include "release.h"
+#include "tag.h"
+#include "backup.h"
 
 /* Waiting for boot's lock before editing the manifest. */
 #define MANIFEST_LOCK_TIMEOUT_MS 5000u
@@ -76,10 +84,11 @@ static void rec_remove_at(struct watch *w, size_t i) {
 /* Whether the manifest's device is what is mounted at its mount path. */
 static int rec_mounted(const struct lb_manifest_entry *e) {
         struct stat st;
-        if (stat(e->device, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (!S_ISBLK(st.st_mode))
+        int r = lb_stat_block(-1, e->device, &st, NULL, 0);
+        if (r == -ENOENT || r == -ENOTBLK)
                 return 0;
+        if (r < 0)
+                return r;
         return lb_mount_is_mounted_at(st.st_rdev, e->mount_path);
 }
 
@@ -93,9 +102,10 @@ static bool rec_unmounted_by_watch(const struct lb_manifest_entry *e) {
         struct stat st;
         if (lstat(e->mount_path, &st) == 0 || errno != ENOENT)
                 return false;
-        if (stat(e->device, &st) < 0)
-                return errno == ENOENT; /* detached already */
-        return S_ISBLK(st.st_mode) && lb_mount_find_devno(st.st_rdev, NULL) == 0;
+        int r = lb_stat_block(-1, e->device, &st, NULL, 0);
+        if (r == -ENOENT)
+                return true; /* detached already */
+        return r >= 0 && lb_mount_find_devno(st.st_rdev, NULL) == 0;
 }
 
 static int rec_scan(struct watch *w, struct lb_watch_recovered *r) {

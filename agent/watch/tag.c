@@ -12,6 +12,11 @@
 #include "lifeboat/basic/util.h"
 #include "lifeboat/state/volume.h"
 #include "watch-internal.h"
+#include "notice.h"
+#include "own.h"
+#include "release.h"
+#include "tag.h"
+#include "backup.h"
 
 int watch_tag_keys_init(struct watch *w) {
         int r = lb_tag_key(w->s, LB_TAG_STATE, w->key_state, sizeof w->key_state);

@@ -2,16 +2,18 @@
 #pragma once
 
 /*
- * lifeboat watch, private to agent/watch*.c: the daemon's state (struct watch)
- * and the calls between its modules. The public API is include/lifeboat/watch.h.
+ * lifeboat watch, private to agent/watch/: the daemon's state (struct watch).
+ * The public API is include/lifeboat/watch/watch.h.
  *
- *   watch.c          the loop, signals, the stop, watch.json, lb_watch_run()
- *   watch-notice.c   IMDS notices (spot, ASG lifecycle, rebalance) and deadlines
- *   watch-own.c      the own buffer volume: flush requests, scans, marker, tags
- *   watch-release.c  the recovered volumes of recovered.json: settle and release
- *   watch-tag.c      the state tags watch writes (flushed, dirty)
- *   watch-backup.c   fluentd's backup directory: chunks it could not deliver
- *   watch-state.c    the state file watch.json
+ *   watch.c     the loop, signals, the stop, watch.json, lb_watch_run()
+ *   notice.c    IMDS notices (spot, ASG lifecycle, rebalance) and deadlines
+ *   own.c       the own buffer volume: flush requests, scans, marker, tags
+ *   release.c   the recovered volumes of recovered.json: settle and release
+ *   tag.c       the state tags watch writes (flushed, dirty)
+ *   backup.c    fluentd's backup directory: chunks it could not deliver
+ *
+ * This header holds the daemon's state (types only); each module's functions are in its own
+ * header beside it. The state file is lifeboat/state/watch-state.h.
  */
 
 #include <stdbool.h>
@@ -24,6 +26,7 @@
 #include "lifeboat/disk/blockdev.h"
 #include "lifeboat/disk/chunks.h"
 #include "lifeboat/state/manifest.h"
+#include "lifeboat/state/watch-state.h"
 #include "lifeboat/watch/watch.h"
 
 /* What watch keeps about a recovered volume besides its public state. */
@@ -79,46 +82,3 @@ struct watch {
         bool own_unmarked;              /* ... because it had no state tag at all (not: flushed over chunks) */
         time_t started_at;
 };
-
-/* ---- watch-notice.c ---- */
-
-/* Records a notice in the state (the first LB_WATCH_MAX_NOTICES only). */
-void watch_add_notice(struct watch *w, enum lb_watch_trigger t, const char *detail, time_t when);
-/* A spot notice, ASG Terminated or a signal: drain the own buffer volume by the deadline.
- * what is logged; short_what names the flush request. */
-void watch_begin_end(struct watch *w, enum lb_watch_trigger t, time_t notice_time, const char *what,
-                     const char *short_what);
-/* One poll of the three IMDS notices; a new one is acted on at once. */
-void watch_poll_imds(struct watch *w);
-
-/* ---- watch-own.c ---- */
-
-/* Asks fluentd to flush its buffers, at most once a cycle; repeat: logged at debug level only. */
-void watch_request_flush(struct watch *w, const char *why, bool repeat);
-/* Identifies the own buffer volume while its state is UNKNOWN (retried every
- * LB_WATCH_IDENTIFY_RETRY_MS). */
-void watch_own_identify(struct watch *w);
-/* Scans the own buffer volume when there is something to decide, and tags it. */
-void watch_own_check(struct watch *w);
-
-/* ---- watch-release.c ---- */
-
-/* Follows the volumes of recovered.json and releases each once it stays empty. */
-void watch_recovered_check(struct watch *w);
-
-/* ---- watch-tag.c ---- */
-
-/* Fills w->key_state and w->key_flushed_at from the settings: -EINVAL when they do not fit. */
-int watch_tag_keys_init(struct watch *w);
-/* Tags volume_id state=flushed with flushed-at=when, or state=dirty (dropping flushed-at).
- * A failure is warned about once until a CreateTags works again. */
-int watch_tag_volume(struct watch *w, const char *volume_id, bool flushed, time_t when);
-
-/* ---- watch-backup.c ---- */
-
-/* Counts the regular files in fluentd's backup directory whose path below it contains needle
- * (NULL: any) and whose mtime is at or after newer_than (0: any). 0 files when the directory
- * does not exist, -EOPNOTSUPP when none is configured. */
-int watch_count_backup(const struct watch *w, const char *needle, time_t newer_than, uint64_t *ret);
-/* Warns when files appeared in the backup directory since watch started; updates st.backup_files. */
-void watch_check_backup_since_start(struct watch *w);

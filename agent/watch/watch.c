@@ -33,8 +33,14 @@
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/chunks.h"
+#include "lifeboat/state/watch-state.h"
 #include "lifeboat/watch/watch.h"
 #include "watch-internal.h"
+#include "notice.h"
+#include "own.h"
+#include "release.h"
+#include "tag.h"
+#include "backup.h"
 
 /* At a stop, with fluentd gone and nothing changing on the volume, waiting longer is pointless. */
 #define STOP_STALL_MS 10000u

@@ -18,6 +18,7 @@
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/state/watch-state.h"
 #include "testutil.h"
 
 /* ---- temporary directories ---- */
@@ -137,4 +138,38 @@ const char *lbt_log_text(const struct lbt_log *l) {
 void lbt_log_reset(struct lbt_log *l) {
         lb_buf_free(&l->text);
         l->n_err = l->n_warn = 0;
+}
+
+/* 2026-11-26T16:12:55Z, as in the tests that use the sample. */
+#define SAMPLE_NOW_S 1795709575
+
+void lbt_sample_watch_state(struct lb_watch_state *st) {
+        memset(st, 0, sizeof *st);
+        st->pid = 4242;
+        assert_int_equal(lb_strscpy(st->instance_id, sizeof st->instance_id, "i-0123456789abcdef0"), 0);
+        st->started_at = SAMPLE_NOW_S;
+        st->ending = true;
+        st->imds_ok = false;
+        st->imds_failing_since = SAMPLE_NOW_S + 3;
+        st->backup_files = 2;
+        st->notices[0] = (struct lb_watch_notice) { .trigger = LB_WATCH_TRIGGER_REBALANCE, .time = SAMPLE_NOW_S + 5,
+                                                    .seen_at = SAMPLE_NOW_S + 6 };
+        st->notices[1] = (struct lb_watch_notice) { .trigger = LB_WATCH_TRIGGER_SPOT, .detail = "terminate",
+                                                    .time = SAMPLE_NOW_S + 120, .seen_at = SAMPLE_NOW_S + 7 };
+        st->notices[2] = (struct lb_watch_notice) { .trigger = LB_WATCH_TRIGGER_SIGNAL, .detail = "SIGTERM",
+                                                    .seen_at = SAMPLE_NOW_S + 9 };
+        st->n_notices = 3;
+        st->own = (struct lb_watch_own) { .state = LB_WATCH_OWN_DRAINING, .volume_id = "vol-0aaaaaaaaaaaaaaaa",
+                                          .mount_path = "/var/lib/lifeboat/buffer", .chunk_files = 3,
+                                          .chunk_bytes = 12345, .deadline = SAMPLE_NOW_S + 110, .flush_requests = 2 };
+        st->recovered = calloc(2, sizeof *st->recovered);
+        assert_non_null(st->recovered);
+        st->recovered[0] = (struct lb_watch_recovered) { .volume_id = "vol-0bbbbbbbbbbbbbbbb",
+                                                         .mount_path = "/var/lib/lifeboat/recovery/vol-0bbbbbbbbbbbbbbbb",
+                                                         .state = LB_WATCH_REC_SETTLING, .empty_since = SAMPLE_NOW_S + 1 };
+        st->recovered[1] = (struct lb_watch_recovered) { .volume_id = "vol-0cccccccccccccccc",
+                                                         .mount_path = "/var/lib/lifeboat/recovery/vol-0cccccccccccccccc",
+                                                         .state = LB_WATCH_REC_RELEASED, .backup_files = 4,
+                                                         .released_at = SAMPLE_NOW_S + 2 };
+        st->n_recovered = 2;
 }

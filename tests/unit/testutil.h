@@ -62,3 +62,8 @@ void lbt_log_install(struct lb_context *ctx, struct lbt_log *l);
 const char *lbt_log_text(const struct lbt_log *l);
 /* Forgets everything logged (also frees the text). */
 void lbt_log_reset(struct lbt_log *l);
+
+/* A watch.json state with a little of everything (notices, a draining own volume, one settling
+ * and one released recovered volume), at 2026-11-26T16:12:55Z; free with lb_watch_state_done(). */
+struct lb_watch_state;
+void lbt_sample_watch_state(struct lb_watch_state *st);

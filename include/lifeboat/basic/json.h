@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /* Small jansson helpers shared by the documents lifeboat writes and reads. */
 
@@ -19,3 +20,6 @@ int lb_json_get_string(json_t *obj, const char *key, bool optional, char *dst, s
 /* json_dumps(root, flags) with a trailing newline, as a file or stdout wants it. Returns 0 and
  * the malloc'd text, or -ENOMEM. */
 int lb_json_dump_line(const json_t *root, size_t flags, char **ret_text);
+
+/* An ISO 8601 UTC string for a time, or null for an unset one (t <= 0). */
+json_t *lb_json_time_or_null(time_t t);

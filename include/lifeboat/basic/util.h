@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,9 +40,6 @@ int lb_strscpy(char *dst, size_t size, const char *src);
  * truncation is fine for a reason). */
 void lb_set_reason(char *reason, size_t size, const char *fmt, ...) _printf_(3, 4);
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
-#define _cleanup_closedir_ _cleanup_(closedirp)
-
 /* Overwrites a secret string (a key, a token) with zeros before freeing it; NULL is fine. */
 void lb_free_secret(char *s);
 static inline void lb_free_secretp(char **s) {
@@ -60,3 +56,7 @@ bool lb_endswith(const char *s, const char *suffix);
  * (no trailing '/', no "." or ".." components); every path is below "/". */
 bool lb_path_equal_or_below(const char *a, const char *b);
 
+/* A printable, bounded copy of an untrusted value (at most n bytes of s) for messages: every
+ * byte outside printable ASCII becomes '?' and more than 64 characters end in "...", so no
+ * newline or control character from a bad value reaches a log line. Returns buf. */
+const char *lb_printable(const char *s, size_t n, char *buf, size_t size);

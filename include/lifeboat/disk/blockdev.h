@@ -87,6 +87,9 @@ struct lb_blockdev_query {
 int lb_blockdev_load(const char *sysfs_root, const char *dev_root, const char *name,
                      struct lb_blockdev *ret, char *reason, size_t reason_size);
 
+/* Checks that node is a block device with number devno: 0, -ENODEV when it does not exist,
+ * -ENOTBLK, or -EXDEV for another device, with a reason. */
+int lb_blockdev_check_node(const char *node, dev_t devno, char *reason, size_t reason_size);
 /*
  * One scan: Nitro by serial first, then (when q->requested_name is set and no
  * NVMe namespace matched) Xen by name, snapshot and size. 0 and *ret filled,

@@ -21,6 +21,7 @@
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/fluentd/rpc.h"
 #include "lifeboat/fluentd/snippet.h"
 #include "testutil.h"
 

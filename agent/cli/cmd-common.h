@@ -4,19 +4,11 @@
 #include <jansson.h>
 #include <stdarg.h>
 
-#include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 
 struct lb_context;
 
-
-/* Each command parses its own options (argv[0] is the command name) and returns an exit code. */
-int lb_cmd_status(struct lb_context *ctx, int argc, char **argv);
-int lb_cmd_boot(struct lb_context *ctx, int argc, char **argv);
-int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv);
-int lb_cmd_watch(struct lb_context *ctx, int argc, char **argv);
-
-/* ---- shared by the commands (agent/cmd-common.c) ---- */
+/* What the commands (agent/cli/cmd-*.c, main.c) share: they alone decide what the user sees. */
 
 /* Call once getopt_long() is done: refuses a leftover argument (naming it on stderr), then
  * lb_settings_finalize(). 0, or a negative errno: the command exits with LB_EXIT_USAGE. */

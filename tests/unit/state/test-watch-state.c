@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* watch.json: names, the document, loading it, and whether its watch runs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lifeboat/basic/fileio.h"
+#include "lifeboat/basic/util.h"
+#include "lifeboat/state/watch-state.h"
+#include "testutil.h"
+
+#define NOW_S 1795709575 /* 2026-11-26T16:12:55Z */
+#define NOW_MS ((uint64_t) NOW_S * 1000u)
+
+static void test_names_round_trip(void **state) {
+        for (int i = 0; i < _LB_WATCH_OWN_STATE_MAX; i++) {
+                enum lb_watch_own_state s;
+                assert_int_equal(lb_watch_own_state_from_string(lb_watch_own_state_to_string(i), &s), 0);
+                assert_int_equal(s, i);
+        }
+        for (int i = 0; i < _LB_WATCH_REC_STATE_MAX; i++) {
+                enum lb_watch_rec_state s;
+                assert_int_equal(lb_watch_rec_state_from_string(lb_watch_rec_state_to_string(i), &s), 0);
+                assert_int_equal(s, i);
+        }
+        enum lb_watch_own_state s;
+        assert_int_equal(lb_watch_own_state_from_string("drained", &s), -EINVAL);
+        assert_int_equal(lb_watch_own_state_from_string(NULL, &s), -EINVAL);
+        assert_string_equal(lb_watch_own_state_to_string(_LB_WATCH_OWN_STATE_MAX), "unknown");
+        assert_string_equal(lb_watch_trigger_to_string(LB_WATCH_TRIGGER_SPOT), "spot");
+}
+
+static void test_state_round_trip(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        _cleanup_watch_state_ struct lb_watch_state back = { 0 };
+        _cleanup_free_ char *text = NULL;
+        lbt_sample_watch_state(&st);
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"deadline\": \"2026-11-26T16:14:45Z\""));
+        assert_non_null(strstr(text, "\"flushed_at\": null"));
+        assert_int_equal(text[strlen(text) - 1], '\n');
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+
+        assert_int_equal(back.pid, 4242);
+        assert_string_equal(back.instance_id, st.instance_id);
+        assert_int_equal(back.started_at, NOW_S);
+        assert_true(back.ending);
+        assert_false(back.imds_ok);
+        assert_int_equal(back.imds_failing_since, NOW_S + 3);
+        assert_int_equal(back.backup_files, 2);
+        assert_int_equal(back.n_notices, 3);
+        for (size_t i = 0; i < 3; i++) {
+                assert_int_equal(back.notices[i].trigger, st.notices[i].trigger);
+                assert_string_equal(back.notices[i].detail, st.notices[i].detail);
+                assert_int_equal(back.notices[i].time, st.notices[i].time);
+                assert_int_equal(back.notices[i].seen_at, st.notices[i].seen_at);
+        }
+        assert_int_equal(back.own.state, LB_WATCH_OWN_DRAINING);
+        assert_string_equal(back.own.volume_id, st.own.volume_id);
+        assert_string_equal(back.own.mount_path, st.own.mount_path);
+        assert_int_equal(back.own.chunk_files, 3);
+        assert_int_equal(back.own.chunk_bytes, 12345);
+        assert_int_equal(back.own.deadline, NOW_S + 110);
+        assert_int_equal(back.own.flushed_at, 0);
+        assert_int_equal(back.own.flush_requests, 2);
+        assert_string_equal(back.own.reason, "");
+        assert_int_equal(back.n_recovered, 2);
+        for (size_t i = 0; i < 2; i++) {
+                assert_string_equal(back.recovered[i].volume_id, st.recovered[i].volume_id);
+                assert_string_equal(back.recovered[i].mount_path, st.recovered[i].mount_path);
+                assert_int_equal(back.recovered[i].state, st.recovered[i].state);
+                assert_int_equal(back.recovered[i].empty_since, st.recovered[i].empty_since);
+                assert_int_equal(back.recovered[i].backup_files, st.recovered[i].backup_files);
+                assert_int_equal(back.recovered[i].released_at, st.recovered[i].released_at);
+        }
+        assert_ptr_equal(lb_watch_state_find_recovered(&back, "vol-0cccccccccccccccc"), &back.recovered[1]);
+        assert_null(lb_watch_state_find_recovered(&back, "vol-0dddddddddddddddd"));
+
+        /* Formatting is stable: the daemon compares texts to skip writes that change nothing. */
+        _cleanup_free_ char *again = NULL;
+        assert_int_equal(lb_watch_state_format(&back, &again), 0);
+        assert_string_equal(text, again);
+}
+
+static const char *const good_doc =
+        "{\"version\":1,\"pid\":7,\"instance_id\":\"i-0123456789abcdef0\",\"started_at\":\"2026-11-26T16:12:55Z\","
+        "\"ending\":false,\"imds_ok\":true,\"imds_failing_since\":null,\"backup_files\":0,\"notices\":[],"
+        "\"own\":{\"state\":\"none\",\"volume_id\":null,\"mount_path\":\"/b\",\"chunk_files\":0,\"chunk_bytes\":0,"
+        "\"deadline\":null,\"flushed_at\":null,\"flush_requests\":0,\"reason\":null},\"recovered\":[],"
+        "\"unknown_field\":\"ignored\"}";
+
+static void expect_bad(const char *from, const char *to) {
+        char doc[2048];
+        const char *at = strstr(good_doc, from);
+        assert_non_null(at);
+        assert_int_equal(lb_snprintf(doc, sizeof doc, "%.*s%s%s", (int) (at - good_doc), good_doc, to,
+                                     at + strlen(from)),
+                         0);
+        struct lb_watch_state st;
+        if (lb_watch_state_parse(doc, strlen(doc), &st) != -EBADMSG)
+                fail_msg("accepted: %s", doc);
+}
+
+
+static void test_parse_rejects_bad_documents(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        assert_int_equal(lb_watch_state_parse(good_doc, strlen(good_doc), &st), 0);
+        assert_int_equal(st.own.state, LB_WATCH_OWN_NONE);
+
+        struct lb_watch_state bad;
+        assert_int_equal(lb_watch_state_parse("", 0, &bad), -EBADMSG);
+        assert_int_equal(lb_watch_state_parse("[]", 2, &bad), -EBADMSG);
+        assert_int_equal(lb_watch_state_parse("{", 1, &bad), -EBADMSG);
+        expect_bad("\"version\":1", "\"version\":2");
+        expect_bad("\"pid\":7", "\"pid\":-7");
+        expect_bad("\"pid\":7", "\"pid\":\"7\"");
+        expect_bad("\"ending\":false", "\"ending\":0");
+        expect_bad("\"started_at\":\"2026-11-26T16:12:55Z\"", "\"started_at\":\"yesterday\"");
+        expect_bad("\"notices\":[]", "\"notices\":{}");
+        expect_bad("\"notices\":[]", "\"notices\":[{\"trigger\":\"tsunami\",\"seen_at\":null}]");
+        expect_bad("\"state\":\"none\"", "\"state\":\"drained\"");
+        expect_bad("\"volume_id\":null", "\"volume_id\":\"vol-xyz\"");
+        expect_bad("\"chunk_files\":0", "\"chunk_files\":-1");
+        expect_bad("\"mount_path\":\"/b\",", "");
+        expect_bad("\"recovered\":[]", "\"recovered\":[{\"volume_id\":\"vol-0123456789abcdef0\"}]");
+        expect_bad("\"recovered\":[]", "\"recovered\":[1]");
+}
+
+static void test_load(void **state) {
+        char dir[] = "/tmp/lb-test-watch.XXXXXX", path[PATH_MAX];
+        assert_non_null(mkdtemp(dir));
+        struct lb_watch_state st;
+        assert_int_equal(lb_watch_state_load(dir, &st), -ENOENT);
+        assert_int_equal(lb_snprintf(path, sizeof path, "%s/%s", dir, LB_WATCH_STATE_FILE), 0);
+        assert_int_equal(lb_write_file_atomic(path, good_doc, strlen(good_doc), 0644), 0);
+        assert_int_equal(lb_watch_state_load(dir, &st), 0);
+        assert_int_equal(st.pid, 7);
+        lb_watch_state_done(&st);
+        assert_int_equal(lb_write_file_atomic(path, "{}", 2, 0644), 0);
+        assert_int_equal(lb_watch_state_load(dir, &st), -EBADMSG);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_running(void **state) {
+        struct lb_watch_state st = { .pid = (long) getpid() };
+        assert_true(lb_watch_state_running(&st));
+        st.pid = 0;
+        assert_false(lb_watch_state_running(&st));
+        st.pid = 0x3ffffff; /* beyond pid_max */
+        assert_false(lb_watch_state_running(&st));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_names_round_trip),
+                cmocka_unit_test(test_state_round_trip),
+                cmocka_unit_test(test_parse_rejects_bad_documents),
+                cmocka_unit_test(test_load),
+                cmocka_unit_test(test_running),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

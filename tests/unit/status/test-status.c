@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* lifeboat status: the watch part of the table and of the JSON document. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lifeboat/basic/util.h"
+#include "lifeboat/state/manifest.h"
+#include "lifeboat/state/watch-state.h"
+#include "lifeboat/status/status.h"
+#include "testutil.h"
+
+#define NOW_S 1795709575 /* 2026-11-26T16:12:55Z */
+#define NOW_MS ((uint64_t) NOW_S * 1000u)
+
+static void test_status_describe(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        lbt_sample_watch_state(&st);
+        struct lb_manifest_entry e = { .recovered_at = NOW_S };
+        assert_int_equal(lb_strscpy(e.volume_id, sizeof e.volume_id, "vol-0bbbbbbbbbbbbbbbb"), 0);
+        assert_int_equal(lb_strscpy(e.device, sizeof e.device, "/dev/nvme2n1"), 0);
+        assert_int_equal(lb_strscpy(e.mount_path, sizeof e.mount_path, st.recovered[0].mount_path), 0);
+        assert_int_equal(lb_strscpy(e.previous_owner, sizeof e.previous_owner, "i-0fedcba9876543210"), 0);
+        struct lb_manifest m = { .entries = &e, .n = 1 };
+
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, true, &m, &text), 0);
+        assert_non_null(strstr(text, "Watch     running (pid 4242) since 2026-11-26T16:12:55Z, IMDS FAILING since"));
+        assert_non_null(strstr(text, "notice: spot terminate at 2026-11-26T16:14:55Z"));
+        assert_non_null(strstr(text, "notice: rebalance recommendation of 2026-11-26T16:13:00Z"));
+        assert_non_null(strstr(text, "notice: SIGTERM"));
+        assert_non_null(strstr(text, "own buffer vol-0aaaaaaaaaaaaaaaa: DRAINING, 3 chunk file(s), 12345 bytes left"));
+        assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: empty since"));
+        assert_non_null(strstr(text, "released vol-0cccccccccccccccc at 2026-11-26T16:12:57Z (4 file(s) in fluentd's "
+                                     "backup directory: NOT delivered)"));
+        assert_non_null(strstr(text, "2 file(s) since watch started"));
+
+        st.own.state = LB_WATCH_OWN_FLUSHED;
+        st.own.flushed_at = NOW_S + 60;
+        st.imds_ok = true;
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, false, NULL, &text), 0);
+        assert_non_null(strstr(text, "Watch     NOT RUNNING (last state written by pid 4242"));
+        assert_non_null(strstr(text, ", IMDS ok\n"));
+        assert_non_null(strstr(text, "drained, tagged flushed at 2026-11-26T16:13:55Z"));
+        assert_null(strstr(text, "recovered vol-0b"));
+
+        st.own.state = LB_WATCH_OWN_UNDRAINED;
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, true, NULL, &text), 0);
+        assert_non_null(strstr(text, "NOT DRAINED by the deadline: 3 chunk file(s), 12345 bytes left"));
+
+        /* Watch never ran: the manifest alone. */
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(NULL, false, &m, &text), 0);
+        assert_non_null(strstr(text, "Watch     not running here"));
+        assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: mounted at"));
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(NULL, false, NULL, &text), 0);
+        assert_non_null(strstr(text, "recovered volumes: none"));
+}
+
+static void test_status_json(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        lbt_sample_watch_state(&st);
+        struct lb_manifest_entry e = { .recovered_at = NOW_S };
+        assert_int_equal(lb_strscpy(e.volume_id, sizeof e.volume_id, "vol-0bbbbbbbbbbbbbbbb"), 0);
+        assert_int_equal(lb_strscpy(e.device, sizeof e.device, "/dev/nvme2n1"), 0);
+        assert_int_equal(lb_strscpy(e.mount_path, sizeof e.mount_path, st.recovered[0].mount_path), 0);
+        struct lb_manifest m = { .entries = &e, .n = 1 };
+
+        json_t *o = NULL;
+        assert_int_equal(lb_status_watch_json(&st, true, &m, &o), 0);
+        assert_true(json_is_true(json_object_get(o, "running")));
+        json_t *own = json_object_get(json_object_get(o, "state"), "own");
+        assert_string_equal(json_string_value(json_object_get(own, "state")), "draining");
+        json_t *rec = json_array_get(json_object_get(o, "recovered"), 0);
+        assert_string_equal(json_string_value(json_object_get(rec, "watch_state")), "settling");
+        assert_true(json_is_null(json_object_get(rec, "previous_owner")));
+        json_decref(o);
+
+        assert_int_equal(lb_status_watch_json(NULL, false, NULL, &o), 0);
+        assert_true(json_is_null(json_object_get(o, "state")));
+        assert_int_equal(json_array_size(json_object_get(o, "recovered")), 0);
+        json_decref(o);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_status_describe),
+                cmocka_unit_test(test_status_json),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
