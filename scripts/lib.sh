@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the arrays are used by the scripts
 # Shared by scripts/test, scripts/demo and scripts/bench. Sourced, not run.
 
 # Debian package names. Build: compiler, CMake, the five libraries through pkg-config.
@@ -20,20 +21,50 @@ lb_require_root() {
     fi
 }
 
-# Installs the Debian packages that are not installed yet (one apt-get update at most).
+# Package lists older than this are refreshed before deciding what to install.
+LB_APT_LISTS_MAX_AGE_MIN=${LB_APT_LISTS_MAX_AGE_MIN:-360}
+
+lb_apt_lists_fresh() {
+    local stamp=/var/cache/apt/pkgcache.bin
+    [ -e "$stamp" ] && [ -z "$(find "$stamp" -mmin +"$LB_APT_LISTS_MAX_AGE_MIN" 2>/dev/null)" ]
+}
+
+# Installs the current candidate of every Debian package named: the missing ones, and the ones
+# installed at another version. A fresh machine has its image's package versions, often older
+# than the mirror's (Debian 12's first libexpat1-dev had an expat.h without <stdint.h>); this
+# gives it the headers CI builds with. (scripts/check-includes makes sure the sources still
+# build with the old ones.) apt-get update runs when the lists are older than
+# LB_APT_LISTS_MAX_AGE_MIN minutes or a package is missing; LIFEBOAT_NO_APT=1 skips all of it
+# (then missing packages are an error).
 lb_install_packages() {
-    local missing=() p
+    local missing=() stale=() p installed candidate
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "${LIFEBOAT_NO_APT:-0}" = 1 ]; then
+        [ ${#missing[@]} -eq 0 ] && return 0
+        echo "missing packages: ${missing[*]} (and LIFEBOAT_NO_APT=1)" >&2
+        exit 2
+    fi
     if ! command -v apt-get >/dev/null; then
+        [ ${#missing[@]} -eq 0 ] && return 0
         echo "missing packages: ${missing[*]} (and no apt-get to install them)" >&2
         exit 2
     fi
-    echo "installing: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ ${#missing[@]} -gt 0 ] || ! lb_apt_lists_fresh; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    fi
+    for p in "$@"; do
+        installed=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null) || continue
+        candidate=$(apt-cache policy "$p" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+        if [ -n "$candidate" ] && [ "$candidate" != "(none)" ] && [ -n "$installed" ] && [ "$installed" != "$candidate" ]; then
+            stale+=("$p")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && [ ${#stale[@]} -eq 0 ] && return 0
+    [ ${#missing[@]} -gt 0 ] && echo "installing: ${missing[*]}"
+    [ ${#stale[@]} -gt 0 ] && echo "upgrading to the current candidate: ${stale[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" "${stale[@]}" >/dev/null
 }
 
 # Checks that loop devices can be set up here.

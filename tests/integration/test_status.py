@@ -256,3 +256,28 @@ def test_usage_errors(fake):
         assert p.returncode == 0 and "Usage: lifeboat status" in p.stdout
         p = run_lifeboat(env, "version")
         assert p.returncode == 0 and p.stdout.startswith("lifeboat ")
+
+
+def test_group_fluentd_cannot_carry_is_refused_before_any_aws_call(fake, tmp_path):
+        """One rule for the group: what a fluentd snippet could not carry is a configuration
+        error at start (exit 2, naming the key), not a volume attached, mounted and handed back
+        dirty at every boot."""
+        inst, vols = populate(fake)
+        for bad in ("logs #2", "logs-#2", "team/logs"):
+                env = fake.env_for(inst)
+                env["LIFEBOAT_GROUP"] = bad
+                before = len(fake.requests())
+                for command in (["status"], ["boot"], ["reap", "--dry-run"]):
+                        p = run_lifeboat(env, *command)
+                        assert p.returncode == 2, (bad, command, p.stderr)
+                        assert "LIFEBOAT_GROUP" in p.stderr, p.stderr
+                assert len(fake.requests()) == before, "nothing may reach IMDS or EC2"
+        # The same value as ECS_CLUSTER (the default group) is refused the same way.
+        env = fake.env_for(inst)
+        del env["LIFEBOAT_GROUP"]
+        ecs = tmp_path / "ecs.config"
+        ecs.write_text("ECS_CLUSTER=logs #2\n")
+        env["LIFEBOAT_ECS_CONFIG"] = str(ecs)
+        p = run_lifeboat(env, "boot")
+        assert p.returncode == 2 and "ECS_CLUSTER" in p.stderr and "LIFEBOAT_GROUP" in p.stderr
+        assert fake.volume(vols["dirty"])["state"] == "available"
