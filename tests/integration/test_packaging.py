@@ -481,8 +481,8 @@ def test_iam_policy_is_least_privilege():
         for s in by_action[a]:
             keys = s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
             assert GROUP_TAG not in keys and all(k.startswith("lifeboat:") for k in keys)
-            # Every tag the agent writes (include/lifeboat/tags.h), except the group, is allowed.
-            written = re.findall(r'^#define LB_TAG_[A-Z_]+ "([a-z-]+)"', (SRC / "include/lifeboat/tags.h").read_text(), re.M)
+            # Every tag the agent writes (include/lifeboat/state/volume.h), except the group, is allowed.
+            written = re.findall(r'^#define LB_TAG_[A-Z_]+ "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M)
             assert set(f"lifeboat:{k}" for k in written) - {GROUP_TAG} <= set(keys), (written, keys)
             assert s["Condition"]["Null"]["aws:TagKeys"] == "false"
     for s in by_action["ec2:DeleteVolume"]:
