@@ -22,6 +22,7 @@
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/time-util.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/xml.h"
 
 #define QUERY_CONNECT_TIMEOUT_MS 3000
@@ -263,18 +264,6 @@ int lb_aws_error_format(const struct lb_aws_error *e, char *buf, size_t size) {
                            isempty(e->request_id) ? "" : ")");
 }
 
-/* Cuts s to fit size bytes at a UTF-8 character boundary (messages are for humans). */
-static void copy_truncated_utf8(char *dst, size_t size, const char *s) {
-        size_t n = strlen(s);
-        if (n >= size) {
-                n = size - 1;
-                while (n > 0 && ((unsigned char) s[n] & 0xC0) == 0x80)
-                        n--;
-        }
-        memcpy(dst, s, n);
-        dst[n] = '\0';
-}
-
 bool lb_aws_xml_is_error(const struct lb_xml_node *root) {
         return streq(root->name, "Response") || streq(root->name, "ErrorResponse");
 }
@@ -298,7 +287,7 @@ int lb_aws_parse_error(const char *buf, size_t len, struct lb_aws_error *ret) {
         const char *code = lb_xml_child_text(error, "Code");
         if (isempty(code) || lb_strscpy(e.code, sizeof e.code, code) < 0)
                 return -EBADMSG;
-        copy_truncated_utf8(e.message, sizeof e.message, strempty(lb_xml_child_text(error, "Message")));
+        (void) lb_utf8_copy(e.message, sizeof e.message, strempty(lb_xml_child_text(error, "Message")));
 
         const char *request_id = lb_xml_child_text(root, "RequestID");
         if (!request_id)

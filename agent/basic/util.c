@@ -149,19 +149,3 @@ bool lb_path_equal_or_below(const char *a, const char *b) {
         return strneq(a, b, n) && (a[n] == '\0' || a[n] == '/');
 }
 
-const char *lb_printable(const char *s, size_t n, char *buf, size_t size) {
-        size_t j = 0;
-        for (size_t i = 0; i < n && s[i] && j + 4 < size; i++) {
-                unsigned char c = (unsigned char) s[i];
-                buf[j++] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-                if (i == 63 && i + 1 < n && s[i + 1]) {
-                        buf[j++] = '.';
-                        buf[j++] = '.';
-                        buf[j++] = '.';
-                        break;
-                }
-        }
-        buf[j] = '\0';
-        return buf;
-}
-

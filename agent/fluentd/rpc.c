@@ -15,6 +15,7 @@
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/macro.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/fluentd/rpc.h"
 
@@ -34,17 +35,17 @@ int lb_fluentd_rpc_check_answer(long status, const char *body, size_t len, char 
         }
         if (status != 200) {
                 lb_set_reason(reason, reason_size, "fluentd RPC answered HTTP %ld%s%s", status,
-                              detail ? ": " : "", detail ? lb_printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
+                              detail ? ": " : "", detail ? lb_cescape(detail, pbuf, sizeof pbuf) : "");
                 return -EPROTO;
         }
         if (!json_is_object(root)) {
                 lb_set_reason(reason, reason_size, "fluentd RPC answer is not a JSON object: \"%s\"",
-                              body ? lb_printable(body, len, pbuf, sizeof pbuf) : "");
+                              body ? lb_cescapen(body, len, pbuf, sizeof pbuf) : "");
                 return -EBADMSG;
         }
         if (!json_is_true(json_object_get(root, "ok"))) {
                 lb_set_reason(reason, reason_size, "fluentd RPC answered without \"ok\":true%s%s",
-                              detail ? ": " : "", detail ? lb_printable(detail, SIZE_MAX, pbuf, sizeof pbuf) : "");
+                              detail ? ": " : "", detail ? lb_cescape(detail, pbuf, sizeof pbuf) : "");
                 return -EBADMSG;
         }
         return 0;

@@ -17,6 +17,7 @@
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/names.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/fluentd/snippet.h"
 
@@ -42,24 +43,24 @@ int lb_fluentd_vars_validate(const struct lb_fluentd_vars *v, char *reason, size
 
         if (!v->volume_id || !lb_volume_id_valid(v->volume_id) || !value_is_inert(v->volume_id)) {
                 lb_set_reason(reason, reason_size, "volume_id \"%s\" is not a volume id",
-                              v->volume_id ? lb_printable(v->volume_id, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                              v->volume_id ? lb_cescape(v->volume_id, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!lb_plain_path_valid(v->mount_path) || !value_is_inert(v->mount_path)) {
                 lb_set_reason(reason, reason_size,
                               "mount_path \"%s\" must be an absolute path of [A-Za-z0-9/_.-] without empty, . or .. components",
-                              v->mount_path ? lb_printable(v->mount_path, SIZE_MAX, pbuf, sizeof pbuf) : "(null)");
+                              v->mount_path ? lb_cescape(v->mount_path, pbuf, sizeof pbuf) : "(null)");
                 return -EINVAL;
         }
         if (!isempty(v->previous_owner) &&
             (!lb_instance_id_valid(v->previous_owner) || !value_is_inert(v->previous_owner))) {
                 lb_set_reason(reason, reason_size, "previous_owner \"%s\" is neither an instance id nor empty",
-                              lb_printable(v->previous_owner, SIZE_MAX, pbuf, sizeof pbuf));
+                              lb_cescape(v->previous_owner, pbuf, sizeof pbuf));
                 return -EINVAL;
         }
         if (!isempty(v->group) && (!lb_group_valid(v->group) || !value_is_inert(v->group))) {
                 lb_set_reason(reason, reason_size, "group \"%s\" must be 1 to %d of [A-Za-z0-9_.:-]",
-                              lb_printable(v->group, SIZE_MAX, pbuf, sizeof pbuf), LB_GROUP_MAX);
+                              lb_cescape(v->group, pbuf, sizeof pbuf), LB_GROUP_MAX);
                 return -EINVAL;
         }
         return 0;
@@ -117,7 +118,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                         end++;
                 if (end >= len || tmpl[end] == '\n') {
                         lb_set_reason(reason, reason_size, "unterminated placeholder \"{{%s\" on line %u",
-                                      lb_printable(tmpl + start, end - start, pbuf, sizeof pbuf), line);
+                                      lb_cescapen(tmpl + start, end - start, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
 
@@ -129,7 +130,7 @@ int lb_fluentd_render(const char *tmpl, size_t len, const struct lb_fluentd_vars
                 const char *value = lookup_placeholder(v, tmpl + a, b - a);
                 if (!value) {
                         lb_set_reason(reason, reason_size, "unknown placeholder {{%s}} on line %u",
-                                      lb_printable(tmpl + a, b - a, pbuf, sizeof pbuf), line);
+                                      lb_cescapen(tmpl + a, b - a, pbuf, sizeof pbuf), line);
                         return -EINVAL;
                 }
                 r = lb_buf_append_str(&out, value);

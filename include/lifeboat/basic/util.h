@@ -55,8 +55,3 @@ bool lb_endswith(const char *s, const char *suffix);
 /* Whether path a is b or lies below it, comparing normalized absolute paths as strings
  * (no trailing '/', no "." or ".." components); every path is below "/". */
 bool lb_path_equal_or_below(const char *a, const char *b);
-
-/* A printable, bounded copy of an untrusted value (at most n bytes of s) for messages: every
- * byte outside printable ASCII becomes '?' and more than 64 characters end in "...", so no
- * newline or control character from a bad value reaches a log line. Returns buf. */
-const char *lb_printable(const char *s, size_t n, char *buf, size_t size);
