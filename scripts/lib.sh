@@ -1,9 +1,10 @@
 # shellcheck shell=bash disable=SC2034  # sourced: the arrays are used by the scripts
 # Shared by scripts/test, scripts/demo and scripts/bench. Sourced, not run.
 
-# Debian package names. Build: compiler, CMake, the five libraries through pkg-config.
+# Debian package names. Build: compiler, CMake, the libraries through pkg-config (libsystemd
+# for sd_notify is optional to the build, but CI builds with it).
 LB_BUILD_PACKAGES=(gcc cmake make pkg-config libcurl4-openssl-dev libjansson-dev libexpat1-dev
-    libblkid-dev libmount-dev)
+    libblkid-dev libmount-dev libsystemd-dev)
 # Run time: the mkfs tools and losetup.
 LB_RUNTIME_PACKAGES=(xfsprogs e2fsprogs util-linux mount)
 # Tests: cmocka, Debian's pytest, awscli for the faithfulness check of the fake AWS.

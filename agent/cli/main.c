@@ -121,9 +121,18 @@ static int install_signal_handlers(void) {
 }
 
 /* The config file (--config, else LIFEBOAT_CONFIG, else the default, which alone may be
- * missing), then the environment over it. */
+ * missing), then the environment over it. With --verbose the settings in force are logged
+ * (secrets masked). */
 static int load_settings(struct lb_context *ctx, const char *config_flag) {
-        return lb_settings_load(ctx, environ, config_flag);
+        int r = lb_settings_load(ctx, environ, config_flag);
+        if (r < 0 || !ctx->verbose)
+                return r;
+        _cleanup_free_ char *dump = NULL;
+        if (lb_settings_dump(&ctx->settings, &dump) < 0)
+                return 0;
+        for (char *save = NULL, *line = strtok_r(dump, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                lb_debug(ctx, "setting %s", line);
+        return 0;
 }
 
 struct global_options {

@@ -295,6 +295,9 @@ def test_unit_ordering_and_failure_semantics():
     assert {"lifeboat-boot.service", "network-online.target"} <= set(watch["Unit"]["After"])
     assert not {"Requires", "Requisite", "BindsTo", "PartOf"} & set(watch["Unit"])
     assert watch["Service"]["Restart"] == ["on-failure"]
+    # A hung watch loses data: it tells systemd when it is up and keeps the watchdog fed.
+    assert watch["Service"]["Type"] == ["notify"] and watch["Service"]["NotifyAccess"] == ["main"]
+    assert 60 <= seconds(watch["Service"]["WatchdogSec"][0]) <= 600
     # Room for the final drain check: LIFEBOAT_FLUSH_TIMEOUT (100s) + LIFEBOAT_FLUSH_MARGIN (10s).
     assert seconds(watch["Service"]["TimeoutStopSec"][0]) >= 110
 
@@ -305,12 +308,24 @@ def test_unit_ordering_and_failure_semantics():
     assert seconds(timer["Timer"]["RandomizedDelaySec"][0]) > 0
     assert timer["Install"]["WantedBy"] == ["timers.target"]
 
+    assert "Release" not in timer["Unit"]["Description"][0], "releasing drained volumes is watch's job"
+
     for name in ("lifeboat-boot.service", "lifeboat-watch.service", "lifeboat-reap.service"):
         s = read_unit(sysd / name)["Service"]
         assert s["EnvironmentFile"] == ["-/etc/lifeboat/lifeboat.conf"], name
-        assert "CAP_SYS_ADMIN" in s["CapabilityBoundingSet"], name
         assert s["NoNewPrivileges"] == ["yes"], name
+    # boot and watch mount on the host: no private mount namespace, and CAP_SYS_ADMIN.
+    for name in ("lifeboat-boot.service", "lifeboat-watch.service"):
+        s = read_unit(sysd / name)["Service"]
+        assert "CAP_SYS_ADMIN" in s["CapabilityBoundingSet"], name
         assert not MOUNT_NAMESPACE_OPTIONS & set(s), f"{name}: {MOUNT_NAMESPACE_OPTIONS & set(s)}"
+    # reap only calls AWS: a sandbox of its own, without any capability.
+    s = reap["Service"]
+    assert s["CapabilityBoundingSet"] == [""] and s["ProtectSystem"] == ["strict"], s
+    assert s["PrivateDevices"] == ["yes"] and s["ProtectHome"] == ["yes"], s
+    exposure = run(["systemd-analyze", "security", "--offline=yes", str(sysd / "lifeboat-reap.service")]).stdout
+    level = float(re.search(r"Overall exposure level for lifeboat-reap.service: ([0-9.]+)", exposure)[1])
+    assert level <= 2.5, exposure[-400:]
 
 
 # ---- the settings file ----
