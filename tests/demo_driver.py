@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """The story scripts/demo tells: one spot interruption, end to end, on this machine.
 
-Against the fake AWS (tests/fakeaws.py) on 127.0.0.1, with the real lifeboat binary,
+Against the fake AWS (tests/fakeaws/) on 127.0.0.1, with the real lifeboat binary,
 real loop devices and real xfs filesystems:
 
   1. instance A boots: its blank buffer volume is formatted, mounted, tagged dirty;

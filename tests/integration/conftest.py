@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Fixtures of lifeboat's integration tests.
 
-  fake            a running tests/fakeaws.py in the test's own tmp_path (function scope),
+  fake            a running tests/fakeaws/ in the test's own tmp_path (function scope),
                   as an lbtest.FakeAWS client; stopped and cleaned up afterwards
   integration_session
                   (session, autouse) fails every test when not root / no loop devices,

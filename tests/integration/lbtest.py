@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 SOURCE_DIR = Path(os.environ.get("LIFEBOAT_SOURCE_DIR") or TESTS_DIR.parent)
-FAKEAWS = TESTS_DIR / "fakeaws.py"
+FAKEAWS = TESTS_DIR / "fakeaws"        # the package, run as python3 tests/fakeaws
 PYTHON = "/usr/bin/python3"
 AWSCLI = "/usr/bin/aws"         # Debian's awscli, not whatever "aws" comes first in PATH
 
@@ -281,7 +281,7 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
 
 
 class FakeAWS:
-        """A running tests/fakeaws.py and a client for its control API."""
+        """A running tests/fakeaws/ and a client for its control API."""
 
         def __init__(self, workdir: Path, proc: subprocess.Popen, info: dict[str, Any], region: str):
                 self.workdir = workdir

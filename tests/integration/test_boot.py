@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Integration tests of `lifeboat boot` against the fake AWS (tests/fakeaws.py).
+"""Integration tests of `lifeboat boot` against the fake AWS (tests/fakeaws/).
 
 Every volume is a real image file behind a real loop device, every instance has its
 own fake sysfs and /dev, so lifeboat really probes, formats and mounts. The fake's
