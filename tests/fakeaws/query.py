@@ -263,7 +263,8 @@ class QueryEndpoint:
                 try:
                         if method not in ("GET", "POST"):
                                 raise AwsError("InvalidAction", f"The HTTP method {method} is not supported.")
-                        self.verifier.verify(method, split.path or "/", split.query, headers.items(), body, service.name)
+                        self.verifier.verify(method, split.path or "/", split.query, headers.items(), body,
+                                             service.name)
                         if not action:
                                 raise AwsError("MissingAction", "The request must contain the parameter Action")
                         fault = self.faults.take(service.name, action)

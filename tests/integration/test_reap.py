@@ -23,8 +23,7 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ATTENTION = 0, 1, 2, 3
 
 
 def iso_ago(seconds: float) -> str:
-        t = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
-        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return lbtest.iso_in(-seconds)
 
 
 def reap_env(fake: lbtest.FakeAWS, tmp_path: Path) -> dict[str, str]:
