@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
@@ -188,15 +187,8 @@ class Bench:
         # -- boot --
 
         def dirty_volumes(self, fake: lbtest.FakeAWS, k: int) -> list[str]:
-                ids = []
-                for i in range(k):
-                        fs_uuid = str(uuidlib.uuid4())
-                        image = lbtest.make_image(fake.workdir / "images" / f"dirty-{i}.img", 1, "xfs",
-                                                  uuid=fs_uuid)
-                        ids.append(fake.add_volume(availability_zone="us-east-1a", image=str(image), tags={
-                                "lifeboat:group": GROUP, "lifeboat:state": "dirty",
-                                "lifeboat:owner": DEAD_OWNER, "lifeboat:fs-uuid": fs_uuid}))
-                return ids
+                return [fake.add_orphan(fake.workdir / "images" / f"dirty-{i}.img", GROUP, DEAD_OWNER,
+                                        availability_zone="us-east-1a")[0] for i in range(k)]
 
         def boot_once(self, fake: lbtest.FakeAWS, k: int) -> dict[str, Any]:
                 inst = self.new_instance(fake)

@@ -37,12 +37,7 @@ MUTATING = ("AttachVolume", "DetachVolume", "CreateTags", "DeleteTags", "DeleteV
 
 def tags(state: str = "dirty", owner: str | None = DEAD_OWNER, fs_uuid: str | None = None,
          group: str = GROUP) -> dict[str, str]:
-        t = {"lifeboat:group": group, "lifeboat:state": state}
-        if owner:
-                t["lifeboat:owner"] = owner
-        if fs_uuid:
-                t["lifeboat:fs-uuid"] = fs_uuid
-        return t
+        return lbtest.group_tags(group, state, owner, fs_uuid)
 
 
 def chunk_files(n: int = 1) -> dict[str, bytes]:
@@ -58,13 +53,9 @@ def orphan(fake, tmp_path: Path, name: str, fs: str | None = "xfs", files: dict[
            extra_tags: dict[str, str] | None = None, **volume_kw: Any) -> tuple[str, Path, str | None]:
         """A dirty group volume left behind by a dead instance: (volume id, image, fs uuid).
         tag_uuid "same" tags the filesystem's own UUID; None leaves the tag out."""
-        if fs and fs_uuid is None:
-                fs_uuid = str(uuidlib.uuid4())
-        image = make_image(tmp_path / "images" / f"{name}.img", 1, fs,
-                           files if fs else None, fs_uuid if fs else None)
-        t = tags(fs_uuid=fs_uuid if tag_uuid == "same" else tag_uuid)
-        t.update(extra_tags or {})
-        vid = fake.add_volume(availability_zone=az, image=str(image), tags=t, **volume_kw)
+        image = tmp_path / "images" / f"{name}.img"
+        vid, fs_uuid = fake.add_orphan(image, GROUP, DEAD_OWNER, fs, files, fs_uuid, tag_uuid, extra_tags,
+                                       availability_zone=az, **volume_kw)
         return vid, image, fs_uuid
 
 

@@ -74,10 +74,8 @@ class Instance:
                 self.old_image = None
                 if recover is not None:
                         self.old_image = tmp / "old-buffer.img"
-                        lbtest.make_image(self.old_image, files=recover)
-                        self.old_volume = fake.add_volume(image=str(self.old_image), tags={
-                                f"{PREFIX}:group": "test-group", f"{PREFIX}:state": "dirty",
-                                f"{PREFIX}:owner": "i-0000000000000dead"})
+                        self.old_volume, _ = fake.add_orphan(self.old_image, "test-group", "i-0000000000000dead",
+                                                             files=recover, tag_uuid=None)
                 self.info = fake.add_instance(buffer={"device": "/dev/sdf", "size_gib": 1} if own else None)
                 self.iid = self.info["instance_id"]
                 self.own_volume = self.info.get("buffer_volume_id")

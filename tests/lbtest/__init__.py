@@ -13,7 +13,8 @@ it there); everything is here under its own name, lbtest.NAME:
   processes  wait_for, wait_ready, stop_process, Processes (a driver's processes and fakes,
              recorded for stop_recorded, the safety net)
   lifeboat   lifeboat_bin, run_lifeboat
-  aws        http(), sigv4_headers, FakeAWS (start, shutdown, control API, env_for), awscli
+  aws        http(), sigv4_headers, group_tags, FakeAWS (start, shutdown, control API, add_orphan,
+             env_for), awscli
   fluentd    chunk files and records, FakeFluentd, FluentdRpc
   drivers    options and preflight (a driver's command line), run_driver (how a demo or
              bench run ends), cleanup_command (--cleanup)
@@ -26,7 +27,7 @@ from .system import (clean_dir, cleanup_under, describe_leftovers, is_under, lef
 from .images import image_files, make_image, mounted_image  # noqa: F401
 from .processes import Processes, log_tail, stop_process, stop_recorded, wait_for, wait_ready  # noqa: F401
 from .lifeboat import lifeboat_bin, run_lifeboat  # noqa: F401
-from .aws import FakeAWS, HttpAnswer, awscli, http, sigv4_headers  # noqa: F401
+from .aws import FakeAWS, HttpAnswer, awscli, group_tags, http, sigv4_headers  # noqa: F401
 from .fluentd import (CHUNK_PATTERN, FakeFluentd, FluentdRpc, chunk_files, digest, record,  # noqa: F401
                       record_lines, write_chunks)
 from .drivers import Interrupted, cleanup_command, options, preflight, run_driver  # noqa: F401

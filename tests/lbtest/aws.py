@@ -14,13 +14,28 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid as uuidlib
 from pathlib import Path
 from typing import Any
 
 from .base import AWSCLI, FAKEAWS, PYTHON, SOURCE_DIR, STATIC_ACCESS_KEY, STATIC_SECRET_KEY, Failure
+from .images import make_image
 from .lifeboat import lifeboat_bin
 from .processes import stop_process, wait_for, wait_ready
 from .system import clean_dir, is_under, loop_devices
+
+
+def group_tags(group: str, state: str | None = None, owner: str | None = None, fs_uuid: str | None = None,
+               **more: str) -> dict[str, str]:
+        """lifeboat's tags on a volume of a group: lifeboat:group, and lifeboat:state, owner and
+        fs-uuid where given; each keyword more, flushed_at=... say, as lifeboat:flushed-at."""
+        tags = {"lifeboat:group": group}
+        for key, value in {"state": state, "owner": owner, "fs-uuid": fs_uuid}.items():
+                if value:
+                        tags["lifeboat:" + key] = value
+        for key, value in more.items():
+                tags["lifeboat:" + key.replace("_", "-")] = value
+        return tags
 
 
 # --------------------------------------------------------------------------
@@ -169,6 +184,21 @@ class FakeAWS:
                 volume_type, state, volume_id, create_time: ISO 8601 to back-date it) and
                 returns its id."""
                 return self.control("POST", "volumes", kw)["volume_id"]
+
+        def add_orphan(self, image: Path, group: str, owner: str | None, fs: str | None = "xfs",
+                       files: dict[str, bytes | str] | None = None, fs_uuid: str | None = None,
+                       tag_uuid: str | None = "same", extra_tags: dict[str, str] | None = None,
+                       **volume_kw: Any) -> tuple[str, str | None]:
+                """A dirty volume of the group left behind by a dead instance (owner): a new 1 GiB
+                image with a filesystem (fs; fs_uuid, a random one if not given) and files in it,
+                tagged with that UUID (tag_uuid "same"), another one, or none (None).
+                Returns (volume id, filesystem UUID)."""
+                if fs and fs_uuid is None:
+                        fs_uuid = str(uuidlib.uuid4())
+                make_image(image, 1, fs, files if fs else None, fs_uuid if fs else None)
+                tags = group_tags(group, "dirty", owner, fs_uuid if tag_uuid == "same" else tag_uuid)
+                tags.update(extra_tags or {})
+                return self.add_volume(image=str(image), tags=tags, **volume_kw), fs_uuid
 
         def terminate(self, iid: str) -> dict[str, Any]:
                 return self.control("POST", f"instances/{_iid(iid)}/terminate", {})
