@@ -24,28 +24,19 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import uuid as uuidlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-TESTS_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS_DIR / "integration"))
-sys.path.insert(0, str(TESTS_DIR))
-import lbtest  # noqa: E402
-from demo_driver import Interrupted, Processes, cleanup, log_tail  # noqa: E402
+import lbtest  # tests/, this script's directory, is on sys.path
 
 GROUP = "bench"
 BUFFER_DEVICE = "/dev/sdf"
@@ -60,14 +51,8 @@ TARGET_RATIO_KS = (8, 32)
 TARGET_RSS_KIB = 8 * 1024       # peak RSS <= 8 MiB
 
 
-class BenchError(Exception):
+class BenchError(lbtest.Failure):
         pass
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Interrupted(signum)
 
 
 def say(text: str = "") -> None:
@@ -164,39 +149,25 @@ class Bench:
                 self.workdir = workdir
                 self.binary = binary
                 self.args = args
-                self.procs = Processes(workdir)
-                self.fakes: list[lbtest.FakeAWS] = []
+                self.procs = lbtest.Processes(workdir)
+                self.rpc: lbtest.FluentdRpc | None = None
 
         def start_fake(self, name: str) -> lbtest.FakeAWS:
                 d = self.workdir / name
                 d.mkdir()
-                fake = lbtest.FakeAWS.start(d)
-                self.fakes.append(fake)
-                with open(self.procs.pids_file, "a") as f:
-                        f.write(f"{fake.pid} fakeaws-{name}\n")
+                fake = self.procs.start_fake(d, f"fakeaws-{name}")
                 fake.config(**LATENCY)
                 return fake
 
         def stop_fake(self, fake: lbtest.FakeAWS) -> None:
-                self.fakes.remove(fake)
-                problems = fake.stop()
-                left = lbtest.cleanup_under(fake.workdir)
-                if left["mounts"] or left["loops"]:
-                        problems.append("could not clean up " + lbtest.describe_leftovers(left))
+                problems = self.procs.stop_fake(fake)
                 if problems:
                         raise BenchError("; ".join(problems))
 
         def env(self, fake: lbtest.FakeAWS, inst: dict[str, Any], **extra: str) -> dict[str, str]:
-                env = fake.env_for(inst)
-                env.update({
-                        "LIFEBOAT_GROUP": GROUP,
-                        "LIFEBOAT_BUFFER_DEVICE": BUFFER_DEVICE,
-                        "LIFEBOAT_FLUENTD_RPC": "",
-                        "LIFEBOAT_ATTACHMENT_SLOTS": str(SLOTS),
-                        "LIFEBOAT_BOOT_TIMEOUT": "120s",
-                })
-                env.update(extra)
-                return env
+                settings = {"LIFEBOAT_GROUP": GROUP, "LIFEBOAT_BUFFER_DEVICE": BUFFER_DEVICE, "LIFEBOAT_FLUENTD_RPC": "",
+                            "LIFEBOAT_ATTACHMENT_SLOTS": str(SLOTS), "LIFEBOAT_BOOT_TIMEOUT": "120s"}
+                return fake.env_for(inst, **{**settings, **extra})
 
         def new_instance(self, fake: lbtest.FakeAWS) -> dict[str, Any]:
                 return fake.add_instance(buffer={"device": BUFFER_DEVICE, "size_gib": 1}, attachment_slots=SLOTS)
@@ -205,10 +176,9 @@ class Bench:
                 """Unmounts what boot mounted, terminates the instance (its recovered volumes go
                 back to available, still dirty) and deletes its own buffer volume, which would
                 otherwise be one more dirty candidate for the next run."""
-                home = fake.workdir / "instances" / inst["instance_id"]
-                left = lbtest.cleanup_under(home)
-                if left["mounts"] or left["loops"]:
-                        raise BenchError("could not unmount " + lbtest.describe_leftovers(left))
+                problems = lbtest.clean_dir(fake.workdir / "instances" / inst["instance_id"])
+                if problems:
+                        raise BenchError("; ".join(problems))
                 fake.terminate(inst)
                 a = fake.ec2("DeleteVolume", {"VolumeId": inst["buffer_volume_id"]})
                 if a.status != 200:
@@ -217,15 +187,8 @@ class Bench:
         # -- boot --
 
         def dirty_volumes(self, fake: lbtest.FakeAWS, k: int) -> list[str]:
-                ids = []
-                for i in range(k):
-                        fs_uuid = str(uuidlib.uuid4())
-                        image = lbtest.make_image(fake.workdir / "images" / f"dirty-{i}.img", 1, "xfs",
-                                                  uuid=fs_uuid)
-                        ids.append(fake.add_volume(availability_zone="us-east-1a", image=str(image), tags={
-                                "lifeboat:group": GROUP, "lifeboat:state": "dirty",
-                                "lifeboat:owner": DEAD_OWNER, "lifeboat:fs-uuid": fs_uuid}))
-                return ids
+                return [fake.add_orphan(fake.workdir / "images" / f"dirty-{i}.img", GROUP, DEAD_OWNER,
+                                        availability_zone="us-east-1a")[0] for i in range(k)]
 
         def boot_once(self, fake: lbtest.FakeAWS, k: int) -> dict[str, Any]:
                 inst = self.new_instance(fake)
@@ -321,12 +284,12 @@ class Bench:
         def booted_instance(self, fake: lbtest.FakeAWS) -> tuple[dict[str, Any], dict[str, str]]:
                 inst = self.new_instance(fake)
                 env = self.env(fake, inst)
-                r = subprocess.run([self.binary, "boot"], env=env, capture_output=True, text=True, timeout=120)
+                r = lbtest.run_lifeboat(env, "boot", binary=self.binary)
                 if r.returncode != 0:
                         raise BenchError(f"boot failed (exit {r.returncode}):\n{r.stdout}{r.stderr}")
                 return inst, env
 
-        def bench_watch(self, rpc: "FlushRecorder") -> dict[str, Any]:
+        def bench_watch(self, rpc: lbtest.FluentdRpc) -> dict[str, Any]:
                 fake = self.start_fake("watch")
                 try:
                         latencies = []
@@ -337,14 +300,14 @@ class Bench:
                                 # A random phase against the poll interval: the notice comes any time.
                                 time.sleep(1.0 + random.uniform(0, 2.0))
                                 if p.poll() is not None:
-                                        raise BenchError(f"watch exited {p.returncode}:\n{log_tail(self.workdir, name)}")
+                                        raise BenchError(f"watch exited {p.returncode}:\n{self.procs.log_tail(name)}")
                                 rpc.reset()
                                 t0 = time.monotonic()
                                 fake.events(inst, spot={"action": "terminate"})     # time: two minutes ahead
-                                t_flush = rpc.wait(15)
+                                t_flush = rpc.wait_flush(15)
                                 if t_flush is None:
                                         raise BenchError(f"no flush request within 15 s of the notice:\n"
-                                                         f"{log_tail(self.workdir, name)}")
+                                                         f"{self.procs.log_tail(name)}")
                                 latencies.append(round((t_flush - t0) * 1000, 1))
                                 say(f"  watch notice -> flush request, trial {trial + 1}/{self.args.watch_trials}: "
                                     f"{latencies[-1] / 1000:.2f} s")
@@ -355,7 +318,7 @@ class Bench:
                         p = self.procs.start("watch-idle", [self.binary, "watch"], dict(env, LIFEBOAT_FLUENTD_RPC=rpc.url))
                         time.sleep(2)                   # start-up is not idle
                         if p.poll() is not None:
-                                raise BenchError(f"watch exited {p.returncode}:\n{log_tail(self.workdir, 'watch-idle')}")
+                                raise BenchError(f"watch exited {p.returncode}:\n{self.procs.log_tail('watch-idle')}")
                         say(f"  watch idle for {self.args.idle:.0f} s ...")
                         clk = os.sysconf("SC_CLK_TCK")
                         c0, t0 = proc_cpu_ticks(p.pid), time.monotonic()
@@ -381,70 +344,43 @@ class Bench:
                                  "peak_rss_kib": hwm, "rss_anon_kib": rss_anon, "rss_file_kib": rss_file},
                 }
 
+
+        # -- the whole run --
+
+        def run(self) -> int:
+                args = self.args
+                version = subprocess.run([self.binary, "version"], capture_output=True, text=True).stdout.strip()
+                say(f"lifeboat bench: {version}; fake AWS on 127.0.0.1 with latency {LATENCY}")
+                t_start = time.monotonic()
+                results: dict[str, Any] = {
+                        "date": lbtest.iso_in(0),
+                        "lifeboat": version, "host": host_info(), "latency": LATENCY, "runs": args.runs,
+                        "attachment_slots": SLOTS,
+                }
+                results["rss_floor_kib"] = self.rss_floor()
+                results["boot"] = self.bench_boot()
+                if args.no_watch:
+                        results["watch_skipped"] = "skipped (--no-watch)"
+                elif not self.watch_available():
+                        results["watch_skipped"] = "NOT MEASURED: this lifeboat has no watch command"
+                else:
+                        self.rpc = lbtest.FluentdRpc()
+                        results["watch"] = self.bench_watch(self.rpc)
+                results["targets"] = targets(results["boot"], results.get("watch"))
+                results["elapsed_s"] = round(time.monotonic() - t_start, 1)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(results, indent=1) + "\n")
+                md = args.out.with_suffix(".md")
+                md.write_text("\n".join(table_lines(results, True)) + "\n")
+                say()
+                say("\n".join(table_lines(results, False)))
+                say(f"\nwritten: {args.out} and {md} ({results['elapsed_s']:.0f} s)")
+                return 0
+
         def close(self) -> list[str]:
-                problems = []
-                self.procs.stop_all()
-                for fake in list(self.fakes):
-                        try:
-                                self.stop_fake(fake)
-                        except BenchError as e:
-                                problems.append(str(e))
-                left = lbtest.cleanup_under(self.workdir)
-                if left["mounts"] or left["loops"]:
-                        problems.append("could not clean up " + lbtest.describe_leftovers(left))
-                return problems
-
-
-class FlushRecorder:
-        """A stand-in fluentd RPC endpoint that only notes when a flush was asked for."""
-
-        def __init__(self):
-                self._lock = threading.Lock()
-                self._event = threading.Event()
-                self._t: float | None = None
-                recorder = self
-
-                class Handler(BaseHTTPRequestHandler):
-                        protocol_version = "HTTP/1.1"
-
-                        def log_message(self, fmt: str, *a: Any) -> None:
-                                pass
-
-                        def do_GET(self) -> None:
-                                if self.path.startswith("/api/plugins.flushBuffers"):
-                                        recorder._note()
-                                body = b'{"ok":true}'
-                                self.send_response(200)
-                                self.send_header("Content-Type", "application/json")
-                                self.send_header("Content-Length", str(len(body)))
-                                self.end_headers()
-                                self.wfile.write(body)
-
-                self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-                self.server.daemon_threads = True
-                self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-                threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-        def _note(self) -> None:
-                with self._lock:
-                        if self._t is None:
-                                self._t = time.monotonic()
-                                self._event.set()
-
-        def reset(self) -> None:
-                with self._lock:
-                        self._t = None
-                        self._event.clear()
-
-        def wait(self, timeout: float) -> float | None:
-                self._event.wait(timeout)
-                with self._lock:
-                        return self._t
-
-        def close(self) -> None:
-                self.server.shutdown()
-                self.server.server_close()
-
+                if self.rpc:
+                        self.rpc.close()
+                return self.procs.close()
 
 # --------------------------------------------------------------------------
 # report
@@ -539,9 +475,7 @@ def host_info() -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-        ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-        ap.add_argument("--workdir", type=Path)
-        ap.add_argument("--lifeboat")
+        ap = lbtest.options(__doc__)
         ap.add_argument("--out", type=Path)
         ap.add_argument("--quick", action="store_true", help="20 s idle instead of 60 s, 3 watch trials")
         ap.add_argument("--runs", type=int, default=3)
@@ -549,71 +483,17 @@ def main(argv: list[str]) -> int:
         ap.add_argument("--idle", type=float)
         ap.add_argument("--watch-trials", type=int)
         ap.add_argument("--no-watch", action="store_true")
-        ap.add_argument("--cleanup", type=Path, metavar="DIR")
         args = ap.parse_args(argv)
-        if args.cleanup:
-                return cleanup(args.cleanup)
-        if not args.workdir or not args.lifeboat or not args.out:
-                ap.error("--workdir, --lifeboat and --out are needed")
+        rc = lbtest.preflight("bench", ap, args, ["workdir", "lifeboat", "out"])
+        if rc is not None:
+                return rc
         args.ks = [int(k) for k in args.ks.split(",") if k.strip()]
         if any(k < 0 or k > SLOTS - 2 for k in args.ks) or args.runs < 1:
                 ap.error(f"K must be 0..{SLOTS - 2}, --runs >= 1")
         args.idle = args.idle if args.idle is not None else (20.0 if args.quick else 60.0)
         args.watch_trials = args.watch_trials or (3 if args.quick else 5)
-        if os.geteuid() != 0:
-                print("bench_driver: needs root (loop devices, mounts)", file=sys.stderr)
-                return 2
-
-        signal.signal(signal.SIGINT, _on_signal)
-        signal.signal(signal.SIGTERM, _on_signal)
         bench = Bench(args.workdir.resolve(), os.path.abspath(args.lifeboat), args)
-        (bench.workdir / "logs").mkdir(exist_ok=True)
-        rpc = None
-        rc = 1
-        try:
-                version = subprocess.run([bench.binary, "version"], capture_output=True, text=True).stdout.strip()
-                say(f"lifeboat bench: {version}; fake AWS on 127.0.0.1 with latency {LATENCY}")
-                t_start = time.monotonic()
-                results: dict[str, Any] = {
-                        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "lifeboat": version, "host": host_info(), "latency": LATENCY, "runs": args.runs,
-                        "attachment_slots": SLOTS,
-                }
-                results["rss_floor_kib"] = bench.rss_floor()
-                results["boot"] = bench.bench_boot()
-                if args.no_watch:
-                        results["watch_skipped"] = "skipped (--no-watch)"
-                elif not bench.watch_available():
-                        results["watch_skipped"] = "NOT MEASURED: this lifeboat has no watch command"
-                else:
-                        rpc = FlushRecorder()
-                        results["watch"] = bench.bench_watch(rpc)
-                results["targets"] = targets(results["boot"], results.get("watch"))
-                results["elapsed_s"] = round(time.monotonic() - t_start, 1)
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(results, indent=1) + "\n")
-                md = args.out.with_suffix(".md")
-                md.write_text("\n".join(table_lines(results, True)) + "\n")
-                say()
-                say("\n".join(table_lines(results, False)))
-                say(f"\nwritten: {args.out} and {md} ({results['elapsed_s']:.0f} s)")
-                rc = 0
-        except BenchError as e:
-                print(f"\nbench FAILED: {e}", file=sys.stderr)
-        except lbtest.Failure as e:
-                print(f"\nbench FAILED: {e}", file=sys.stderr)
-        except Interrupted as e:
-                print(f"\nbench interrupted ({e}): cleaning up", file=sys.stderr)
-                rc = 128 + e.signum
-        finally:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                if rpc:
-                        rpc.close()
-                for p in bench.close():
-                        print(f"bench cleanup: {p}", file=sys.stderr)
-                        rc = rc or 1
-        return rc
+        return lbtest.run_driver("bench", bench.run, bench.close)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Fixtures of lifeboat's integration tests.
 
-  fake            a running tests/fakeaws.py in the test's own tmp_path (function scope),
+  fake            a running tests/fakeaws/ in the test's own tmp_path (function scope),
                   as an lbtest.FakeAWS client; stopped and cleaned up afterwards
   integration_session
                   (session, autouse) fails every test when not root / no loop devices,
@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import atexit
 import signal
+import sys
 from pathlib import Path
 
 import pytest
 
-import lbtest
+# lbtest (tests/lbtest/) is shared with the demo and bench drivers: it lives in tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import lbtest  # noqa: E402
 
 _running: list[lbtest.FakeAWS] = []
 _leaks: list[str] = []
@@ -33,8 +36,7 @@ _leaks: list[str] = []
 def _last_resort() -> None:
         """If pytest dies without running finalizers, still leave nothing behind."""
         for f in list(_running):
-                f.stop()
-                lbtest.cleanup_under(f.workdir)
+                f.shutdown()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,17 +84,10 @@ def fake(tmp_path: Path, request: pytest.FixtureRequest) -> lbtest.FakeAWS:
                 yield f
         finally:
                 _running.remove(f)
-                problems = f.stop()
-                # The fake must have detached its own loop devices (mounted ones are left
-                # to autoclear when unmounted, which is what losetup -d does to them).
-                stale = [l["name"] for l in lbtest.loop_devices()
-                         if lbtest._under(l["back-file"], f.state_dir) and not l["autoclear"]]
-                if stale:
-                        problems.append(f"fakeaws left loop devices attached: {', '.join(stale)}")
-                left = lbtest.cleanup_under(tmp_path)
+                # Stops the fake, checks it detached its own loop devices, cleans up tmp_path.
+                problems = f.shutdown()
+                left = lbtest.leftovers_under(tmp_path)
                 if left["mounts"] or left["loops"]:
-                        msg = f"{request.node.nodeid}: could not clean up {lbtest.describe_leftovers(left)}"
-                        _leaks.append(msg)
-                        problems.append(msg)
+                        _leaks.append(f"{request.node.nodeid}: could not clean up {lbtest.describe_leftovers(left)}")
                 if problems:
                         pytest.fail("\n".join(problems), pytrace=False)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Integration tests of `lifeboat boot` against the fake AWS (tests/fakeaws.py).
+"""Integration tests of `lifeboat boot` against the fake AWS (tests/fakeaws/).
 
 Every volume is a real image file behind a real loop device, every instance has its
 own fake sysfs and /dev, so lifeboat really probes, formats and mounts. The fake's
@@ -8,14 +8,11 @@ request log is the witness of what lifeboat asked AWS to do.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import http.server
 import json
 import os
 import signal
 import subprocess
-import threading
 import time
 import uuid as uuidlib
 from pathlib import Path
@@ -24,7 +21,7 @@ from typing import Any
 import pytest
 
 import lbtest
-from lbtest import image_files, make_image, run_lifeboat
+from lbtest import image_files, make_image, mount_of, run_lifeboat
 
 AZ = "us-east-1a"
 GROUP = "test-group"
@@ -40,12 +37,7 @@ MUTATING = ("AttachVolume", "DetachVolume", "CreateTags", "DeleteTags", "DeleteV
 
 def tags(state: str = "dirty", owner: str | None = DEAD_OWNER, fs_uuid: str | None = None,
          group: str = GROUP) -> dict[str, str]:
-        t = {"lifeboat:group": group, "lifeboat:state": state}
-        if owner:
-                t["lifeboat:owner"] = owner
-        if fs_uuid:
-                t["lifeboat:fs-uuid"] = fs_uuid
-        return t
+        return lbtest.group_tags(group, state, owner, fs_uuid)
 
 
 def chunk_files(n: int = 1) -> dict[str, bytes]:
@@ -61,13 +53,9 @@ def orphan(fake, tmp_path: Path, name: str, fs: str | None = "xfs", files: dict[
            extra_tags: dict[str, str] | None = None, **volume_kw: Any) -> tuple[str, Path, str | None]:
         """A dirty group volume left behind by a dead instance: (volume id, image, fs uuid).
         tag_uuid "same" tags the filesystem's own UUID; None leaves the tag out."""
-        if fs and fs_uuid is None:
-                fs_uuid = str(uuidlib.uuid4())
-        image = make_image(tmp_path / "images" / f"{name}.img", 1, fs,
-                           files if fs else None, fs_uuid if fs else None)
-        t = tags(fs_uuid=fs_uuid if tag_uuid == "same" else tag_uuid)
-        t.update(extra_tags or {})
-        vid = fake.add_volume(availability_zone=az, image=str(image), tags=t, **volume_kw)
+        image = tmp_path / "images" / f"{name}.img"
+        vid, fs_uuid = fake.add_orphan(image, GROUP, DEAD_OWNER, fs, files, fs_uuid, tag_uuid, extra_tags,
+                                       availability_zone=az, **volume_kw)
         return vid, image, fs_uuid
 
 
@@ -117,21 +105,6 @@ def manifest(env: dict[str, str]) -> dict[str, dict[str, Any]]:
 def snippets(env: dict[str, str]) -> dict[str, str]:
         d = Path(env["LIFEBOAT_FLUENTD_CONF_DIR"])
         return {p.name: p.read_text() for p in sorted(d.glob("*.conf"))}
-
-
-def mount_of(target: str | Path) -> dict[str, str] | None:
-        """The topmost mount on target from mountinfo, with its options."""
-        target = str(Path(target).resolve())
-        found = None
-        with open("/proc/self/mountinfo", encoding="utf-8") as f:
-                for line in f:
-                        fields = line.split()
-                        sep = fields.index("-")
-                        if lbtest._unescape_mountinfo(fields[4]) == target:
-                                found = {"maj:min": fields[2], "fstype": fields[sep + 1],
-                                         "source": fields[sep + 2],
-                                         "options": fields[5] + "," + fields[sep + 3]}
-        return found
 
 
 def attachment_of(fake, vid: str) -> dict[str, Any] | None:
@@ -218,34 +191,6 @@ def assert_untouched(fake, vid: str, before: dict[str, Any]) -> None:
         now = fake.volume(vid)
         assert now["state"] == before["state"] and now["attachments"] == before["attachments"], now
         assert now["tags"] == before["tags"]
-
-
-@contextlib.contextmanager
-def fluentd_rpc() -> Any:
-        """A fluentd RPC endpoint that answers {"ok":true} and counts the calls by path."""
-        calls: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-                def do_GET(self) -> None:
-                        calls.append(self.path)
-                        body = b'{"ok":true}'
-                        self.send_response(200)
-                        self.send_header("Content-Type", "application/json")
-                        self.send_header("Content-Length", str(len(body)))
-                        self.end_headers()
-                        self.wfile.write(body)
-
-                def log_message(self, *a: Any) -> None:
-                        pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        t.start()
-        try:
-                yield f"http://127.0.0.1:{server.server_address[1]}", calls
-        finally:
-                server.shutdown()
-                server.server_close()
 
 
 def add_instance(fake, buffer: bool | dict = True, **kw: Any) -> dict[str, Any]:
@@ -924,7 +869,7 @@ def test_rerun_after_success_is_a_noop(fake, tmp_path):
         manifest_text = (Path(env["LIFEBOAT_RUN_DIR"]) / "recovered.json").read_text()
         def my_mounts() -> list[tuple[str, str]]:
                 return sorted((m["target"], m["maj:min"]) for m in lbtest.mounts()
-                              if lbtest._under(m["target"], tmp_path))
+                              if lbtest.is_under(m["target"], tmp_path))
         mounts_before = my_mounts()
         assert len(mounts_before) == 2
         fake.reset_requests()
@@ -1083,7 +1028,8 @@ def test_xen_instance_recovers(fake, tmp_path):
 def test_fluentd_reloaded_only_when_snippets_change(fake, tmp_path):
         inst = add_instance(fake)
         vid, _, _ = orphan(fake, tmp_path, "o", files=chunk_files())
-        with fluentd_rpc() as (url, calls):
+        with lbtest.FluentdRpc() as rpc:
+                url, calls = rpc.url, rpc.calls
                 env = boot_env(fake, inst, LIFEBOAT_FLUENTD_RPC=url)
                 boot(env, "--dry-run")
                 assert calls == []

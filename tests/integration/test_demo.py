@@ -103,7 +103,7 @@ def test_demo_cleans_up_after_ctrl_c(tmp_path: Path) -> None:
                         seen += ch
                 workdirs = list(tmp_path.glob("lifeboat-demo.*"))
                 assert len(workdirs) == 1
-                assert any(lbtest._under(m["target"], workdirs[0]) for m in lbtest.mounts()), \
+                assert any(lbtest.is_under(m["target"], workdirs[0]) for m in lbtest.mounts()), \
                         "A's buffer volume should be mounted in step 3"
                 time.sleep(1.5)                 # A's fluentd and watch run, the notice is out
                 os.killpg(p.pid, signal.SIGINT)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Tests of the fake AWS itself (tests/fakeaws.py).
+"""Tests of the fake AWS itself (tests/fakeaws/).
 
 The faithfulness checks use Debian's real awscli: it signs with botocore's SigV4
 (which our verifier must accept) and parses our XML with botocore's EC2 model.

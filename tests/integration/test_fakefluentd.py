@@ -6,59 +6,27 @@ from packaging/fluentd/recovery.conf.in."""
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import os
 import re
 import signal
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-SOURCE_DIR = Path(os.environ.get("LIFEBOAT_SOURCE_DIR") or TESTS_DIR.parent)
-FAKEFLUENTD = SOURCE_DIR / "tests" / "fakefluentd.py"
-TEMPLATE = SOURCE_DIR / "packaging" / "fluentd" / "recovery.conf.in"
-PYTHON = "/usr/bin/python3"
+import lbtest
+from lbtest import record, write_chunks
+
+TEMPLATE = lbtest.SOURCE_DIR / "packaging" / "fluentd" / "recovery.conf.in"
 
 CHUNK = re.compile(r"^buffer\.(b|q)[0-9a-f]{32}\.log$")
-# lifeboat's default LIFEBOAT_CHUNK_PATTERN
-LIFEBOAT_PATTERN = re.compile(r"\.(b|q)[0-9a-f]+\.(log|buf)$")
-
-
-def record(n: int) -> str:
-        return "record %06d %s" % (n, hashlib.sha1(b"%d" % n).hexdigest())
-
-
-def write_chunks(d: Path, records: int, start: int = 1, per_chunk: int = 100, queued: bool = False) -> list[Path]:
-        argv = [PYTHON, str(FAKEFLUENTD), "write", "--dir", str(d), "--records", str(records),
-                "--start", str(start), "--per-chunk", str(per_chunk)] + (["--queued"] if queued else [])
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return [Path(p) for p in r.stdout.split()]
-
-
-def chunks_in(d: Path) -> list[Path]:
-        """Chunk files below d, as lifeboat's scan counts them."""
-        found = []
-        for root, dirs, files in os.walk(d):
-                found += [Path(root) / f for f in files if LIFEBOAT_PATTERN.search(f)]
-        return sorted(found)
+LIFEBOAT_PATTERN = lbtest.CHUNK_PATTERN
+chunks_in = lbtest.chunk_files
 
 
 def wait_for(cond, timeout: float, what: str, interval: float = 0.05):
-        deadline = time.monotonic() + timeout
-        while True:
-                v = cond()
-                if v:
-                        return v
-                if time.monotonic() > deadline:
-                        pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-                time.sleep(interval)
+        return lbtest.wait_for(what, cond, timeout, interval)
 
 
 def render_template(mount_path: str, volume_id: str, owner: str = "i-0123456789abcdef0", group: str = "test") -> str:
@@ -71,76 +39,31 @@ def render_template(mount_path: str, volume_id: str, owner: str = "i-0123456789a
         return text
 
 
-class Fake:
+class Fake(lbtest.FakeFluentd):
         """A running fakefluentd.py in a test directory."""
 
         def __init__(self, base: Path, *extra: str, conf_files: dict[str, str] | None = None):
                 self.base = base
                 self.live = base / "live" / "s3"
                 self.conf = base / "recovery.d"
-                self.out = base / "s3-bucket.log"
-                self.logfile = base / "fakefluentd.log"
-                ready = base / "ready"
                 self.live.mkdir(parents=True, exist_ok=True)
                 self.conf.mkdir(parents=True, exist_ok=True)
                 for name, text in (conf_files or {}).items():
                         (self.conf / name).write_text(text)
-                argv = [PYTHON, str(FAKEFLUENTD), "--port", "0", "--ready-file", str(ready),
-                        "--buffer-dir", str(self.live), "--conf-dir", str(self.conf), "--out", str(self.out),
-                        "--log", str(self.logfile)] + list(extra)
-                self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                deadline = time.monotonic() + 15
-                while not ready.exists():
-                        if self.proc.poll() is not None:
-                                raise RuntimeError(f"fakefluentd exited {self.proc.returncode}: {self.proc.stderr.read()}")
-                        if time.monotonic() > deadline:
-                                self.stop()
-                                raise RuntimeError("fakefluentd did not become ready")
-                        time.sleep(0.02)
-                self.port = int(ready.read_text())
-                self.url = f"http://127.0.0.1:{self.port}"
+                super().__init__(self.live, self.conf, base / "s3-bucket.log", base / "fakefluentd.log",
+                                 base / "ready", *extra)
 
         def get(self, path: str) -> tuple[int, dict]:
-                try:
-                        with urllib.request.urlopen(self.url + path, timeout=5) as r:
-                                return r.status, json.loads(r.read())
-                except urllib.error.HTTPError as e:
-                        return e.code, json.loads(e.read())
+                return self.call("GET", path)
 
         def post_mode(self, body) -> tuple[int, dict]:
-                req = urllib.request.Request(self.url + "/_fake/mode", data=json.dumps(body).encode(), method="POST",
-                                             headers={"Content-Type": "application/json"})
-                try:
-                        with urllib.request.urlopen(req, timeout=5) as r:
-                                return r.status, json.loads(r.read())
-                except urllib.error.HTTPError as e:
-                        return e.code, json.loads(e.read())
+                return self.call("POST", "/_fake/mode", body)
 
         def flush(self) -> None:
                 assert self.get("/api/plugins.flushBuffers") == (200, {"ok": True})
 
         def reload(self) -> None:
                 assert self.get("/api/config.reload") == (200, {"ok": True})
-
-        def status(self) -> dict:
-                code, body = self.get("/_fake/status")
-                assert code == 200
-                return body
-
-        def shipped(self) -> list[str]:
-                return self.out.read_text().splitlines() if self.out.exists() else []
-
-        def stop(self) -> int:
-                if self.proc.poll() is None:
-                        self.proc.send_signal(signal.SIGTERM)
-                        try:
-                                self.proc.wait(timeout=5)
-                        except subprocess.TimeoutExpired:
-                                self.proc.kill()
-                                self.proc.wait()
-                if self.proc.stderr:
-                        self.proc.stderr.close()
-                return self.proc.returncode
 
 
 @pytest.fixture
@@ -406,7 +329,7 @@ def _output_settings(text: str) -> tuple[dict[str, str], dict[str, str], list[st
 
 def test_template_matches_live_config():
         """The recovery output lands records where, and as, the live output would."""
-        live_out, live_buf, live_keys = _output_settings((SOURCE_DIR / "packaging" / "fluentd" / "fluent.conf").read_text())
+        live_out, live_buf, live_keys = _output_settings((lbtest.SOURCE_DIR / "packaging" / "fluentd" / "fluent.conf").read_text())
         rec_out, rec_buf, rec_keys = _output_settings(render_template("/var/lib/lifeboat/recovery/vol-0abc12345",
                                                                       "vol-0abc12345"))
         assert live_out and rec_out

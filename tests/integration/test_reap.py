@@ -23,8 +23,7 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_ATTENTION = 0, 1, 2, 3
 
 
 def iso_ago(seconds: float) -> str:
-        t = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
-        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return lbtest.iso_in(-seconds)
 
 
 def reap_env(fake: lbtest.FakeAWS, tmp_path: Path) -> dict[str, str]:
@@ -49,13 +48,8 @@ def group_volume(fake: lbtest.FakeAWS, az: str, state: str | None = None, group:
                  **kw: Any) -> str:
         """A volume of the group; keyword tags flushed_at=..., available_since=..., reason=...
         become lifeboat:flushed-at etc.; create_time back-dates it."""
-        tags = {"lifeboat:group": group}
-        if state:
-                tags["lifeboat:state"] = state
         create_time = kw.pop("create_time", None)
-        for key, value in kw.items():
-                tags["lifeboat:" + key.replace("_", "-")] = value
-        spec: dict[str, Any] = {"availability_zone": az, "tags": tags}
+        spec: dict[str, Any] = {"availability_zone": az, "tags": lbtest.group_tags(group, state, **kw)}
         if create_time:
                 spec["create_time"] = create_time
         return fake.add_volume(**spec)

@@ -12,15 +12,9 @@ import time
 import lbtest
 from lbtest import STATIC_SECRET_KEY, run_lifeboat
 
-GROUP_TAG = "lifeboat:group"
-STATE_TAG = "lifeboat:state"
-
 
 def group_tags(state: str | None = None, group: str = "test-group") -> dict[str, str]:
-        tags = {GROUP_TAG: group}
-        if state:
-                tags[STATE_TAG] = state
-        return tags
+        return lbtest.group_tags(group, state)
 
 
 def populate(fake: lbtest.FakeAWS) -> tuple[dict, dict[str, str]]:

@@ -8,19 +8,17 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import lbtest
+from lbtest import chunk_files, iso_in, record, write_chunks
 
-FAKEFLUENTD = lbtest.SOURCE_DIR / "tests" / "fakefluentd.py"
 POLL_S = 0.2
 PREFIX = "lifeboat"
 
@@ -29,52 +27,14 @@ PREFIX = "lifeboat"
 # helpers
 # ---------------------------------------------------------------------------
 
-class Fluentd:
+class Fluentd(lbtest.FakeFluentd):
         """A running tests/fakefluentd.py: the live output buffers in <buffer mount>/s3,
         recovery snippets come from the instance's fluentd.d."""
 
         def __init__(self, base: Path, live: Path, conf_dir: Path, *extra: str):
-                self.out = base / "s3-bucket.log"
-                self.log = base / "fakefluentd.log"
-                ready = base / "fluentd.ready"
                 live.mkdir(parents=True, exist_ok=True)
-                argv = [lbtest.PYTHON, str(FAKEFLUENTD), "--port", "0", "--ready-file", str(ready),
-                        "--buffer-dir", str(live), "--conf-dir", str(conf_dir), "--out", str(self.out),
-                        "--log", str(self.log), "--interval", "0.2", "--reload-delay", "0.1", *extra]
-                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL)
-                deadline = time.monotonic() + 15
-                while not ready.exists():
-                        if self.proc.poll() is not None or time.monotonic() > deadline:
-                                self.stop()
-                                pytest.fail(f"fakefluentd did not start; see {self.log}", pytrace=False)
-                        time.sleep(0.02)
-                self.url = f"http://127.0.0.1:{int(ready.read_text())}"
-
-        def _call(self, method: str, path: str, body: Any = None) -> dict:
-                data = json.dumps(body).encode() if body is not None else None
-                req = urllib.request.Request(self.url + path, data=data, method=method,
-                                             headers={"Content-Type": "application/json"} if data else {})
-                with urllib.request.urlopen(req, timeout=5) as r:
-                        return json.loads(r.read())
-
-        def status(self) -> dict:
-                return self._call("GET", "/_fake/status")
-
-        def mode(self, **kw: Any) -> None:
-                self._call("POST", "/_fake/mode", kw)
-
-        def shipped(self) -> list[str]:
-                return self.out.read_text().splitlines() if self.out.exists() else []
-
-        def stop(self) -> None:
-                if self.proc.poll() is None:
-                        self.proc.send_signal(signal.SIGTERM)
-                        try:
-                                self.proc.wait(5)
-                        except subprocess.TimeoutExpired:
-                                self.proc.kill()
-                                self.proc.wait()
+                super().__init__(live, conf_dir, base / "s3-bucket.log", base / "fakefluentd.log",
+                                 base / "fluentd.ready", "--interval", "0.2", "--reload-delay", "0.1", *extra)
 
 
 class Watch:
@@ -114,10 +74,8 @@ class Instance:
                 self.old_image = None
                 if recover is not None:
                         self.old_image = tmp / "old-buffer.img"
-                        lbtest.make_image(self.old_image, files=recover)
-                        self.old_volume = fake.add_volume(image=str(self.old_image), tags={
-                                f"{PREFIX}:group": "test-group", f"{PREFIX}:state": "dirty",
-                                f"{PREFIX}:owner": "i-0000000000000dead"})
+                        self.old_volume, _ = fake.add_orphan(self.old_image, "test-group", "i-0000000000000dead",
+                                                             files=recover, tag_uuid=None)
                 self.info = fake.add_instance(buffer={"device": "/dev/sdf", "size_gib": 1} if own else None)
                 self.iid = self.info["instance_id"]
                 self.own_volume = self.info.get("buffer_volume_id")
@@ -192,19 +150,6 @@ def cluster(fake: lbtest.FakeAWS, tmp_path: Path):
                         i.fluentd.stop()
 
 
-def record(n: int) -> str:
-        import hashlib
-        return "record %06d %s" % (n, hashlib.sha1(b"%d" % n).hexdigest())
-
-
-def write_chunks(d: Path, records: int, start: int = 1, per_chunk: int = 100) -> list[Path]:
-        argv = [lbtest.PYTHON, str(FAKEFLUENTD), "write", "--dir", str(d), "--records", str(records),
-                "--start", str(start), "--per-chunk", str(per_chunk)]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return [Path(p) for p in r.stdout.split()]
-
-
 def chunk_image_files(records: int, start: int = 1, per_chunk: int = 100) -> dict[str, str]:
         """Chunk files (and their .meta) as fluentd left them in <volume>/s3."""
         files = {}
@@ -220,31 +165,13 @@ def chunk_image_files(records: int, start: int = 1, per_chunk: int = 100) -> dic
 
 
 def wait_for(what: str, predicate, timeout: float = 15, interval: float = 0.02):
-        deadline = time.monotonic() + timeout
-        while True:
-                v = predicate()
-                if v:
-                        return v
-                if time.monotonic() > deadline:
-                        pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
-                time.sleep(interval)
-
-
-def chunk_files(d: Path) -> list[Path]:
-        import re
-        pat = re.compile(r"\.(b|q)[0-9a-f]+\.(log|buf)$")
-        return sorted(Path(r) / f for r, _, fs in os.walk(d) for f in fs if pat.search(f))
+        return lbtest.wait_for(what, predicate, timeout, interval)
 
 
 def assert_exactly_once(lines: list[str], first: int, last: int) -> None:
         counts = collections.Counter(lines)
         assert not [l for l, c in counts.items() if c > 1], "records shipped twice"
         assert set(lines) == {record(n) for n in range(first, last + 1)}
-
-
-def iso_in(seconds: float) -> str:
-        t = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
-        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def own_state(inst: Instance) -> str | None:

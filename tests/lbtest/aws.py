@@ -1,226 +1,41 @@
 # SPDX-License-Identifier: MIT
-"""Helpers for lifeboat's integration tests: the fake AWS client, lifeboat runners,
-filesystem images, and the loop-device / mount cleanup that keeps tests from
-leaking anything. Standard library only (plus pytest where it fails a test)."""
+"""The fake AWS from the outside: HTTP, SigV4 signing, FakeAWS (starting and stopping
+tests/fakeaws/, its control API, talking to its IMDS and EC2, the environment of lifeboat
+on one of its instances) and Debian's awscli against it."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import os
-import re
-import signal
 import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid as uuidlib
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-TESTS_DIR = Path(__file__).resolve().parent.parent
-SOURCE_DIR = Path(os.environ.get("LIFEBOAT_SOURCE_DIR") or TESTS_DIR.parent)
-FAKEAWS = TESTS_DIR / "fakeaws.py"
-PYTHON = "/usr/bin/python3"
-AWSCLI = "/usr/bin/aws"         # Debian's awscli, not whatever "aws" comes first in PATH
-
-STATIC_ACCESS_KEY = "AKIDLIFEBOATTEST"
-STATIC_SECRET_KEY = "lifeboat/test/secret/key/0123456789abcdef"
-GIB = 1 << 30
+from .base import AWSCLI, FAKEAWS, PYTHON, SOURCE_DIR, STATIC_ACCESS_KEY, STATIC_SECRET_KEY, Failure
+from .images import make_image
+from .lifeboat import lifeboat_bin
+from .processes import stop_process, wait_for, wait_ready
+from .system import clean_dir, is_under, loop_devices
 
 
-class Failure(Exception):
-        """Something a test helper could not do; the message says what and why."""
-
-
-def _fail(msg: str) -> None:
-        try:
-                import pytest
-        except ImportError:             # used outside pytest (scripts)
-                raise Failure(msg) from None
-        pytest.fail(msg, pytrace=False)
-
-
-def require_root() -> None:
-        """These tests need root and loop devices: fail (never skip) when missing."""
-        if os.geteuid() != 0:
-                _fail("lifeboat's integration tests need root (losetup, mknod, mount); run them as root")
-        if not os.path.exists("/dev/loop-control"):
-                _fail("lifeboat's integration tests need loop devices (/dev/loop-control is missing)")
-
-
-# --------------------------------------------------------------------------
-# system state: loop devices and mounts
-# --------------------------------------------------------------------------
-
-def run(argv: list[str], check: bool = True, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
-        if check and r.returncode != 0:
-                raise Failure(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
-        return r
-
-
-def _under(path: str, base: Path) -> bool:
-        base_s = str(base.resolve())
-        return path == base_s or path.startswith(base_s.rstrip("/") + "/")
-
-
-def loop_devices() -> list[dict[str, str]]:
-        """[{"name": "/dev/loop3", "back-file": "/path", "maj:min": "7:3", "autoclear": bool}]
-        (back-file without the " (deleted)" losetup adds)."""
-        out = run(["losetup", "-J", "-l", "--output", "NAME,BACK-FILE,MAJ:MIN,AUTOCLEAR"]).stdout
-        if not out.strip():
-                return []
-        result = []
-        for d in json.loads(out).get("loopdevices", []):
-                back = (d.get("back-file") or "").removesuffix(" (deleted)")
-                result.append({"name": d["name"], "back-file": back, "maj:min": (d.get("maj:min") or "").strip(),
-                               "autoclear": d.get("autoclear") in (True, 1, "1")})
-        return result
-
-
-def _unescape_mountinfo(s: str) -> str:
-        """mountinfo escapes space, tab, newline and backslash as \\ooo (octal)."""
-        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def mounts() -> list[dict[str, str]]:
-        """[{"target", "source", "maj:min"}] from /proc/self/mountinfo."""
-        result = []
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-                for line in f:
-                        fields = line.split()
-                        sep = fields.index("-")
-                        result.append({"maj:min": fields[2], "target": _unescape_mountinfo(fields[4]),
-                                       "source": _unescape_mountinfo(fields[sep + 2])})
-        return result
-
-
-def leftovers_under(base: Path) -> dict[str, list[str]]:
-        """Mounts and loop devices that belong to a test directory: mounted under it,
-        or a loop device (mounted anywhere) whose backing file is under it."""
-        loops = [l for l in loop_devices() if _under(l["back-file"], base)]
-        loop_devs = {l["maj:min"] for l in loops}
-        ms = [m["target"] for m in mounts() if _under(m["target"], base) or m["maj:min"] in loop_devs]
-        return {"mounts": ms, "loops": [f"{l['name']} ({l['back-file']})" for l in loops]}
-
-
-def cleanup_under(base: Path) -> dict[str, list[str]]:
-        """Unmounts and detaches everything left under base (innermost mounts first, lazy
-        unmount as a last resort). Returns what could NOT be cleaned up."""
-        for _ in range(3):
-                left = leftovers_under(base)
-                if not left["mounts"] and not left["loops"]:
-                        break
-                for target in sorted(left["mounts"], key=lambda t: t.count("/"), reverse=True):
-                        if run(["umount", target], check=False).returncode != 0:
-                                run(["umount", "-l", target], check=False)
-                for l in loop_devices():
-                        if _under(l["back-file"], base):
-                                run(["losetup", "-d", l["name"]], check=False)
-                time.sleep(0.2)         # autoclear loops go away asynchronously
-        return leftovers_under(base)
-
-
-def describe_leftovers(left: dict[str, list[str]]) -> str:
-        parts = []
-        if left["mounts"]:
-                parts.append("mounts: " + ", ".join(left["mounts"]))
-        if left["loops"]:
-                parts.append("loop devices: " + ", ".join(left["loops"]))
-        return "; ".join(parts)
-
-
-# --------------------------------------------------------------------------
-# filesystem images
-# --------------------------------------------------------------------------
-
-def _mkfs(path: Path, fs: str, uuid: str | None, label: str | None) -> None:
-        if fs == "xfs":
-                argv = ["mkfs.xfs", "-q", "-f"]
-                if uuid:
-                        argv += ["-m", f"uuid={uuid}"]
-                if label:
-                        argv += ["-L", label]
-        elif fs == "ext4":
-                argv = ["mkfs.ext4", "-q", "-F"]
-                if uuid:
-                        argv += ["-U", uuid]
-                if label:
-                        argv += ["-L", label]
-        else:
-                raise ValueError(f"unknown filesystem {fs!r}")
-        run(argv + [str(path)])
-
-
-@contextlib.contextmanager
-def mounted_image(path: Path | str, readonly: bool = False) -> Iterator[Path]:
-        """Mounts an image (not attached anywhere else!) through its own loop device in a
-        scratch directory beside it; always unmounted and detached again."""
-        path = Path(path)
-        mnt = Path(tempfile.mkdtemp(prefix=f".mnt-{path.name}-", dir=path.parent))
-        loop = run(["losetup", "--find", "--show"] + (["--read-only"] if readonly else []) + [str(path)]).stdout.strip()
-        mounted = False
-        try:
-                # -p: probe for real; blkid's cache may remember an earlier user of this loop device
-                fstype = run(["blkid", "-p", "-o", "value", "-s", "TYPE", loop], check=False).stdout.strip()
-                opts = ["ro"] if readonly else []
-                if fstype == "xfs":
-                        opts.append("nouuid")   # the same image may be mounted elsewhere by lifeboat
-                        if readonly:
-                                opts.append("norecovery")
-                elif fstype == "ext4" and readonly:
-                        opts.append("noload")
-                argv = ["mount"] + (["-o", ",".join(opts)] if opts else []) + [loop, str(mnt)]
-                run(argv)
-                mounted = True
-                yield mnt
-        finally:
-                if mounted:
-                        if run(["umount", str(mnt)], check=False).returncode != 0:
-                                run(["umount", "-l", str(mnt)], check=False)
-                run(["losetup", "-d", loop], check=False)
-                with contextlib.suppress(OSError):
-                        mnt.rmdir()
-
-
-def make_image(path: Path | str, size_gib: int = 1, fs: str | None = "xfs",
-               files: dict[str, bytes | str] | None = None, uuid: str | None = None,
-               label: str | None = None) -> Path:
-        """A sparse image of size_gib GiB, optionally with a filesystem and files in it."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-                f.truncate(size_gib * GIB)
-        if fs:
-                _mkfs(path, fs, uuid, label)
-        if files:
-                if not fs:
-                        raise ValueError("files need a filesystem")
-                with mounted_image(path) as mnt:
-                        for rel, content in files.items():
-                                p = mnt / rel
-                                p.parent.mkdir(parents=True, exist_ok=True)
-                                p.write_bytes(content.encode() if isinstance(content, str) else content)
-                        os.sync()
-        return path
-
-
-def image_files(path: Path | str) -> dict[str, bytes]:
-        """Every regular file in an image (mounted read-only): {relpath: content}."""
-        result = {}
-        with mounted_image(path, readonly=True) as mnt:
-                for root, dirs, names in os.walk(mnt):
-                        dirs[:] = [d for d in dirs if not (Path(root) == mnt and d == "lost+found")]
-                        for n in names:
-                                p = Path(root) / n
-                                if p.is_file() and not p.is_symlink():
-                                        result[str(p.relative_to(mnt))] = p.read_bytes()
-        return result
+def group_tags(group: str, state: str | None = None, owner: str | None = None, fs_uuid: str | None = None,
+               **more: str) -> dict[str, str]:
+        """lifeboat's tags on a volume of a group: lifeboat:group, and lifeboat:state, owner and
+        fs-uuid where given; each keyword more, flushed_at=... say, as lifeboat:flushed-at."""
+        tags = {"lifeboat:group": group}
+        for key, value in {"state": state, "owner": owner, "fs-uuid": fs_uuid}.items():
+                if value:
+                        tags["lifeboat:" + key] = value
+        for key, value in more.items():
+                tags["lifeboat:" + key.replace("_", "-")] = value
+        return tags
 
 
 # --------------------------------------------------------------------------
@@ -281,7 +96,7 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
 
 
 class FakeAWS:
-        """A running tests/fakeaws.py and a client for its control API."""
+        """A running tests/fakeaws/ and a client for its control API."""
 
         def __init__(self, workdir: Path, proc: subprocess.Popen, info: dict[str, Any], region: str):
                 self.workdir = workdir
@@ -301,32 +116,26 @@ class FakeAWS:
                 state = workdir / "fakeaws"
                 state.mkdir(parents=True, exist_ok=True)
                 ready = workdir / "fakeaws.ready"
-                out = open(workdir / "fakeaws.out", "wb")
+                out_path = workdir / "fakeaws.out"
+                out = open(out_path, "wb")
                 proc = subprocess.Popen([PYTHON, str(FAKEAWS), "--state-dir", str(state), "--region", region,
                                          "--ready-file", str(ready), "--exit-with-parent"],
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                         start_new_session=True)
                 out.close()
-                deadline = time.monotonic() + timeout
-                while not ready.exists():
-                        if proc.poll() is not None or time.monotonic() > deadline:
-                                proc.kill()
-                                proc.wait()
-                                output = (workdir / "fakeaws.out").read_text(errors="replace")
-                                raise Failure(f"fakeaws did not start (exit {proc.returncode}):\n{output}")
-                        time.sleep(0.02)
-                return cls(workdir, proc, json.loads(ready.read_text()), region)
+                info = wait_ready(proc, ready, "fakeaws", lambda: out_path.read_text(errors="replace"), timeout)
+                return cls(workdir, proc, json.loads(info), region)
 
         def stop(self) -> list[str]:
                 """Stops lifeboat processes started by start_lifeboat, then the fake: SIGTERM
                 (the fake detaches its loop devices), SIGKILL after 5 s. Returns problems
                 of the fake itself: unclean exit, exceptions in its request handlers."""
                 for child in self.children:
-                        self._stop_process(child, 5)
+                        stop_process(child, 5)
                 problems = []
                 if self.proc.poll() is not None:
                         problems.append(f"fakeaws died during the test (exit {self.proc.returncode})")
-                elif not self._stop_process(self.proc, 5):
+                elif not stop_process(self.proc, 5):
                         problems.append("fakeaws did not stop within 5 s of SIGTERM (killed)")
                 elif self.proc.returncode != 0:
                         problems.append(f"fakeaws exited with {self.proc.returncode}")
@@ -336,19 +145,16 @@ class FakeAWS:
                         problems.append(f"fakeaws raised exceptions (see {out}):\n{text[-3000:]}")
                 return problems
 
-        @staticmethod
-        def _stop_process(p: subprocess.Popen, grace: float) -> bool:
-                """True when it stopped within the grace time."""
-                if p.poll() is not None:
-                        return True
-                p.send_signal(signal.SIGTERM)
-                try:
-                        p.wait(grace)
-                        return True
-                except subprocess.TimeoutExpired:
-                        p.kill()
-                        p.wait()
-                        return False
+        def shutdown(self) -> list[str]:
+                """stop(), then checks that the fake detached its own loop devices (mounted ones
+                are left to autoclear when unmounted, which is what losetup -d does to them), and
+                unmounts and detaches whatever is left in the work dir. Returns every problem."""
+                problems = self.stop()
+                stale = [l["name"] for l in loop_devices()
+                         if is_under(l["back-file"], self.state_dir) and not l["autoclear"]]
+                if stale:
+                        problems.append(f"fakeaws left loop devices attached: {', '.join(stale)}")
+                return problems + clean_dir(self.workdir)
 
         # -- control API --
 
@@ -379,6 +185,21 @@ class FakeAWS:
                 returns its id."""
                 return self.control("POST", "volumes", kw)["volume_id"]
 
+        def add_orphan(self, image: Path, group: str, owner: str | None, fs: str | None = "xfs",
+                       files: dict[str, bytes | str] | None = None, fs_uuid: str | None = None,
+                       tag_uuid: str | None = "same", extra_tags: dict[str, str] | None = None,
+                       **volume_kw: Any) -> tuple[str, str | None]:
+                """A dirty volume of the group left behind by a dead instance (owner): a new 1 GiB
+                image with a filesystem (fs; fs_uuid, a random one if not given) and files in it,
+                tagged with that UUID (tag_uuid "same"), another one, or none (None).
+                Returns (volume id, filesystem UUID)."""
+                if fs and fs_uuid is None:
+                        fs_uuid = str(uuidlib.uuid4())
+                make_image(image, 1, fs, files if fs else None, fs_uuid if fs else None)
+                tags = group_tags(group, "dirty", owner, fs_uuid if tag_uuid == "same" else tag_uuid)
+                tags.update(extra_tags or {})
+                return self.add_volume(image=str(image), tags=tags, **volume_kw), fs_uuid
+
         def terminate(self, iid: str) -> dict[str, Any]:
                 return self.control("POST", f"instances/{_iid(iid)}/terminate", {})
 
@@ -391,6 +212,20 @@ class FakeAWS:
                         if v["volume_id"] == vid:
                                 return v
                 return None
+
+        def tag(self, vid: str, key: str) -> str | None:
+                v = self.volume(vid)
+                return v and v["tags"].get(key)
+
+        def describe(self, vid: str) -> str:
+                """A volume in two lines: EC2 state, attachments; tags."""
+                v = self.volume(vid)
+                if v is None:
+                        return f"{vid}: unknown to EC2"
+                tags = " ".join(f"{k}={val}" for k, val in sorted(v["tags"].items()))
+                where = ", ".join(f"attached to {a['instance_id']} at {a['device']} ({a['status']})"
+                                  for a in v["attachments"]) or "attached nowhere"
+                return f"{vid}: EC2 state {v['state']}, {where}\n    tags: {tags or '(none)'}"
 
         def events(self, iid: str | dict, **kw: Any) -> dict[str, Any]:
                 """spot={"action","time"}|None, rebalance={"noticeTime"}|None,
@@ -420,16 +255,7 @@ class FakeAWS:
 
         # -- waiting --
 
-        def wait_for(self, what: str, predicate: Callable[[], Any], timeout: float = 10,
-                     interval: float = 0.05) -> Any:
-                deadline = time.monotonic() + timeout
-                while True:
-                        value = predicate()
-                        if value:
-                                return value
-                        if time.monotonic() > deadline:
-                                raise Failure(f"timed out after {timeout}s waiting for {what}")
-                        time.sleep(interval)
+        wait_for = staticmethod(wait_for)
 
         def wait_volume(self, vid: str, state: str, timeout: float = 10) -> dict[str, Any]:
                 """Waits for a volume state (available, in-use, deleted)."""
@@ -473,10 +299,11 @@ class FakeAWS:
 
         # -- running lifeboat as an instance --
 
-        def env_for(self, instance: str | dict, use_role: bool = False, region: bool = True) -> dict[str, str]:
+        def env_for(self, instance: str | dict, use_role: bool = False, region: bool = True,
+                    **settings: str) -> dict[str, str]:
                 """The environment of lifeboat running on this fake instance: endpoints, its own
-                sysfs and /dev, and its own directories under the test's tmp dir. Only PATH, LANG
-                and the sanitizer options come from the developer's environment."""
+                sysfs and /dev, and its own directories under the test's tmp dir; settings on top.
+                Only PATH, LANG and the sanitizer options come from the developer's environment."""
                 info = self.instance(_iid(instance))
                 iid = info["instance_id"]
                 home = self.workdir / "instances" / iid
@@ -507,6 +334,7 @@ class FakeAWS:
                 if not use_role:
                         env["AWS_ACCESS_KEY_ID"] = STATIC_ACCESS_KEY
                         env["AWS_SECRET_ACCESS_KEY"] = STATIC_SECRET_KEY
+                env.update(settings)
                 return env
 
         def _fluentd_template(self) -> Path:
@@ -532,20 +360,6 @@ class FakeAWS:
 
 def _iid(instance: str | dict) -> str:
         return instance["instance_id"] if isinstance(instance, dict) else instance
-
-
-def lifeboat_bin() -> str:
-        b = os.environ.get("LIFEBOAT_BIN")
-        if not b or not os.access(b, os.X_OK):
-                _fail(f"LIFEBOAT_BIN must name the built lifeboat binary (got {b!r}); run through ctest "
-                      "or set it by hand")
-        return b  # type: ignore[return-value]
-
-
-def run_lifeboat(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """Runs lifeboat to completion; stdout/stderr captured as text."""
-        return subprocess.run([lifeboat_bin(), *args], env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
 
 
 def awscli(fake: FakeAWS, home: Path, *args: str, access_key: str = STATIC_ACCESS_KEY,
