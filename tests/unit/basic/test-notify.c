@@ -52,7 +52,7 @@ static void test_abstract_socket(void **state) {
 static void test_path_socket(void **state) {
         char dir[PATH_MAX], path[PATH_MAX];
         assert_int_equal(lbt_mkdtemp(dir, sizeof dir), 0);
-        (void) snprintf(path, sizeof path, "%s/notify", dir);
+        lbt_pathf(path, "%s/notify", dir);
         int fd = bind_dgram(path);
         assert_int_equal(lb_notify_socket(path, "WATCHDOG=1"), 1);
         expect_message(fd, "WATCHDOG=1");
