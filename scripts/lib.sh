@@ -14,6 +14,8 @@ LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli fdisk curl time "$
 # Packaging tests: rpmbuild and rpmlint, rpm2cpio and cpio to unpack, cloud-init's schema
 # check, the shell linter, systemd-analyze, YAML for reading the cloud-config.
 LB_TEST_PACKAGES+=(rpm rpm2cpio rpmlint cpio cloud-init shellcheck systemd python3-yaml)
+# The man page (scdoc makes it, mandoc and man lint it) and the bash completion (run in bash).
+LB_TEST_PACKAGES+=(scdoc mandoc man-db groff-base bash-completion)
 
 lb_require_root() {
     if [ "$(id -u)" != 0 ]; then

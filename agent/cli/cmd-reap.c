@@ -30,11 +30,13 @@ static void reap_usage(FILE *f) {
                 "  --delete-unused           also delete group volumes without a state tag, once\n"
                 "                            older than --min-age\n"
                 "  --dry-run                 print the plan; delete and tag nothing\n"
-                "  --json                    machine-readable report (schema in the README)\n"
+                "  --json                    machine-readable report (schema in lifeboat(8)); one\n"
+                "                            JSON object, also on failure\n"
                 "\n"
-                "Durations as systemd writes them: 90 (seconds), 500ms, 10min, 1h 30min. Exit codes: 0 nothing needs a human, 1 a deletion or\n"
-                "tag change failed, 2 usage or config error, 3 AWS unreachable, 4 stranded or\n"
-                "quarantined volumes exist.\n");
+                "Durations as systemd writes them: 90 (seconds), 500ms, 10min, 1h 30min.\n"
+                "\n"
+                "Exit codes: 0 nothing needs a human, 1 a deletion or tag change failed, 2 usage\n"
+                "or config error, 3 AWS unreachable, 4 stranded or quarantined volumes exist.\n");
 }
 
 /* ---- JSON ---- */
