@@ -16,6 +16,8 @@ LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli fdisk curl time "$
 LB_TEST_PACKAGES+=(rpm rpm2cpio rpmlint cpio cloud-init shellcheck systemd python3-yaml)
 # The man page (scdoc makes it, mandoc and man lint it) and the bash completion (run in bash).
 LB_TEST_PACKAGES+=(scdoc mandoc man-db groff-base bash-completion)
+# The AMI bake template is checked with Debian's packer (packer validate, offline).
+LB_TEST_PACKAGES+=(packer)
 
 lb_require_root() {
     if [ "$(id -u)" != 0 ]; then

@@ -37,7 +37,7 @@ EXPECTED_FILES = {
     "/usr/share/bash-completion/completions/lifeboat",
     *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
         "fluent.conf", "ecs-task-definition.json", "lifeboat-policy.json", "launch-template.json",
-        "cloud-config.yaml", "user-data.sh")),
+        "cloud-config.yaml", "user-data.sh", "lifeboat-ecs-al2023.pkr.hcl", "install-lifeboat.sh")),
 }
 EXPECTED_DIRS = {
     "/etc/lifeboat",
@@ -412,9 +412,10 @@ def test_user_data_script_passes_bash_and_shellcheck():
     check(["shellcheck", path])
 
 
-def run_user_data(workdir, name, fake_env):
-    """Runs user-data.sh as root in a private mount namespace whose /etc is an overlay, with fake
-    systemctl, lifeboat, dnf and rpm; returns (process, files it wrote under /etc, command log)."""
+def run_user_data(workdir, name, fake_env, script=None):
+    """Runs user-data.sh (or script) as root in a private mount namespace whose /etc is an
+    overlay, with fake systemctl, lifeboat, dnf, rpm and sudo; returns (process, files it wrote
+    under /etc, command log)."""
     case = workdir / f"user-data-{name}"
     bindir, scratch, etc_out = case / "bin", case / "scratch", case / "etc"
     for d in (bindir, scratch, etc_out):
@@ -426,15 +427,16 @@ def run_user_data(workdir, name, fake_env):
                                       '  restart) exit "${FAKE_RESTART_RC:-0}" ;;\n'
                                       'esac\nexit 0\n')
     (bindir / "lifeboat").write_text(fake + 'exit "${FAKE_LIFEBOAT_RC:-0}"\n')
-    for tool in ("dnf", "rpm"):
-        (bindir / tool).write_text(fake + "exit 0\n")
+    (bindir / "dnf").write_text(fake + "exit 0\n")
+    (bindir / "rpm").write_text(fake + '[ "$1" = -K ] && echo "$2: ${FAKE_RPM_K:-digests signatures OK}"\nexit 0\n')
+    (bindir / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
     for f in bindir.iterdir():
         f.chmod(0o755)
     inner = ('set -e; mount -t tmpfs tmpfs "$SCRATCH"; mkdir "$SCRATCH/upper" "$SCRATCH/work"; '
              'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$SCRATCH/upper,workdir=$SCRATCH/work" /etc; '
              'set +e; bash "$SCRIPT"; rc=$?; cp -a "$SCRATCH/upper/." "$ETC_OUT/"; exit $rc')
     env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "FAKE_LOG": str(log), "SCRATCH": str(scratch),
-           "ETC_OUT": str(etc_out), "SCRIPT": str(PKG / "cloud-init/user-data.sh"), **fake_env}
+           "ETC_OUT": str(etc_out), "SCRIPT": str(script or PKG / "cloud-init/user-data.sh"), **fake_env}
     p = run(["unshare", "--mount", "--propagation", "private", "bash", "-c", inner], env=env)
     commands = log.read_text().splitlines() if log.exists() else []
     return p, etc_out, commands
@@ -462,6 +464,49 @@ def test_user_data_never_fails_the_instance_when_boot_fails(workdir):
     assert p.returncode == 0 and "boot exited 3" in p.stderr, p.stderr
     assert commands == ["systemctl cat lifeboat-boot.service", "lifeboat boot"]
     assert not any("ecs" in c for c in commands)
+
+
+# ---- the AMI bake ----
+
+def test_packer_template_validates_offline(workdir):
+    """Debian's packer (1.6.6, the amazon builder built in) validates without AWS or plugins."""
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "PACKER_CONFIG_DIR": str(workdir), "HOME": str(workdir)}
+    template = PKG / "packer/lifeboat-ecs-al2023.pkr.hcl"
+    p = run(["packer", "validate", "-var", "rpm=lifeboat.rpm", template], env=env, cwd=workdir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # A template packer refuses is reported (the check can fail).
+    broken = workdir / "broken.pkr.hcl"
+    broken.write_text(template.read_text().replace("ssh_username", "ssh_usernme"))
+    p = run(["packer", "validate", "-var", "rpm=lifeboat.rpm", broken], env=env, cwd=workdir)
+    assert p.returncode != 0
+    # Without the RPM it cannot bake: the variable is required.
+    p = run(["packer", "validate", template], env=env, cwd=workdir)
+    assert p.returncode != 0 and "rpm" in p.stdout + p.stderr
+
+
+def test_bake_script_installs_the_rpm_and_fluentd_config_and_enables_the_units(workdir):
+    script = PKG / "packer/install-lifeboat.sh"
+    check(["shellcheck", script])
+    for name, env, signed in (("unsigned", {}, None), ("signed", {"RPM_KEY": "-----BEGIN PGP-----"}, True),
+                              ("bad-signature", {"RPM_KEY": "-----BEGIN PGP-----",
+                                                 "FAKE_RPM_K": "digests SIGNATURES NOT OK"}, False)):
+        bake = workdir / f"bake-{name}"
+        bake.mkdir()
+        (bake / "lifeboat.rpm").write_bytes(b"rpm")
+        (bake / "fluent.conf").write_text((PKG / "fluentd/fluent.conf").read_text())
+        p, etc, commands = run_user_data(workdir, f"bake-{name}", {"LIFEBOAT_BAKE_DIR": str(bake), **env}, script)
+        if signed is False:
+            assert p.returncode != 0 and "not signed" in p.stderr, p.stderr
+            assert not any(c.startswith("dnf") for c in commands), "an unsigned RPM is never installed"
+            continue
+        assert p.returncode == 0, p.stderr
+        assert (etc / "fluent/fluent.conf").read_text() == (PKG / "fluentd/fluent.conf").read_text()
+        assert (etc / "fluent/recovery.d").is_dir()
+        assert f"dnf install -y {bake}/lifeboat.rpm" in commands
+        assert commands[-1] == "systemctl enable lifeboat-boot.service lifeboat-watch.service lifeboat-reap.timer"
+        assert not any(c.startswith("systemctl start") for c in commands), "a bake starts nothing"
+        assert any(c.startswith("rpm --import") for c in commands) == bool(signed)
+        assert not (bake / "lifeboat.rpm").exists()
 
 
 # ---- fluentd, ECS, IAM, EC2 ----
