@@ -648,11 +648,89 @@ static void test_mount_failure_message(void **state) {
         assert_int_equal(lb_umount(target, err, sizeof err), 0);
 }
 
+
+/* ---- mount points a container could have prepared ---- */
+
+static void test_mount_never_follows_a_symlink(void **state) {
+        struct fx *f = *state;
+        struct lb_blockdev *d = add_loop(f, 128);
+        char err[512] = "", opts[128], target[PATH_MAX], elsewhere[PATH_MAX], marker[PATH_MAX];
+
+        (void) format(d, LB_FS_EXT4);
+        assert_int_equal(lb_mount_options("ext4", true, opts, sizeof opts), 0);
+        /* the attacker's target: a host directory that must stay as it is */
+        lbt_pathf(elsewhere, "%s/etc-cron.d", f->root);
+        lbt_pathf(marker, "%s/keep", elsewhere);
+        lbt_write_text(marker, "untouched\n");
+
+        /* a symlink at the mount point */
+        mnt_path(f, target, "recovery/vol-0123456789abcdef0");
+        char parent[PATH_MAX];
+        lbt_pathf(parent, "%s/mnt/recovery", f->root);
+        assert_int_equal(lb_mkdir_p(parent, 0755), 0);
+        assert_int_equal(symlink(elsewhere, target), 0);
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), -ELOOP);
+        assert_non_null(strstr(err, "is a symlink"));
+        assert_int_equal(lb_mount_find_devno(d->devno, NULL), 0);
+        assert_int_equal(access(marker, F_OK), 0);
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 0);
+        assert_int_equal(unlink(target), 0);
+
+        /* a symlink above it */
+        char linkdir[PATH_MAX], via[PATH_MAX];
+        lbt_pathf(linkdir, "%s/mnt/linked", f->root);
+        assert_int_equal(symlink(elsewhere, linkdir), 0);
+        lbt_pathf(via, "%s/vol-0123456789abcdef0", linkdir);
+        assert_int_equal(lb_mount(d->node, via, "ext4", opts, err, sizeof err), -ELOOP);
+        assert_int_equal(lb_mount_find_devno(d->devno, NULL), 0);
+        struct stat st;
+        assert_int_equal(lstat(via, &st), -1); /* nothing created through it */
+
+        /* a regular file (or a FIFO) at the mount point */
+        lbt_write_text(target, "not a directory\n");
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), -ENOTDIR);
+        assert_non_null(strstr(err, "not a directory"));
+        assert_int_equal(unlink(target), 0);
+        assert_int_equal(mkfifo(target, 0644), 0);
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), -ENOTDIR);
+        assert_int_equal(unlink(target), 0);
+
+        /* the real thing works, and ext4 recoveries say errors=remount-ro in the mount table */
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), 0);
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 1);
+        _cleanup_free_ char *info = NULL;
+        assert_int_equal(lb_read_file("/proc/self/mountinfo", 1 << 20, &info, NULL), 0);
+        char *line = strstr(info, target);
+        assert_non_null(line);
+        char *eol = strchr(line, '\n');
+        assert_non_null(eol);
+        *eol = '\0';
+        assert_non_null(strstr(line, "errors=remount-ro"));
+
+        /* a mount point that already is one (of something else) is refused */
+        struct lb_blockdev *other = add_loop(f, 128);
+        (void) format(other, LB_FS_EXT4);
+        assert_int_equal(lb_mount(other->node, target, "ext4", opts, err, sizeof err), -EXDEV);
+        assert_non_null(strstr(err, "another mount"));
+        assert_int_equal(lb_mount_find_devno(other->devno, NULL), 0);
+
+        /* unmounting never follows a symlink either */
+        char alias[PATH_MAX];
+        lbt_pathf(alias, "%s/mnt/alias", f->root);
+        assert_int_equal(symlink(target, alias), 0);
+        assert_true(lb_umount(alias, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "not mounted"));
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 1);
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, alias), 0);
+        assert_int_equal(lb_umount(target, err, sizeof err), 0);
+}
+
 static void test_mount_options(void **state) {
         (void) state;
         char b[128];
+        /* another instance's ext4 superblock may ask for errors=panic: the mount overrides it */
         assert_int_equal(lb_mount_options("ext4", true, b, sizeof b), 0);
-        assert_string_equal(b, "nodev,nosuid,noexec,noatime");
+        assert_string_equal(b, "nodev,nosuid,noexec,noatime,errors=remount-ro");
         assert_int_equal(lb_mount_options("ext4", false, b, sizeof b), 0);
         assert_string_equal(b, "nodev,nosuid,noexec,noatime");
         assert_int_equal(lb_mount_options("xfs", true, b, sizeof b), 0);
@@ -686,6 +764,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_mount_xfs_same_uuid_needs_nouuid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mount_refuses_regular_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mount_failure_message, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mount_never_follows_a_symlink, setup, teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }
