@@ -263,8 +263,7 @@ static int rec_unmount_everywhere(struct watch *w, size_t i, dev_t devno) {
                 }
         if (busy < 0) {
                 char what[800];
-                (void) lb_snprintf(what, sizeof what, "cannot unmount %s (%s): %s", r->mount_path, r->volume_id,
-                                   first_err);
+                (void) lb_snprintf(what, sizeof what, "cannot unmount %s: %s", r->volume_id, first_err);
                 rec_report_busy(w, i, devno, what);
                 return busy;
         }

@@ -592,6 +592,98 @@ def test_busy_recovered_volume_is_retried(cluster):
         assert json.loads((inst.run_dir / "recovered.json").read_text())["volumes"] == []
 
 
+def devno_of(inst: Instance) -> str:
+        """major:minor of the recovered volume's device, as mountinfo shows it."""
+        m = lbtest.mount_of(inst.recovery_path())
+        assert m is not None
+        return m["maj:min"]
+
+
+def holder_in_namespace(inst: Instance, open_file: Path | None = None) -> lbtest.NamespaceHolder:
+        """A process in a private mount namespace holding a copy of the recovered mount, as
+        fluentd in a container does (Docker binds rprivate); stopped by the fixtures."""
+        h = lbtest.NamespaceHolder(open_file)
+        inst.fake.children.append(h.proc)
+        return h
+
+
+def test_release_goes_through_a_container_mount_namespace(cluster):
+        """A container holds its own copy of the recovered mount: watch unmounts it there too
+        (entering its namespace), and only then detaches; the container lives on."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        devno = devno_of(inst)
+        holder = holder_in_namespace(inst)
+        assert holder.namespace() != lbtest.mount_namespace()
+        assert [m["target"] for m in holder.mounts() if m["maj:min"] == devno] == [str(mnt)]
+        for c in chunk_files(mnt):
+                c.unlink()
+
+        r = lbtest.run_lifeboat(inst.env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        assert f"in mount namespace mnt:[{holder.namespace()}]" in r.stderr, r.stderr
+        assert not [m for m in lbtest.mounts() if m["maj:min"] == devno]
+        assert not [m for m in holder.mounts() if m["maj:min"] == devno]
+        assert not mnt.exists()
+        v = inst.fake.wait_volume(old, "available")
+        assert v["attachments"] == [] and v["tags"][f"{PREFIX}:state"] == "flushed"
+        assert inst.state()["recovered"][0]["state"] == "released"
+        assert inst.state()["recovered"][0]["holders"] == []
+        assert json.loads((inst.run_dir / "recovered.json").read_text())["volumes"] == []
+        assert holder.alive(), "nothing is killed"
+
+
+def test_file_open_in_a_container_keeps_the_volume_attached_until_closed(cluster):
+        """A file still open in the container's copy: watch says which process holds it (log,
+        watch.json, lifeboat status), keeps the volume flushed and attached, kills nothing,
+        and retries every poll; once the file is closed the release finishes."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        devno = devno_of(inst)
+        (mnt / "s3" / "kept-open.txt").write_text("held by the container\n")
+        holder = holder_in_namespace(inst, open_file=mnt / "s3" / "kept-open.txt")
+        ns = holder.namespace()
+        for c in chunk_files(mnt):
+                c.unlink()
+
+        w = inst.watch()
+        wait_for("the busy holder reported",
+                 lambda: (inst.peek().get("recovered") or [{}])[0].get("holders"), timeout=20)
+        rec = inst.state()["recovered"][0]
+        assert rec["state"] == "tagged"
+        assert rec["holders"] == [{"pid": holder.pid, "comm": "python3", "mnt_ns": ns}]
+        assert rec["holders_total"] == 1
+        time.sleep(1)           # several polls: nothing changes, nothing is forced
+        assert inst.tags(old)[f"{PREFIX}:state"] == "flushed"
+        att = inst.fake.volume(old)["attachments"]
+        assert att and att[0]["status"] == "attached", att
+        assert [m for m in holder.mounts() if m["maj:min"] == devno]
+        assert lbtest.mount_of(mnt) is not None, "the host mount stays until every copy is gone"
+        assert holder.alive()
+
+        st = lbtest.run_lifeboat(inst.env, "status", "--json")
+        assert st.returncode == 0, st.stderr
+        shown = json.loads(st.stdout)["watch"]["state"]["recovered"][0]
+        assert shown["holders"][0]["pid"] == holder.pid
+        text = lbtest.run_lifeboat(inst.env, "status")
+        assert f"BUSY, still in use by pid {holder.pid} (python3) in mount namespace mnt:[{ns}]" in text.stdout, \
+                text.stdout
+
+        holder.close_file()
+        wait_for("the release", lambda: inst.peek()["recovered"][0]["state"] == "released", timeout=20)
+        inst.fake.wait_volume(old, "available")
+        assert not [m for m in holder.mounts() if m["maj:min"] == devno]
+        assert lbtest.mount_of(mnt) is None and not mnt.exists()
+        assert inst.state()["recovered"][0]["holders"] == []
+        assert holder.alive()
+        assert w.stop() == 0
+        log = w.log()
+        assert log.count(f"pid {holder.pid} (python3) in mount namespace mnt:[{ns}]") == 1, log
+        assert "nothing is killed" in log and f"released {old}" in log
+
+
 def test_unmounted_recovered_volume_is_never_tagged(cluster):
         inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
         old = inst.old_volume
