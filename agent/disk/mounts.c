@@ -125,7 +125,8 @@ static void context_message(struct libmnt_context *cxt, int rc, int err, const c
 /* Why the mount point name in dfd (target) is not usable, for the error buffer. */
 static void target_message(int r, const char *target, char *errbuf, size_t errsize) {
         if (r == -ELOOP)
-                lb_set_reason(errbuf, errsize, "mount point %s is a symlink: refusing to mount through it", target);
+                lb_set_reason(errbuf, errsize, "mount point %s is a symlink or has one in its path: refusing to mount "
+                                               "through it", target);
         else if (r == -ENOTDIR)
                 lb_set_reason(errbuf, errsize, "mount point %s is not a directory: refusing to mount on it", target);
         else if (r == -EXDEV)

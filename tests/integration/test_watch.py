@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import time
@@ -284,6 +285,42 @@ def test_chunk_after_flushed_tag_turns_dirty_again(cluster):
         assert_exactly_once(fl.shipped(), 1, 110)
         assert w.stop() == 0
         assert "tagged dirty again" in w.log()
+
+
+def test_marker_planted_by_a_container_is_replaced_never_followed(cluster, tmp_path):
+        """fluentd's container writes the buffer volume as root. A symlink at the marker's name
+        (to a host file) is replaced by the marker and, later, removed, never followed; FIFOs at
+        the temporary names lifeboat once used (NAME.tmp.PID) block nothing."""
+        inst = cluster()
+        victim = tmp_path / "host" / "shadow"
+        victim.parent.mkdir()
+        victim.write_text("root:*:19000:0:99999:7:::\n")
+        marker = inst.buffer / ".lifeboat-flushed"
+        marker.symlink_to(victim)
+        fl = inst.start_fluentd("--flush-delay", "0.3")
+        w = inst.watch()
+        wait_for("watch to confirm the own volume", lambda: own_state(inst) == "dirty")
+        for name in (f".lifeboat-flushed.tmp.{w.proc.pid}", f".lifeboat-flushed.tmp.{w.proc.pid + 1}"):
+                os.mkfifo(inst.buffer / name)
+        os.mkfifo(inst.run_dir / f"watch.json.tmp.{w.proc.pid}")
+
+        inst.fake.events(inst.iid, spot={"action": "terminate", "time": iso_in(100)})
+        wait_for("flushed", lambda: inst.tags().get(f"{PREFIX}:state") == "flushed", timeout=10)
+        assert not marker.is_symlink()
+        assert json.loads(marker.read_text())["volume"] == inst.own_volume
+        assert victim.read_text() == "root:*:19000:0:99999:7:::\n"
+        wait_for("watch.json to say flushed", lambda: own_state(inst) == "flushed", timeout=5)
+
+        # Planted again, then a chunk turns the volume dirty: the link goes, not its target.
+        marker.unlink()
+        marker.symlink_to(victim)
+        fl.mode(stuck=True)
+        write_chunks(inst.live, 5)
+        wait_for("dirty again", lambda: inst.tags().get(f"{PREFIX}:state") == "dirty", timeout=5)
+        wait_for("the planted marker removed", lambda: not marker.is_symlink(), timeout=5)
+        assert victim.read_text() == "root:*:19000:0:99999:7:::\n"
+        assert w.alive()
+        fl.mode(stuck=False)
 
 
 def test_failed_dirty_tag_is_retried_through_the_stop(cluster):
