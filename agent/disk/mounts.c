@@ -196,6 +196,8 @@ static int check_landed(int dfd, const char *name, int held, dev_t devno, const 
                 r = fd_is_mount_of(fd, devno);
         if (r > 0)
                 return 0;
+        if (fd >= 0)
+                (void) close(TAKE_FD(fd)); /* it would keep the mount below busy */
         char where[PATH_MAX] = "", link[64];
         ssize_t n = -1;
         if (lb_snprintf(link, sizeof link, "/proc/self/fd/%d", held) >= 0)
