@@ -112,6 +112,8 @@ static const struct setting settings_table[] = {
           "/dev", 0, 0, NULL, "device directory" },
         { "LIFEBOAT_RUN_DIR", SETTING_PATH, F(run_dir), 0,
           "/run/lifeboat", 0, 0, NULL, "runtime state directory" },
+        { "LIFEBOAT_STATE_DIR", SETTING_PATH, F(state_dir), 0,
+          "/var/lib/lifeboat/state", 0, 0, NULL, "state that must survive a crash (mount markers)" },
         { "LIFEBOAT_FLUENTD_TEMPLATE", SETTING_PATH, F(fluentd_template), 0,
           "/etc/lifeboat/fluentd-recovery.conf.in", 0, 0, NULL, "template of recovery snippets" },
         { "LIFEBOAT_FLUENTD_CONF_DIR", SETTING_PATH, F(fluentd_conf_dir), 0,

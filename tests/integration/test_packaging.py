@@ -337,6 +337,9 @@ def test_unit_ordering_and_failure_semantics():
     # A hung watch loses data: it tells systemd when it is up and keeps the watchdog fed.
     assert watch["Service"]["Type"] == ["notify"] and watch["Service"]["NotifyAccess"] == ["main"]
     assert 60 <= seconds(watch["Service"]["WatchdogSec"][0]) <= 600
+    # A release enters the mount namespaces of containers (setns) and names busy processes.
+    assert {"CAP_SYS_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE"} <= set(watch["Service"]["CapabilityBoundingSet"])
+    assert watch["Service"]["RestrictNamespaces"] == ["mnt"]
     # Room for the final drain check: LIFEBOAT_FLUSH_TIMEOUT (100s) + LIFEBOAT_FLUSH_MARGIN (10s).
     assert seconds(watch["Service"]["TimeoutStopSec"][0]) >= 110
 
@@ -531,11 +534,22 @@ def test_ecs_task_definition_is_a_valid_request_with_the_bind_mounts():
     task = json.loads(path.read_text())
     assert task["networkMode"] == "host", "the agent on the host reaches rpc_endpoint on 127.0.0.1"
     volumes = {v["name"]: v["host"]["sourcePath"] for v in task["volumes"]}
-    mounts = {volumes[m["sourceVolume"]]: m["containerPath"] for c in task["containerDefinitions"]
+    mounts = {volumes[m["sourceVolume"]]: (m["containerPath"], m["readOnly"]) for c in task["containerDefinitions"]
               for m in c["mountPoints"]}
-    # Same paths inside and out: lifeboat writes snippets naming host paths.
-    assert mounts["/var/lib/lifeboat"] == "/var/lib/lifeboat"
-    assert mounts["/etc/fluent/recovery.d"] == "/etc/fluent/recovery.d"
+    defaults = dict(re.findall(r"^#([A-Z][A-Z0-9_]*)=(.*)$", (PKG / "lifeboat.conf").read_text(), re.M))
+    buffer, recovery = defaults["LIFEBOAT_BUFFER_MOUNT"], defaults["LIFEBOAT_RECOVERY_ROOT"]
+    snippets, state = defaults["LIFEBOAT_FLUENTD_CONF_DIR"], defaults["LIFEBOAT_STATE_DIR"]
+    # Same paths inside and out (lifeboat writes snippets naming host paths): the live buffer and
+    # the recovered volumes read-write, the snippets read-only.
+    assert mounts[buffer] == (buffer, False)
+    assert mounts[recovery] == (recovery, False)
+    assert mounts[snippets] == (snippets, True)
+    # Nothing else of lifeboat's: the container (root) must not reach the state directory (the
+    # mount-in-progress markers) or plant anything beside the mount points.
+    lifeboat_dir = os.path.commonpath([buffer, recovery, state])
+    exposed = [src for src in mounts if src == lifeboat_dir or src.startswith(lifeboat_dir + "/")]
+    assert sorted(exposed) == sorted([buffer, recovery]), exposed
+    assert not any(state == src or state.startswith(src.rstrip("/") + "/") for src in mounts)
 
 
 def test_launch_template_is_a_valid_request_that_keeps_and_tags_the_buffer_volume():

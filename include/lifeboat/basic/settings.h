@@ -36,6 +36,7 @@ struct lb_settings {
         char *sysfs_root;       /* LIFEBOAT_SYSFS_ROOT */
         char *dev_root;         /* LIFEBOAT_DEV_ROOT */
         char *run_dir;          /* LIFEBOAT_RUN_DIR */
+        char *state_dir;        /* LIFEBOAT_STATE_DIR: on the root disk, never given to a container */
 
         char *fluentd_template; /* LIFEBOAT_FLUENTD_TEMPLATE */
         char *fluentd_conf_dir; /* LIFEBOAT_FLUENTD_CONF_DIR */

@@ -90,6 +90,7 @@ static void test_defaults(void **state) {
         assert_string_equal(s->sysfs_root, "/sys");
         assert_string_equal(s->dev_root, "/dev");
         assert_string_equal(s->run_dir, "/run/lifeboat");
+        assert_string_equal(s->state_dir, "/var/lib/lifeboat/state");
         assert_string_equal(s->fluentd_template, "/etc/lifeboat/fluentd-recovery.conf.in");
         assert_string_equal(s->fluentd_conf_dir, "/etc/fluent/recovery.d");
         assert_string_equal(s->fluentd_rpc, "http://127.0.0.1:24444");
@@ -634,7 +635,7 @@ static void test_dump(void **state) {
                 assert_true(eq && eq < nl);
                 lines++;
         }
-        assert_int_equal(lines, 37); /* one per field of struct lb_settings */
+        assert_int_equal(lines, 38); /* one per field of struct lb_settings */
 }
 
 /* What the dump prints reads back to the same settings. */
