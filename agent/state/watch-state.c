@@ -266,16 +266,25 @@ int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret
         json_t *rec = json_object_get(root, "recovered");
         if (!json_is_array(rec))
                 return -EBADMSG;
-        size_t n = json_array_size(rec);
-        if (n > 0) {
-                st.recovered = calloc(n, sizeof *st.recovered);
-                if (!st.recovered)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++)
-                        if (parse_recovered(json_array_get(rec, i), &st.recovered[i]) < 0)
-                                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
-                                return -EBADMSG;
-                st.n_recovered = n;
+        /* What the array's size claims is not allocated up front: each entry is checked, then
+         * kept in an array that doubles as needed. */
+        size_t n = json_array_size(rec), cap = 0;
+        if (n > LB_WATCH_MAX_RECOVERED)
+                return -EBADMSG;
+        for (size_t i = 0; i < n; i++) {
+                struct lb_watch_recovered r;
+                if (parse_recovered(json_array_get(rec, i), &r) < 0)
+                        /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
+                        return -EBADMSG;
+                if (st.n_recovered == cap) {
+                        size_t ncap = MIN(cap == 0 ? 4 : cap * 2, (size_t) LB_WATCH_MAX_RECOVERED);
+                        struct lb_watch_recovered *a = reallocarray(st.recovered, ncap, sizeof *a);
+                        if (!a)
+                                return -ENOMEM;
+                        st.recovered = a;
+                        cap = ncap;
+                }
+                st.recovered[st.n_recovered++] = r;
         }
         *ret = st;
         st.recovered = NULL;    /* handed over */

@@ -52,7 +52,15 @@ enum lb_watch_rec_state lb_watch_rec_next(uint64_t chunk_files, uint64_t now_ms,
 
 /* ---- the list of recovered volumes ---- */
 
+static void rec_remove_at(struct watch *w, size_t i);
+
 static int rec_add(struct watch *w, const struct lb_manifest_entry *e) {
+        /* watch.json lists at most LB_WATCH_MAX_RECOVERED: the oldest released one makes room. */
+        for (size_t i = 0; w->st.n_recovered >= LB_WATCH_MAX_RECOVERED && i < w->st.n_recovered; i++)
+                if (w->st.recovered[i].state == LB_WATCH_REC_RELEASED)
+                        rec_remove_at(w, i);
+        if (w->st.n_recovered >= LB_WATCH_MAX_RECOVERED)
+                return -E2BIG;
         size_t n = w->st.n_recovered;
         struct lb_watch_recovered *a = realloc(w->st.recovered, (n + 1) * sizeof *a);
         if (!a)

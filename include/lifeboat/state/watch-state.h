@@ -19,6 +19,9 @@
 #define LB_WATCH_STATE_VERSION 1
 #define LB_WATCH_STATE_MAX_BYTES (1024u * 1024u)
 #define LB_WATCH_MAX_NOTICES 16
+/* Recovered volumes one watch.json lists: more than one watch ever follows (each boot recovers
+ * at most LIFEBOAT_MAX_RECOVER, 64, and watch forgets the oldest released ones first). */
+#define LB_WATCH_MAX_RECOVERED 256
 
 
 /* What told watch the end is coming. */
@@ -116,7 +119,8 @@ static inline void lb_watch_state_donep(struct lb_watch_state *st) {
  * trailing newline). */
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret);
 int lb_watch_state_format(const struct lb_watch_state *st, char **ret_text);
-/* -EBADMSG for bad JSON, another version, or a missing or wrongly typed field. */
+/* -EBADMSG for bad JSON, another version, a missing or wrongly typed field, or more than
+ * LB_WATCH_MAX_RECOVERED recovered volumes; memory grows with the entries that are valid. */
 int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret);
 /* "<run_dir>/watch.json" */
 int lb_watch_state_path(const char *run_dir, char *buf, size_t size);

@@ -89,6 +89,13 @@ static void test_state_round_trip(void **state) {
         assert_string_equal(text, again);
 }
 
+#ifdef LBT_ASAN
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+        return LBT_ASAN_ALLOCATION_LIMIT;
+}
+#endif
+
 static const char *const good_doc =
         "{\"version\":1,\"pid\":7,\"instance_id\":\"i-0123456789abcdef0\",\"started_at\":\"2026-11-26T16:12:55Z\","
         "\"ending\":false,\"imds_ok\":true,\"imds_failing_since\":null,\"backup_files\":0,\"notices\":[],"
@@ -158,12 +165,68 @@ static void test_running(void **state) {
         assert_false(lb_watch_state_running(&st));
 }
 
+struct doc {
+        const char *text;
+        size_t len;
+};
+
+static int parse_doc(void *arg) {
+        const struct doc *d = arg;
+        struct lb_watch_state st = { 0 };
+        int r = lb_watch_state_parse(d->text, d->len, &st);
+        lb_watch_state_done(&st);
+        return r;
+}
+
+/* good_doc with its "recovered" array replaced by text. */
+static void with_recovered(struct lb_buf *b, const char *text) {
+        const char *at = strstr(good_doc, "\"recovered\":[]");
+        assert_non_null(at);
+        assert_int_equal(lb_buf_append(b, good_doc, (size_t) (at - good_doc)), 0);
+        assert_int_equal(lb_buf_printf(b, "\"recovered\":%s", text), 0);
+        assert_int_equal(lb_buf_append_str(b, at + strlen("\"recovered\":[]")), 0);
+}
+
+/* A 1 MiB watch.json of "{}" entries once made the reader ask for 350 000 entries of 4 KiB. */
+static void test_parse_allocates_as_entries_validate(void **state) {
+        _cleanup_buf_ struct lb_buf list = { 0 }, b = { 0 };
+        assert_int_equal(lb_buf_append_str(&list, "["), 0);
+        while (list.len + 600 < LB_WATCH_STATE_MAX_BYTES)
+                assert_int_equal(lb_buf_append_str(&list, "{},"), 0);
+        assert_int_equal(lb_buf_append_str(&list, "{}]"), 0);
+        with_recovered(&b, list.data);
+        struct doc d = { b.data, b.len };
+        assert_int_equal(lbt_with_memory_limit(parse_doc, &d), -EBADMSG);
+
+        /* LB_WATCH_MAX_RECOVERED valid entries are read; one more is refused. */
+        for (unsigned n = LB_WATCH_MAX_RECOVERED; n <= LB_WATCH_MAX_RECOVERED + 1; n++) {
+                lb_buf_free(&list);
+                lb_buf_free(&b);
+                for (unsigned i = 0; i < n; i++)
+                        assert_int_equal(lb_buf_printf(&list, "%s{\"volume_id\":\"vol-%017x\",\"mount_path\":\"/r\","
+                                                              "\"state\":\"released\",\"chunk_files\":0,\"chunk_bytes\":0,"
+                                                              "\"empty_since\":null,\"backup_files\":0,\"released_at\":null}",
+                                                       i == 0 ? "[" : ",", i), 0);
+                assert_int_equal(lb_buf_append_str(&list, "]"), 0);
+                with_recovered(&b, list.data);
+                _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+                int r = lb_watch_state_parse(b.data, b.len, &st);
+                if (n == LB_WATCH_MAX_RECOVERED) {
+                        assert_int_equal(r, 0);
+                        assert_int_equal(st.n_recovered, n);
+                        assert_string_equal(st.recovered[n - 1].volume_id, "vol-000000000000000ff");
+                } else
+                        assert_int_equal(r, -EBADMSG);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_round_trip),
                 cmocka_unit_test(test_state_round_trip),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
                 cmocka_unit_test(test_load),
+                cmocka_unit_test(test_parse_allocates_as_entries_validate),
                 cmocka_unit_test(test_running),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
