@@ -42,6 +42,7 @@ static const char *const rec_state_names[_LB_WATCH_REC_STATE_MAX] = {
         [LB_WATCH_REC_TAGGED] = "tagged",
         [LB_WATCH_REC_RELEASED] = "released",
         [LB_WATCH_REC_MISSING] = "missing",
+        [LB_WATCH_REC_UNCONFIRMED] = "unconfirmed",
 };
 
 const char *lb_watch_trigger_to_string(enum lb_watch_trigger t) {
@@ -111,11 +112,11 @@ static json_t *own_json(const struct lb_watch_own *o) {
 }
 
 static json_t *recovered_json(const struct lb_watch_recovered *r) {
-        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "volume_id", r->volume_id, "mount_path",
+        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o, s:o}", "volume_id", r->volume_id, "mount_path",
                          r->mount_path, "state", lb_watch_rec_state_to_string(r->state), "chunk_files",
                          (json_int_t) r->chunk_files, "chunk_bytes", (json_int_t) r->chunk_bytes, "empty_since",
                          lb_json_time_or_null(r->empty_since), "backup_files", (json_int_t) r->backup_files, "released_at",
-                         lb_json_time_or_null(r->released_at));
+                         lb_json_time_or_null(r->released_at), "reason", lb_json_string_or_null(r->reason));
 }
 
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
@@ -228,7 +229,8 @@ static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
             lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
             lb_watch_rec_state_from_string(state, &r.state) < 0 || get_uint(o, "chunk_files", &r.chunk_files) < 0 ||
             get_uint(o, "chunk_bytes", &r.chunk_bytes) < 0 || get_time(o, "empty_since", &r.empty_since) < 0 ||
-            get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0)
+            get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0 ||
+            lb_json_get_string(o, "reason", true, r.reason, sizeof r.reason) < 0)
                 return -EBADMSG;
         *ret = r;
         return 0;

@@ -93,7 +93,7 @@ static void describe_own(struct lb_buf *b, const struct lb_watch_own *o) {
 }
 
 static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st, const struct lb_manifest *m) {
-        char t[40];
+        char t[40], reason[SHOWN_MAX];
         size_t shown = 0;
         for (size_t i = 0; m && i < m->n; i++) {
                 const struct lb_manifest_entry *e = &m->entries[i];
@@ -112,6 +112,9 @@ static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st
                         (void) lb_buf_printf(b, "tagged flushed; unmount/detach pending\n");
                 else if (r->state == LB_WATCH_REC_MISSING)
                         (void) lb_buf_printf(b, "NOT MOUNTED at %s: left alone\n", e->mount_path);
+                else if (r->state == LB_WATCH_REC_UNCONFIRMED)
+                        (void) lb_buf_printf(b, "CANNOT CONFIRM IT IS DRAINED: %s; left mounted and dirty\n",
+                                             lb_cescape(r->reason, reason, sizeof reason));
                 else
                         (void) lb_buf_printf(b, "%s\n", lb_watch_rec_state_to_string(r->state));
                 shown++;

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 import lbtest
-from lbtest import run_lifeboat
+from lbtest import chunk_files, run_lifeboat
+# The watch fixtures (an instance after boot, with a recovered volume): shared, not copied.
+from test_watch import chunk_image_files, cluster  # noqa: F401
 
 GROUP = "test-group"
 AZ = "us-east-1a"
@@ -135,3 +137,62 @@ def test_hostile_fs_uuid_tag_keeps_boot_reports_whole(fake, tmp_path):
         assert_no_raw_controls(p.stdout)
         [line] = [line for line in p.stdout.splitlines() if line.startswith(f"QUARANTINED {second}:")]
         assert "does not match tag ok\\nvol-0ffffffffffffffff quarantined \\x9b2J" in line
+
+
+# --------------------------------------------------------------------------
+# files in the run directory are read without trust
+# --------------------------------------------------------------------------
+
+def test_release_removes_only_the_volumes_own_snippet(cluster, tmp_path):
+        """recovered.json named a config_file; watch unlinked whatever it named."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        victim = tmp_path / "precious.conf"
+        victim.write_text("not lifeboat's\n")
+        manifest_path = inst.run_dir / "recovered.json"
+        manifest = json.loads(manifest_path.read_text())
+        snippet = Path(manifest["volumes"][0]["config_file"])
+        assert snippet == inst.conf_dir / f"{old}.conf" and snippet.exists()
+        manifest["volumes"][0]["config_file"] = str(victim)
+        manifest_path.write_text(json.dumps(manifest))
+        for c in chunk_files(inst.recovery_path()):
+                c.unlink()
+
+        r = run_lifeboat(inst.env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        assert inst.state()["recovered"][0]["state"] == "released"
+        assert victim.read_text() == "not lifeboat's\n"
+        assert not snippet.exists()             # its own snippet is what goes
+        assert f"names {victim} as the fluentd config of {old}, not its snippet {snippet}: not removed" in r.stderr
+
+
+def test_recovered_volume_deeper_than_the_scanner_cannot_be_confirmed_drained(cluster):
+        """A tree deeper than the chunk scanner descends failed every scan: watch.json said
+        "draining" with 0 chunk files for ever, and nothing told a human."""
+        deep = "s3/" + "/".join(f"d{i}" for i in range(20))
+        inst = cluster(recover={f"{deep}/buffer.b0123456789abcdef.log": "a record\n"}, own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        for _ in range(2):
+                r = run_lifeboat(inst.env, "watch", "--once")
+                assert r.returncode == 0, r.stderr
+        [rec] = inst.state()["recovered"]
+        assert rec["state"] == "unconfirmed", rec
+        assert rec["reason"] == "nested deeper than 16 directory levels: cannot confirm it is drained"
+        assert inst.tags(old)["lifeboat:state"] == "dirty"
+        assert any(m["target"] == str(mnt) for m in lbtest.mounts())
+        assert inst.fake.volume(old)["attachments"]
+        assert (mnt / deep / "buffer.b0123456789abcdef.log").exists()
+        p = run_lifeboat(inst.env, "status")
+        assert p.returncode == 0, p.stderr
+        assert f"recovered {old} from i-0000000000000dead: CANNOT CONFIRM IT IS DRAINED: nested deeper than 16 " \
+               "directory levels" in p.stdout
+        doc = json_doc(run_lifeboat(inst.env, "status", "--json"))
+        assert doc["watch"]["recovered"][0]["watch_state"] == "unconfirmed"
+
+        # Flattened by a human: followed again, drained, released.
+        lbtest.run(["rm", "-rf", str(mnt / "s3" / "d0")])
+        r = run_lifeboat(inst.env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        assert inst.state()["recovered"][0]["state"] == "released"
+        assert inst.tags(old)["lifeboat:state"] == "flushed"

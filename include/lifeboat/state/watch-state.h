@@ -51,6 +51,8 @@ enum lb_watch_rec_state {
         LB_WATCH_REC_TAGGED,            /* tagged flushed, snippet removed; unmount or detach pending */
         LB_WATCH_REC_RELEASED,          /* unmounted, detached, dropped from the manifest */
         LB_WATCH_REC_MISSING,           /* not mounted where the manifest says: never tagged */
+        LB_WATCH_REC_UNCONFIRMED,       /* the scan cannot tell (a tree deeper than the scanner's
+                                         * limit, an unreadable directory): never tagged; reason says why */
         _LB_WATCH_REC_STATE_MAX,
 };
 
@@ -92,6 +94,7 @@ struct lb_watch_recovered {
         time_t empty_since;             /* wall clock; 0 = holds chunks */
         uint64_t backup_files;          /* in fluentd's backup directory, naming this volume */
         time_t released_at;
+        char reason[256];               /* UNCONFIRMED: why; "" otherwise (null in watch.json) */
 };
 
 struct lb_watch_state {

@@ -79,6 +79,7 @@ static void test_state_round_trip(void **state) {
                 assert_int_equal(back.recovered[i].empty_since, st.recovered[i].empty_since);
                 assert_int_equal(back.recovered[i].backup_files, st.recovered[i].backup_files);
                 assert_int_equal(back.recovered[i].released_at, st.recovered[i].released_at);
+                assert_string_equal(back.recovered[i].reason, "");
         }
         assert_ptr_equal(lb_watch_state_find_recovered(&back, "vol-0cccccccccccccccc"), &back.recovered[1]);
         assert_null(lb_watch_state_find_recovered(&back, "vol-0dddddddddddddddd"));
@@ -138,6 +139,24 @@ static void test_parse_rejects_bad_documents(void **state) {
         expect_bad("\"mount_path\":\"/b\",", "");
         expect_bad("\"recovered\":[]", "\"recovered\":[{\"volume_id\":\"vol-0123456789abcdef0\"}]");
         expect_bad("\"recovered\":[]", "\"recovered\":[1]");
+}
+
+/* A recovered volume watch cannot confirm drained says why; older files without "reason" load. */
+static void test_unconfirmed_round_trip(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        _cleanup_watch_state_ struct lb_watch_state back = { 0 };
+        _cleanup_free_ char *text = NULL;
+        lbt_sample_watch_state(&st);
+        st.recovered[0].state = LB_WATCH_REC_UNCONFIRMED;
+        assert_int_equal(lb_strscpy(st.recovered[0].reason, sizeof st.recovered[0].reason,
+                                    "nested deeper than 16 directory levels: cannot confirm it is drained"), 0);
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"state\": \"unconfirmed\""));
+        assert_non_null(strstr(text, "\"reason\": null"));
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+        assert_int_equal(back.recovered[0].state, LB_WATCH_REC_UNCONFIRMED);
+        assert_string_equal(back.recovered[0].reason, st.recovered[0].reason);
+        assert_string_equal(back.recovered[1].reason, "");
 }
 
 static void test_load(void **state) {
@@ -225,6 +244,7 @@ int main(void) {
                 cmocka_unit_test(test_names_round_trip),
                 cmocka_unit_test(test_state_round_trip),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
+                cmocka_unit_test(test_unconfirmed_round_trip),
                 cmocka_unit_test(test_load),
                 cmocka_unit_test(test_parse_allocates_as_entries_validate),
                 cmocka_unit_test(test_running),

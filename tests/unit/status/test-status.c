@@ -61,6 +61,17 @@ static void test_status_describe(void **state) {
         assert_int_equal(lb_status_watch_text(&st, true, NULL, &text), 0);
         assert_non_null(strstr(text, "NOT DRAINED by the deadline: 3 chunk file(s), 12345 bytes left"));
 
+        /* A volume watch cannot confirm drained: said loudly, with the reason. */
+        st.recovered[0].state = LB_WATCH_REC_UNCONFIRMED;
+        assert_int_equal(lb_strscpy(st.recovered[0].reason, sizeof st.recovered[0].reason,
+                                    "nested deeper than 16 directory levels: cannot confirm it is drained"), 0);
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, true, &m, &text), 0);
+        assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: CANNOT CONFIRM IT IS "
+                                     "DRAINED: nested deeper than 16 directory levels: cannot confirm it is drained; "
+                                     "left mounted and dirty\n"));
+
         /* Watch never ran: the manifest alone. */
         free(text);
         text = NULL;
