@@ -196,3 +196,38 @@ def test_recovered_volume_deeper_than_the_scanner_cannot_be_confirmed_drained(cl
         assert r.returncode == 0, r.stderr
         assert inst.state()["recovered"][0]["state"] == "released"
         assert inst.tags(old)["lifeboat:state"] == "flushed"
+
+
+# --------------------------------------------------------------------------
+# settings: no signed request in clear text, no key in a file others read
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key,value", [
+        ("AWS_ENDPOINT_URL_EC2", "http://192.0.2.10:4566"),
+        ("AWS_ENDPOINT_URL", "http://ec2.us-east-1.amazonaws.com"),
+        ("AWS_ENDPOINT_URL_EC2", "http://127.0.0.1@192.0.2.10/"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://192.0.2.10"),
+])
+def test_cleartext_endpoint_off_this_host_is_refused(fake, tmp_path, key, value):
+        """AWS_ENDPOINT_URL(_EC2)=http://... sent signed requests and the session token in clear."""
+        env = reap_env(fake, tmp_path)
+        env.pop("AWS_ENDPOINT_URL_EC2")
+        env[key] = value
+        p = run_lifeboat(env, "reap", "--dry-run")
+        assert p.returncode == EXIT_USAGE, p.stderr
+        assert f"invalid value for {key}: '{value}' (expected an https:// URL, or http:// to" in p.stderr
+        assert fake.requests() == []            # nothing was sent anywhere
+
+
+def test_secret_in_a_config_file_others_may_read_warns(fake, tmp_path):
+        env = reap_env(fake, tmp_path)
+        conf = tmp_path / "lifeboat.conf"
+        conf.write_text(f"AWS_SECRET_ACCESS_KEY={env.pop('AWS_SECRET_ACCESS_KEY')}\n")
+        conf.chmod(0o644)
+        p = run_lifeboat(env, "--config", str(conf), "reap", "--dry-run")
+        assert p.returncode == 0, p.stderr
+        assert f"{conf} holds AWS credentials and other users may read it (mode 0644): chmod 600 {conf}" in p.stderr
+        assert lbtest.STATIC_SECRET_KEY not in p.stderr + p.stdout
+        conf.chmod(0o600)
+        p = run_lifeboat(env, "--config", str(conf), "reap", "--dry-run")
+        assert p.returncode == 0 and "other users may read" not in p.stderr, p.stderr

@@ -182,6 +182,7 @@ def test_rpm_config_files_scriptlets_and_dependencies(rpms):
         ["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEMODES:perms}\n]", rpms["binary"]]).stdout.splitlines())
     assert modes["/var/lib/lifeboat"] == "drwx------"
     assert modes["/usr/sbin/lifeboat"] == "-rwxr-xr-x"
+    assert modes["/etc/lifeboat/lifeboat.conf"] == "-rw-------"      # it may hold AWS keys
 
     scripts = check(["rpm", "-qp", "--scripts", rpms["binary"]]).stdout
     assert re.search(r"systemd-update-helper install-system-units lifeboat-boot\.service "
@@ -222,6 +223,7 @@ def test_make_install_gives_the_rpm_tree(rpms, install_tree, workdir):
         assert (install_tree / rel).read_bytes() == (extracted / rel).read_bytes(), f
     for tree in (install_tree, extracted):
         assert stat.S_IMODE((tree / "var/lib/lifeboat").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tree / "etc/lifeboat/lifeboat.conf").stat().st_mode) == 0o600
 
 
 # ---- systemd ----
@@ -346,6 +348,7 @@ def test_cloud_config_is_valid_for_cloud_init():
     written = {f["path"]: f["content"] for f in doc["write_files"]}
     assert "ECS_CLUSTER=" in written["/etc/ecs/ecs.config"]
     assert "LIFEBOAT_BUFFER_DEVICE=" in written["/etc/lifeboat/lifeboat.conf"]
+    assert {f["path"]: f.get("permissions") for f in doc["write_files"]}["/etc/lifeboat/lifeboat.conf"] == "0600"
     commands = [" ".join(c) if isinstance(c, list) else c for c in doc["runcmd"]]
     assert "systemctl start lifeboat-boot.service" in commands
     for c in commands:  # cloud-final must not wait for ecs, which waits for cloud-final
@@ -392,6 +395,7 @@ def test_user_data_writes_settings_and_runs_boot_through_its_unit(workdir):
     ecs = (etc / "ecs/ecs.config").read_text().splitlines()
     assert "ECS_CLUSTER=my-cluster" in ecs and "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in ecs
     assert (etc / "lifeboat/lifeboat.conf").read_text().splitlines()[-1] == "LIFEBOAT_BUFFER_DEVICE=/dev/sdf"
+    assert stat.S_IMODE((etc / "lifeboat/lifeboat.conf").stat().st_mode) == 0o600
     assert commands == [
         "systemctl cat lifeboat-boot.service",
         "systemctl restart lifeboat-boot.service",
