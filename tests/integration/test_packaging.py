@@ -541,8 +541,9 @@ def check_least_privilege(by_action, tag_keys):
 
 def test_iam_policy_is_least_privilege():
     """The instance role's policy allows exactly the EC2 calls the code makes, each limited to
-    the group, instance actions to the caller's own instance."""
-    by_action = policy_statements("lifeboat-policy.json")
+    the group, instance actions to the caller's own instance. (Another service's statements,
+    autoscaling:* say, are checked the same way by a test of their own.)"""
+    by_action = {a: ss for a, ss in policy_statements("lifeboat-policy.json").items() if a.startswith("ec2:")}
     calls = set().union(*(ec2_calls_of(f) for f in COMMAND_FOLDERS))
     assert {f"ec2:{a}" for a in calls} == set(by_action), (sorted(calls), sorted(by_action))
     check_least_privilege(by_action, tag_keys_written_by(COMMAND_FOLDERS))
