@@ -772,8 +772,9 @@ int lb_settings_load(struct lb_context *ctx, char *const *envp, const char *conf
                 if (r < 0)
                         return r;
         }
-        /* Only the default file may be missing: a file someone named must exist. */
-        r = lb_settings_load_config_file(ctx, ctx->settings.config_path, !config_path);
+        /* Only a file named with --config must exist; LIFEBOAT_CONFIG and the default are
+         * optional, like EnvironmentFile=-. */
+        r = lb_settings_load_config_file(ctx, ctx->settings.config_path, !streq(origin, "--config"));
         if (r < 0)
                 return r;
         r = lb_settings_apply_environment(ctx, envp);

@@ -688,7 +688,8 @@ def test_json_report_shape(fake, tmp_path):
         r = boot(env)
         del r["_stderr"]
         assert set(r) == {"dry_run", "instance_id", "availability_zone", "own_volume", "volumes", "candidates",
-                          "timed_out", "imds_requests", "ec2_requests", "elapsed_ms", "exit_code"}
+                          "timed_out", "imds_requests", "ec2_requests", "elapsed_ms", "exit_code", "error"}
+        assert r["error"] is None
         assert r["instance_id"] == inst["instance_id"] and r["availability_zone"] == AZ
         assert r["dry_run"] is False and r["timed_out"] is False and r["exit_code"] == 0
         assert r["candidates"] == 1
