@@ -11,6 +11,10 @@ LB_RUNTIME_PACKAGES=(xfsprogs e2fsprogs util-linux mount)
 # fdisk (sfdisk) writes a partition table for a test, curl signs a request with --aws-sigv4 to
 # check the fake's verifier, time (/usr/bin/time -v) measures peak RSS in scripts/bench.
 LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli fdisk curl time "${LB_RUNTIME_PACKAGES[@]}")
+# Fuzzing (tests/fuzz, scripts/fuzz): clang and the runtime that matches it (libFuzzer, ASan,
+# UBSan; libclang-rt-dev is Debian 12's libclang-rt-14-dev).
+LB_FUZZ_PACKAGES=(clang libclang-rt-dev)
+LB_TEST_PACKAGES+=("${LB_FUZZ_PACKAGES[@]}")
 # Packaging tests: rpmbuild and rpmlint, rpm2cpio and cpio to unpack, cloud-init's schema
 # check, the shell linter, systemd-analyze, YAML for reading the cloud-config.
 LB_TEST_PACKAGES+=(rpm rpm2cpio rpmlint cpio cloud-init shellcheck systemd python3-yaml)
@@ -78,4 +82,15 @@ lb_require_loop() {
         echo "$1: loop devices are not available (no /dev/loop-control, modprobe loop failed)" >&2
         exit 2
     fi
+}
+
+# Whether clang here builds a libFuzzer target with ASan and UBSan (clang and its runtime).
+lb_have_libfuzzer() {
+    command -v clang >/dev/null || return 1
+    local dir rc=0
+    dir=$(mktemp -d) || return 1
+    printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' >"$dir/t.c"
+    clang -fsanitize=fuzzer,address,undefined -o "$dir/t" "$dir/t.c" >/dev/null 2>&1 || rc=1
+    rm -rf "$dir"
+    return $rc
 }

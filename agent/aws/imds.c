@@ -387,7 +387,7 @@ int lb_identity_parse_document(const char *json, struct lb_identity *ret) {
 
         struct lb_identity id = {};
         if (!lb_instance_id_valid(instance_id) ||
-            !lower_alnum_dash(region, sizeof id.region - 1) ||
+            !lb_region_valid(region) || /* the naming rule every region setting obeys */
             !lower_alnum_dash(az, sizeof id.availability_zone - 1) ||
             !lb_startswith(az, region) || /* AZ names begin with their region, local zones too */
             !instance_type_valid(type, sizeof id.instance_type - 1) ||

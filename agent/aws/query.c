@@ -690,7 +690,7 @@ int lb_query_record_error(struct lb_query *q, int r, enum lb_aws_error_kind kind
         q->last_error = (struct lb_aws_error) { .kind = kind };
         va_list ap;
         va_start(ap, fmt);
-        (void) vsnprintf(q->last_error.message, sizeof q->last_error.message, fmt, ap);
+        lb_utf8_vsnprintf(q->last_error.message, sizeof q->last_error.message, fmt, ap);
         va_end(ap);
         return r;
 }

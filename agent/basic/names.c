@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/util.h"
@@ -86,4 +89,52 @@ bool lb_region_valid(const char *r) {
                 if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-')
                         return false;
         return true;
+}
+
+/* The host of an http:// URL into buf, without brackets or port; false when there is none. */
+static bool http_url_host(const char *url, char *buf, size_t size) {
+        const char *auth = url + strlen("http://");
+        size_t n = strcspn(auth, "/?#");
+        /* userinfo@host:port: the host follows the last '@' */
+        for (size_t i = n; i > 0; i--)
+                if (auth[i - 1] == '@') {
+                        auth += i;
+                        n -= i;
+                        break;
+                }
+        const char *host = auth, *end;
+        if (n > 0 && host[0] == '[') {
+                host++;
+                end = memchr(host, ']', n - 1);
+                if (!end)
+                        return false;
+        } else {
+                end = memchr(host, ':', n);
+                if (!end)
+                        end = auth + n;
+        }
+        size_t len = (size_t) (end - host);
+        if (len == 0 || len >= size)
+                return false;
+        memcpy(buf, host, len);
+        buf[len] = '\0';
+        return true;
+}
+
+bool lb_url_cleartext_allowed(const char *url, bool imds) {
+        if (!url || strncasecmp(url, "http://", strlen("http://")) != 0)
+                return true;
+        char host[256];
+        if (!http_url_host(url, host, sizeof host))
+                return false;
+        if (strcasecmp(host, "localhost") == 0)
+                return true;
+        struct in_addr a4;
+        struct in6_addr a6, imds6;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127 || (imds && ntohl(a4.s_addr) == 0xa9fea9feu);
+        if (inet_pton(AF_INET6, host, &a6) == 1)
+                return IN6_IS_ADDR_LOOPBACK(&a6) ||
+                       (imds && inet_pton(AF_INET6, "fd00:ec2::254", &imds6) == 1 && memcmp(&a6, &imds6, sizeof a6) == 0);
+        return false;
 }

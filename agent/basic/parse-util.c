@@ -232,6 +232,9 @@ int lb_parse_duration_ms(const char *s, uint64_t *ret_ms) {
 }
 
 int lb_format_duration_ms(uint64_t ms, char *buf, size_t size) {
+        /* What "infinity" parses to; in milliseconds it would not read back (fuzz/duration). */
+        if (ms == UINT64_MAX)
+                return lb_strscpy(buf, size, "infinity");
         if (ms != 0 && ms % (3600 * 1000) == 0)
                 return lb_snprintf(buf, size, "%" PRIu64 "h", ms / (3600 * 1000));
         if (ms != 0 && ms % (60 * 1000) == 0)

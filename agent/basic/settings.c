@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/fileio.h"
@@ -47,6 +48,8 @@ enum setting_type {
         SETTING_PATH,           /* absolute path */
         SETTING_PLAIN_PATH,     /* absolute path fluentd configs can carry (lb_plain_path_valid) */
         SETTING_URL,            /* http:// or https:// */
+        SETTING_AWS_URL,        /* https://, or http:// to this host: signed requests never travel in clear */
+        SETTING_IMDS_URL,       /* the same, and http:// to IMDS's link-local addresses */
         SETTING_UINT,           /* min..max */
         SETTING_DURATION,       /* milliseconds, min..max */
         SETTING_BOOL,
@@ -143,13 +146,13 @@ static const struct setting settings_table[] = {
         { "LIFEBOAT_MAX_RESPONSE", SETTING_UINT, F(max_response_bytes), 0,
           "8388608", 4096, 1024ull * 1024 * 1024, NULL, "cap on any HTTP answer body, in bytes" },
 
-        { "AWS_EC2_METADATA_SERVICE_ENDPOINT", SETTING_URL, F(imds_endpoint), 0,
+        { "AWS_EC2_METADATA_SERVICE_ENDPOINT", SETTING_IMDS_URL, F(imds_endpoint), 0,
           "http://169.254.169.254", 0, 0, NULL, "IMDS endpoint" },
         { "AWS_EC2_METADATA_DISABLED", SETTING_BOOL, F(imds_disabled), 0,
           "false", 0, 0, NULL, "never contact IMDS" },
-        { "AWS_ENDPOINT_URL_EC2", SETTING_URL, F(ec2_endpoint), SETTING_EMPTY_UNSETS,
+        { "AWS_ENDPOINT_URL_EC2", SETTING_AWS_URL, F(ec2_endpoint), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "EC2 endpoint; unset = https://ec2.REGION.amazonaws.com" },
-        { "AWS_ENDPOINT_URL", SETTING_URL, F(ec2_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
+        { "AWS_ENDPOINT_URL", SETTING_AWS_URL, F(ec2_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
           NULL, 0, 0, "AWS_ENDPOINT_URL_EC2", "EC2 endpoint unless AWS_ENDPOINT_URL_EC2 is set" },
         { "AWS_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "region; unset = from IMDS" },
@@ -308,6 +311,14 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
         case SETTING_URL:
                 (void) lb_snprintf(buf, size, "an http:// or https:// URL%s", empty);
                 break;
+        case SETTING_AWS_URL:
+                (void) lb_snprintf(buf, size, "an https:// URL, or http:// to this host only (127.0.0.0/8, [::1], "
+                                   "localhost): signed requests and tokens never travel in clear text%s", empty);
+                break;
+        case SETTING_IMDS_URL:
+                (void) lb_snprintf(buf, size, "an https:// URL, or http:// to IMDS (169.254.169.254, "
+                                   "[fd00:ec2::254]) or to this host only (127.0.0.0/8, [::1], localhost)%s", empty);
+                break;
         case SETTING_UINT:
                 (void) lb_snprintf(buf, size, "an integer from %" PRIu64 " to %" PRIu64, st->min, st->max);
                 break;
@@ -401,6 +412,11 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
                 break;
         case SETTING_URL:
                 ok = url_valid(text);
+                break;
+        case SETTING_AWS_URL:
+        case SETTING_IMDS_URL:
+                /* The rule for clear text lives with the other naming rules (basic/names.c). */
+                ok = url_valid(text) && lb_url_cleartext_allowed(text, st->type == SETTING_IMDS_URL);
                 break;
         case SETTING_TAG_PREFIX:
                 ok = tag_prefix_valid(text);
@@ -595,7 +611,8 @@ static char *next_line(char **p) {
         return line;
 }
 
-int lb_settings_parse_config(struct lb_context *ctx, const char *text, const char *origin) {
+/* lb_settings_parse_config(), telling whether the text set a secret (a key or a token). */
+static int parse_config(struct lb_context *ctx, const char *text, const char *origin, bool *ret_secret) {
         size_t len = strlen(text);
         _cleanup_free_ char *copy = strdup(text);
         if (!copy)
@@ -637,9 +654,26 @@ int lb_settings_parse_config(struct lb_context *ctx, const char *text, const cha
                 }
                 if (r < 0 && ret == 0)
                         ret = r;
+                if ((st->flags & SETTING_SECRET) && value[0] != '\0')
+                        *ret_secret = true;
         }
         explicit_bzero(copy, len); /* the text may hold a secret key */
         return ret;
+}
+
+int lb_settings_parse_config(struct lb_context *ctx, const char *text, const char *origin) {
+        bool secret = false;
+        return parse_config(ctx, text, origin, &secret);
+}
+
+/* A secret in a file other users may read is theirs too: said, not refused (the file works,
+ * and refusing would stop boot recovery on a mode). */
+static void warn_readable_secret(const struct lb_context *ctx, const char *path) {
+        struct stat st;
+        if (stat(path, &st) < 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+                return;
+        lb_warn(ctx, "%s holds AWS credentials and other users may read it (mode %04o): chmod 600 %s", path,
+                (unsigned) (st.st_mode & 07777), path);
 }
 
 int lb_settings_load_config_file(struct lb_context *ctx, const char *path, bool missing_ok) {
@@ -663,8 +697,11 @@ int lb_settings_load_config_file(struct lb_context *ctx, const char *path, bool 
                 explicit_bzero(data, len);
                 return -EINVAL;
         }
-        r = lb_settings_parse_config(ctx, data, path);
+        bool secret = false;
+        r = parse_config(ctx, data, path, &secret);
         explicit_bzero(data, len);
+        if (secret)
+                warn_readable_secret(ctx, path);
         return r;
 }
 

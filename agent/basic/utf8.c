@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lifeboat/basic/utf8.h"
@@ -69,16 +70,24 @@ const char *lb_utf8_copy(char *buf, size_t size, const char *s) {
 }
 
 void lb_utf8_snprintf(char *buf, size_t size, const char *fmt, ...) {
-        if (size == 0)
-                return;
-        char tmp[4096];
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+        lb_utf8_vsnprintf(buf, size, fmt, ap);
         va_end(ap);
-        if (n < 0)
-                tmp[0] = '\0';
-        (void) lb_utf8_copy(buf, size, tmp);
+}
+
+void lb_utf8_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) {
+        if (size == 0)
+                return;
+        /* The whole text first, whatever its length: a cut made by vsnprintf() itself could
+         * end inside a character, and lb_utf8_copy() keeps such bytes. */
+        char *full = NULL;
+        if (vasprintf(&full, fmt, ap) < 0) {
+                buf[0] = '\0';
+                return;
+        }
+        (void) lb_utf8_copy(buf, size, full);
+        free(full);
 }
 
 /* The escape of one byte that is not shown as itself, into out (at least 5 bytes). */

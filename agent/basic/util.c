@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 
 void lb_buf_free(struct lb_buf *b) {
@@ -82,10 +83,15 @@ char *lb_buf_steal(struct lb_buf *b) {
 }
 
 int lb_snprintf(char *dst, size_t size, const char *fmt, ...) {
-        va_list ap;
+        va_list ap, again;
         va_start(ap, fmt);
+        va_copy(again, ap);
         int n = vsnprintf(dst, size, fmt, ap);
         va_end(ap);
+        if (n >= 0 && (size_t) n >= size)
+                /* Cut, and perhaps inside a character of a tag value: cut again on a boundary. */
+                lb_utf8_vsnprintf(dst, size, fmt, again);
+        va_end(again);
         if (n < 0)
                 return -EINVAL;
         if ((size_t) n >= size)
@@ -110,7 +116,7 @@ void lb_set_reason(char *reason, size_t size, const char *fmt, ...) {
                 return;
         va_list ap;
         va_start(ap, fmt);
-        (void) vsnprintf(reason, size, fmt, ap);
+        lb_utf8_vsnprintf(reason, size, fmt, ap);
         va_end(ap);
 }
 

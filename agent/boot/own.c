@@ -12,6 +12,7 @@
 #include "common.h"
 #include "own.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/boot/boot.h"
 #include "lifeboat/disk/mkfs.h"
 #include "lifeboat/disk/mounts.h"
@@ -23,7 +24,7 @@
 _printf_(3, 4) static int own_fail(struct boot *b, int r, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        (void) vsnprintf(b->report->own.reason, sizeof b->report->own.reason, fmt, ap);
+        lb_utf8_vsnprintf(b->report->own.reason, sizeof b->report->own.reason, fmt, ap);
         va_end(ap);
         return r;
 }

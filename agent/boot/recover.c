@@ -15,6 +15,7 @@
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/boot/boot.h"
 #include "lifeboat/disk/mounts.h"
@@ -61,7 +62,7 @@ int boot_finish(struct boot *b, struct claim *c, enum lb_boot_outcome outcome, c
 /* Tags the volume quarantined with a reason, so no instance mounts it again and reap reports it. */
 static int quarantine(struct boot *b, const char *volume_id, const char *reason) {
         char value[256];
-        (void) lb_snprintf(value, sizeof value, "%.250s", reason);
+        (void) lb_utf8_copy(value, sizeof value, reason);
         const struct lb_tag tags[] = {
                 { b->key_state, (char *) "quarantined" },
                 { b->key_reason, value },

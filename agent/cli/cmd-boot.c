@@ -11,6 +11,7 @@
 #include "output.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
+#include "lifeboat/basic/utf8.h"
 
 static void boot_usage(FILE *f) {
         fprintf(f,
@@ -70,8 +71,9 @@ static void print_own(const struct lb_boot_report *r) {
                 return;
         }
         if (!o->ready && !isempty(o->reason)) {
+                char reason[1024];
                 printf("own buffer volume %s at %s: NOT READY: %s\n", isempty(o->volume_id) ? "?" : o->volume_id,
-                       o->device, o->reason);
+                       o->device, lb_cescape(o->reason, reason, sizeof reason));
                 return;
         }
         printf("own buffer volume %s (%s -> %s): %s%s, %s%s at %s%s%s\n", o->volume_id, o->device, o->node,
@@ -84,6 +86,9 @@ static void print_own(const struct lb_boot_report *r) {
 }
 
 static void print_volume(const struct lb_boot_volume *v) {
+        /* Reasons can quote tag values (an fs-uuid, a reason): escaped for the terminal. */
+        char reason[1024];
+        (void) lb_cescape(v->reason, reason, sizeof reason);
         switch (v->outcome) {
         case LB_BOOT_RECOVERED:
         case LB_BOOT_ALREADY_RECOVERED:
@@ -99,14 +104,14 @@ static void print_volume(const struct lb_boot_volume *v) {
                 printf("%s was claimed by %s first; skipped\n", v->volume_id, isempty(v->winner) ? "another instance" : v->winner);
                 break;
         case LB_BOOT_QUARANTINED:
-                printf("QUARANTINED %s: %s (tagged quarantined, detached)\n", v->volume_id, v->reason);
+                printf("QUARANTINED %s: %s (tagged quarantined, detached)\n", v->volume_id, reason);
                 break;
         case LB_BOOT_LEFT_DIRTY:
-                printf("LEFT DIRTY %s: %s (detached, the next boot retries)\n", v->volume_id, v->reason);
+                printf("LEFT DIRTY %s: %s (detached, the next boot retries)\n", v->volume_id, reason);
                 break;
         case LB_BOOT_NOT_CLAIMED:
         default:
-                printf("not claimed %s: %s\n", v->volume_id, v->reason);
+                printf("not claimed %s: %s\n", v->volume_id, reason);
                 break;
         }
 }

@@ -10,6 +10,7 @@
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/reap/reap.h"
 #include "lifeboat/state/volume.h"
@@ -112,8 +113,10 @@ static void print_row(const struct lb_reap_item *it, bool dry_run) {
                 (void) lb_snprintf(text, sizeof text, "%s [%s]", it->reason, it->error);
                 detail = text;
         }
+        /* Reasons carry tag values: escaped, so that none can forge a row or drive the terminal. */
+        char shown[1024];
         printf("  %-22s %-11s %-11s %s\n", it->volume_id, it->availability_zone, lb_vol_state_to_string(it->state),
-               detail);
+               lb_cescape(detail, shown, sizeof shown));
 }
 
 static void print_text(const struct lb_context *ctx, const struct lb_reap_options *o,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/settings.h"
@@ -95,6 +97,23 @@ static int wait_child(pid_t pid, int *ret_status) {
         }
 }
 
+int lb_mkfs_find_program(const char *name, char *buf, size_t size) {
+        const char *dirs = LB_MKFS_SEARCH_PATH;
+        if (isempty(name) || strchr(name, '/'))
+                return -EINVAL;
+        while (*dirs) {
+                size_t n = strcspn(dirs, ":");
+                char path[PATH_MAX];
+                int r = lb_snprintf(path, sizeof path, "%.*s/%s", (int) n, dirs, name);
+                if (r < 0)
+                        return r;
+                if (access(path, X_OK) == 0)
+                        return lb_strscpy(buf, size, path);
+                dirs += n + (dirs[n] == ':');
+        }
+        return -ENOENT;
+}
+
 /* Child side: never returns. Only async-signal-safe calls between fork and exec. */
 _Noreturn static void exec_child(char *const argv[], int out_fd, int err_fd) {
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -104,7 +123,10 @@ _Noreturn static void exec_child(char *const argv[], int out_fd, int err_fd) {
                 (void) !write(err_fd, &e, sizeof e);
                 _exit(127);
         }
-        execvp(argv[0], argv);
+        /* An absolute path and an environment of our own: nothing of lifeboat's (AWS keys,
+         * MKE2FS_CONFIG, a PATH someone prepended to) reaches the child. */
+        static char *const envp[] = LB_MKFS_ENVIRONMENT;
+        execve(argv[0], argv, envp);
         int e = errno;
         (void) !write(err_fd, &e, sizeof e);
         _exit(127);
@@ -168,7 +190,7 @@ static int run(char *const argv[], char *errbuf, size_t errsize) {
 
 int lb_mkfs(enum lb_fs_type fs, const char *node, const char *label, char *errbuf, size_t errsize) {
         const char *type = lb_mkfs_fstype(fs);
-        char program[16];
+        char name[16], program[PATH_MAX];
         int r;
 
         if (!type || isempty(node) || !label_valid(label)) {
@@ -178,9 +200,14 @@ int lb_mkfs(enum lb_fs_type fs, const char *node, const char *label, char *errbu
         r = check_still_blank(node, errbuf, errsize);
         if (r < 0)
                 return r;
-        r = lb_snprintf(program, sizeof program, "mkfs.%s", type);
+        r = lb_snprintf(name, sizeof name, "mkfs.%s", type);
         if (r < 0)
                 return r;
+        r = lb_mkfs_find_program(name, program, sizeof program);
+        if (r < 0) {
+                lb_set_reason(errbuf, errsize, "cannot execute %s: not found in %s", name, LB_MKFS_SEARCH_PATH);
+                return r;
+        }
 
         /* No -f / -F: should anything have appeared meanwhile, mkfs refuses on its own. */
         char *const argv[] = { program, (char *) "-q", (char *) "-L", (char *) label, (char *) node, NULL };

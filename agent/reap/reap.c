@@ -12,6 +12,7 @@
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/time-util.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/reap/reap.h"
 #include "lifeboat/state/volume.h"
 
@@ -106,7 +107,9 @@ static void classify_flushed(const struct lb_settings *s, const struct lb_reap_o
                 return;
         }
         if (!set_since(it, flushed_at, now)) {
-                (void) lb_snprintf(it->reason, sizeof it->reason, "unreadable flushed-at tag '%.64s'", flushed_at);
+                char shown[65];
+                (void) lb_snprintf(it->reason, sizeof it->reason, "unreadable flushed-at tag '%s'",
+                                   lb_utf8_copy(shown, sizeof shown, flushed_at));
                 return;
         }
         format_age(it->age_s < 0 ? -it->age_s : it->age_s, age, sizeof age);
@@ -166,7 +169,7 @@ int lb_reap_classify(const struct lb_settings *s, const struct lb_reap_options *
                 /* Whatever its status: boot found it unsafe to mount, a human decides. */
                 const char *reason = lb_volume_lb_tag(s, v, LB_TAG_REASON);
                 it.verdict = LB_REAP_QUARANTINED;
-                (void) lb_snprintf(it.reason, sizeof it.reason, "%.250s", isempty(reason) ? "no reason tag" : reason);
+                (void) lb_utf8_copy(it.reason, sizeof it.reason, isempty(reason) ? "no reason tag" : reason);
         } else if (!available)
                 classify_attached(v, &it);
         else
@@ -180,11 +183,13 @@ int lb_reap_classify(const struct lb_settings *s, const struct lb_reap_options *
                 case LB_VOL_UNMARKED:
                         classify_unmarked(o, v, now, &it);
                         break;
-                default:
+                default: {
+                        char shown[65];
                         it.verdict = LB_REAP_KEEP;
-                        (void) lb_snprintf(it.reason, sizeof it.reason, "unknown state tag '%.64s'",
-                                           strempty(lb_volume_lb_tag(s, v, LB_TAG_STATE)));
+                        (void) lb_snprintf(it.reason, sizeof it.reason, "unknown state tag '%s'",
+                                           lb_utf8_copy(shown, sizeof shown, strempty(lb_volume_lb_tag(s, v, LB_TAG_STATE))));
                         break;
+                }
                 }
 
         *ret = it;
@@ -324,7 +329,7 @@ static int mark_form(struct reap *r, const struct lb_reap_item *it, struct lb_fo
 }
 
 static void mark_result(struct reap *r, struct lb_reap_item *it, const struct lb_query_call *c) {
-        char err[600];
+        char err[600], shown[201];
         if (c->result == 0 && lb_ec2_parse_return(c->answer.data, c->answer.len) >= 0) {
                 it->mark_done = true;
                 return;
@@ -333,8 +338,9 @@ static void mark_result(struct reap *r, struct lb_reap_item *it, const struct lb
                 return;         /* deleted meanwhile: nothing to mark */
         call_error_text(c, err, sizeof err);
         it->mark_failed = true;
-        (void) lb_snprintf(it->error, sizeof it->error, "%s %s failed: %.200s",
-                           it->mark == LB_REAP_MARK_SET ? "tagging" : "untagging", r->mark_key, err);
+        (void) lb_snprintf(it->error, sizeof it->error, "%s %s failed: %s",
+                           it->mark == LB_REAP_MARK_SET ? "tagging" : "untagging", r->mark_key,
+                           lb_utf8_copy(shown, sizeof shown, err));
         lb_warn(r->ctx, "%s: %s", it->volume_id, it->error);
 }
 
@@ -375,17 +381,17 @@ static int apply_marks(struct reap *r) {
 
 _printf_(4, 5) static void set_outcome(struct lb_reap_item *it, enum lb_reap_outcome outcome, const char *ec2_error,
                                         const char *fmt, ...) {
-        char what[200];
+        char what[200], shown[sizeof it->error / 2 + 1];
         va_list ap;
         va_start(ap, fmt);
-        (void) vsnprintf(what, sizeof what, fmt, ap);
+        lb_utf8_vsnprintf(what, sizeof what, fmt, ap);
         va_end(ap);
         it->outcome = outcome;
         if (isempty(ec2_error))
                 (void) lb_snprintf(it->error, sizeof it->error, "%s", what);
         else
-                (void) lb_snprintf(it->error, sizeof it->error, "%s (%.*s)", what, (int) (sizeof it->error / 2),
-                                   ec2_error);
+                (void) lb_snprintf(it->error, sizeof it->error, "%s (%s)", what,
+                                   lb_utf8_copy(shown, sizeof shown, ec2_error));
 }
 
 /* Confirms against a fresh description that the volume is still one to delete. */

@@ -80,10 +80,26 @@ static int parse_entry(json_t *obj, struct lb_manifest_entry *ret) {
         return 0;
 }
 
+/* Room for one more entry: the array doubles, starting small, up to the cap. */
+static int manifest_grow(struct lb_manifest *m, size_t *cap) {
+        if (m->n < *cap)
+                return 0;
+        if (m->n >= LB_MANIFEST_MAX_ENTRIES)
+                return -E2BIG;
+        size_t ncap = *cap == 0 ? 4 : MIN(*cap * 2, (size_t) LB_MANIFEST_MAX_ENTRIES);
+        struct lb_manifest_entry *n = reallocarray(m->entries, ncap, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        m->entries = n;
+        *cap = ncap;
+        return 0;
+}
+
 int lb_manifest_parse(const char *buf, size_t len, struct lb_manifest *ret) {
         _cleanup_(json_decrefp) json_t *root = NULL;
         _cleanup_manifest_ struct lb_manifest m = { 0 };
         json_error_t err;
+        size_t cap = 0;
 
         root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
         if (!json_is_object(root))
@@ -95,20 +111,21 @@ int lb_manifest_parse(const char *buf, size_t len, struct lb_manifest *ret) {
         if (!json_is_array(volumes))
                 return -EBADMSG;
 
+        /* The array's size is what the file claims: entries are checked one by one, and
+         * memory is taken only for those that passed (a 1 MiB file of "{}" once asked for
+         * gigabytes up front). */
         size_t n = json_array_size(volumes);
-        if (n > 0) {
-                m.entries = calloc(n, sizeof *m.entries);
-                if (!m.entries)
-                        return -ENOMEM;
-        }
+        if (n > LB_MANIFEST_MAX_ENTRIES)
+                return -EBADMSG;
         for (size_t i = 0; i < n; i++) {
-                struct lb_manifest_entry *e = &m.entries[m.n];
-                if (parse_entry(json_array_get(volumes, i), e) < 0)
+                struct lb_manifest_entry e;
+                if (parse_entry(json_array_get(volumes, i), &e) < 0 || lb_manifest_find(&m, e.volume_id))
                         /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
                         return -EBADMSG;
-                if (lb_manifest_find(&m, e->volume_id))
-                        return -EBADMSG;
-                m.n++;
+                int r = manifest_grow(&m, &cap);
+                if (r < 0)
+                        return r == -E2BIG ? -EBADMSG : r;
+                m.entries[m.n++] = e;
         }
         *ret = m;
         m = (struct lb_manifest) { 0 };
@@ -227,6 +244,8 @@ int lb_manifest_add(struct lb_manifest *m, const struct lb_manifest_entry *e) {
                         m->entries[i] = *e;
                         return 0;
                 }
+        if (m->n >= LB_MANIFEST_MAX_ENTRIES)
+                return -E2BIG;
         struct lb_manifest_entry *n = reallocarray(m->entries, m->n + 1, sizeof *n);
         if (!n)
                 return -ENOMEM;

@@ -42,6 +42,7 @@ static const char *const rec_state_names[_LB_WATCH_REC_STATE_MAX] = {
         [LB_WATCH_REC_TAGGED] = "tagged",
         [LB_WATCH_REC_RELEASED] = "released",
         [LB_WATCH_REC_MISSING] = "missing",
+        [LB_WATCH_REC_UNCONFIRMED] = "unconfirmed",
 };
 
 const char *lb_watch_trigger_to_string(enum lb_watch_trigger t) {
@@ -124,12 +125,12 @@ static json_t *holders_json(const struct lb_watch_recovered *r) {
 }
 
 static json_t *recovered_json(const struct lb_watch_recovered *r) {
-        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o, s:o, s:I}", "volume_id", r->volume_id, "mount_path",
-                         r->mount_path, "state", lb_watch_rec_state_to_string(r->state), "chunk_files",
+        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o, s:o, s:I, s:o}", "volume_id", r->volume_id,
+                         "mount_path", r->mount_path, "state", lb_watch_rec_state_to_string(r->state), "chunk_files",
                          (json_int_t) r->chunk_files, "chunk_bytes", (json_int_t) r->chunk_bytes, "empty_since",
                          lb_json_time_or_null(r->empty_since), "backup_files", (json_int_t) r->backup_files, "released_at",
                          lb_json_time_or_null(r->released_at), "holders", holders_json(r), "holders_total",
-                         (json_int_t) r->holders_total);
+                         (json_int_t) r->holders_total, "reason", lb_json_string_or_null(r->reason));
 }
 
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
@@ -266,7 +267,8 @@ static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
             lb_watch_rec_state_from_string(state, &r.state) < 0 || get_uint(o, "chunk_files", &r.chunk_files) < 0 ||
             get_uint(o, "chunk_bytes", &r.chunk_bytes) < 0 || get_time(o, "empty_since", &r.empty_since) < 0 ||
             get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0 ||
-            parse_holders(o, &r) < 0)
+            parse_holders(o, &r) < 0 ||
+            lb_json_get_string(o, "reason", true, r.reason, sizeof r.reason) < 0)
                 return -EBADMSG;
         *ret = r;
         return 0;
@@ -304,16 +306,25 @@ int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret
         json_t *rec = json_object_get(root, "recovered");
         if (!json_is_array(rec))
                 return -EBADMSG;
-        size_t n = json_array_size(rec);
-        if (n > 0) {
-                st.recovered = calloc(n, sizeof *st.recovered);
-                if (!st.recovered)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++)
-                        if (parse_recovered(json_array_get(rec, i), &st.recovered[i]) < 0)
-                                /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
-                                return -EBADMSG;
-                st.n_recovered = n;
+        /* What the array's size claims is not allocated up front: each entry is checked, then
+         * kept in an array that doubles as needed. */
+        size_t n = json_array_size(rec), cap = 0;
+        if (n > LB_WATCH_MAX_RECOVERED)
+                return -EBADMSG;
+        for (size_t i = 0; i < n; i++) {
+                struct lb_watch_recovered r;
+                if (parse_recovered(json_array_get(rec, i), &r) < 0)
+                        /* cppcheck-suppress memleak ; cppcheck does not know __attribute__((cleanup)) */
+                        return -EBADMSG;
+                if (st.n_recovered == cap) {
+                        size_t ncap = MIN(cap == 0 ? 4 : cap * 2, (size_t) LB_WATCH_MAX_RECOVERED);
+                        struct lb_watch_recovered *a = reallocarray(st.recovered, ncap, sizeof *a);
+                        if (!a)
+                                return -ENOMEM;
+                        st.recovered = a;
+                        cap = ncap;
+                }
+                st.recovered[st.n_recovered++] = r;
         }
         *ret = st;
         st.recovered = NULL;    /* handed over */

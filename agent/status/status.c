@@ -3,6 +3,10 @@
  * lifeboat status: what this instance knows about its group. The group's volumes in this
  * AZ (one DescribeVolumes), this instance's watch state (watch.json) and the volumes boot
  * recovered here (recovered.json), as a table and as one JSON document.
+ *
+ * Tag values and what watch.json says (an owner, a reason, a notice) are anyone's text: the
+ * table shows them through lb_cescape(), so no value can move the cursor, color the terminal
+ * or start a line of its own. The JSON document keeps them as they are.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,20 +20,25 @@
 #include "lifeboat/basic/log.h"
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/settings.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/state/volume.h"
 #include "lifeboat/status/status.h"
 
+/* Shorter than any line of the table; a longer value ends in "...". */
+#define SHOWN_MAX 512
+
 static void describe_notices(struct lb_buf *b, const struct lb_watch_state *st) {
-        char t1[40], t2[40];
+        char t1[40], t2[40], detail[SHOWN_MAX];
         if (st->n_notices == 0) {
                 (void) lb_buf_printf(b, "  notices: none\n");
                 return;
         }
         for (size_t i = 0; i < st->n_notices; i++) {
                 const struct lb_watch_notice *n = &st->notices[i];
+                (void) lb_cescape(n->detail, detail, sizeof detail);
                 switch (n->trigger) {
                 case LB_WATCH_TRIGGER_SPOT:
-                        (void) lb_buf_printf(b, "  notice: spot %s at %s (seen %s)\n", n->detail,
+                        (void) lb_buf_printf(b, "  notice: spot %s at %s (seen %s)\n", detail,
                                              lb_format_iso8601_or_dash(n->time, t1, sizeof t1),
                                              lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                         break;
@@ -39,25 +48,26 @@ static void describe_notices(struct lb_buf *b, const struct lb_watch_state *st) 
                                              lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                         break;
                 case LB_WATCH_TRIGGER_ASG:
-                        (void) lb_buf_printf(b, "  notice: ASG target lifecycle state %s (seen %s)\n", n->detail,
+                        (void) lb_buf_printf(b, "  notice: ASG target lifecycle state %s (seen %s)\n", detail,
                                              lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                         break;
                 default:
-                        (void) lb_buf_printf(b, "  notice: %s (seen %s)\n", n->detail,
+                        (void) lb_buf_printf(b, "  notice: %s (seen %s)\n", detail,
                                              lb_format_iso8601_or_dash(n->seen_at, t2, sizeof t2));
                 }
         }
 }
 
 static void describe_own(struct lb_buf *b, const struct lb_watch_own *o) {
-        char t[40];
+        char t[40], reason[SHOWN_MAX];
         const char *id = isempty(o->volume_id) ? "?" : o->volume_id;
         switch (o->state) {
         case LB_WATCH_OWN_NONE:
                 (void) lb_buf_printf(b, "  own buffer: none configured (recovery only)\n");
                 break;
         case LB_WATCH_OWN_UNKNOWN:
-                (void) lb_buf_printf(b, "  own buffer %s: not confirmed: %s\n", id, isempty(o->reason) ? "?" : o->reason);
+                (void) lb_buf_printf(b, "  own buffer %s: not confirmed: %s\n", id,
+                                     isempty(o->reason) ? "?" : lb_cescape(o->reason, reason, sizeof reason));
                 break;
         case LB_WATCH_OWN_DIRTY:
                 (void) lb_buf_printf(b, "  own buffer %s: in use (dirty)\n", id);
@@ -94,7 +104,7 @@ static void describe_holders(struct lb_buf *b, const struct lb_watch_recovered *
 }
 
 static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st, const struct lb_manifest *m) {
-        char t[40];
+        char t[40], reason[SHOWN_MAX];
         size_t shown = 0;
         for (size_t i = 0; m && i < m->n; i++) {
                 const struct lb_manifest_entry *e = &m->entries[i];
@@ -115,6 +125,9 @@ static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st
                         (void) lb_buf_printf(b, "tagged flushed; unmount/detach pending\n");
                 else if (r->state == LB_WATCH_REC_MISSING)
                         (void) lb_buf_printf(b, "NOT MOUNTED at %s: left alone\n", e->mount_path);
+                else if (r->state == LB_WATCH_REC_UNCONFIRMED)
+                        (void) lb_buf_printf(b, "CANNOT CONFIRM IT IS DRAINED: %s; left mounted and dirty\n",
+                                             lb_cescape(r->reason, reason, sizeof reason));
                 else
                         (void) lb_buf_printf(b, "%s\n", lb_watch_rec_state_to_string(r->state));
                 shown++;
@@ -261,15 +274,16 @@ int lb_status_to_json(const struct lb_settings *s, const struct lb_status *st, j
 
 static void format_volume_row(struct lb_buf *b, const struct lb_settings *s, const struct lb_volume *v,
                               const char *self) {
-        char where[96] = "-";
+        char where[96] = "-", shown_where[SHOWN_MAX], owner[SHOWN_MAX];
         if (v->n_attachments > 0) {
                 const struct lb_attachment *a = &v->attachments[0];
                 (void) lb_snprintf(where, sizeof where, "%s%s %s (%s)", streq(a->instance_id, self) ? "*" : "",
                                    a->instance_id, a->device, a->state);
         }
-        const char *owner = lb_volume_lb_tag(s, v, LB_TAG_OWNER);
+        const char *owner_tag = lb_volume_lb_tag(s, v, LB_TAG_OWNER);
+        (void) lb_cescape(owner_tag ? owner_tag : "-", owner, sizeof owner);
         (void) lb_buf_printf(b, "  %-22s %-12s %-10s %5" PRIu64 "G  %-20s %s\n", v->id, lb_vol_state_to_string(lb_volume_state(s, v)),
-               v->state, v->size_gib, owner ? owner : "-", where);
+               v->state, v->size_gib, owner, lb_cescape(where, shown_where, sizeof shown_where));
 }
 
 int lb_status_format(const struct lb_settings *s, const struct lb_status *st, char **ret_text) {

@@ -19,6 +19,7 @@
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/basic/json.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/fluentd/snippet.h"
@@ -207,7 +208,7 @@ _printf_(2, 3) static void own_unknown(struct watch *w, const char *fmt, ...) {
         char reason[256];
         va_list ap;
         va_start(ap, fmt);
-        (void) vsnprintf(reason, sizeof reason, fmt, ap);
+        lb_utf8_vsnprintf(reason, sizeof reason, fmt, ap);
         va_end(ap);
         if (!streq(reason, w->st.own.reason))
                 lb_warn(w->ctx, "own buffer volume at %s: %s", w->s->buffer_device, reason);

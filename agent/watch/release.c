@@ -58,7 +58,15 @@ enum lb_watch_rec_state lb_watch_rec_next(uint64_t chunk_files, uint64_t now_ms,
 
 /* ---- the list of recovered volumes ---- */
 
+static void rec_remove_at(struct watch *w, size_t i);
+
 static int rec_add(struct watch *w, const struct lb_manifest_entry *e) {
+        /* watch.json lists at most LB_WATCH_MAX_RECOVERED: the oldest released one makes room. */
+        for (size_t i = 0; w->st.n_recovered >= LB_WATCH_MAX_RECOVERED && i < w->st.n_recovered; i++)
+                if (w->st.recovered[i].state == LB_WATCH_REC_RELEASED)
+                        rec_remove_at(w, i);
+        if (w->st.n_recovered >= LB_WATCH_MAX_RECOVERED)
+                return -E2BIG;
         size_t n = w->st.n_recovered;
         struct lb_watch_recovered *a = realloc(w->st.recovered, (n + 1) * sizeof *a);
         if (!a)
@@ -144,13 +152,14 @@ static int manifest_drop(struct watch *w, const char *volume_id) {
 
 static int remove_snippet(struct watch *w, const struct lb_manifest_entry *e) {
         char path[PATH_MAX];
-        int r = 0;
-        if (!isempty(e->config_file))
-                r = lb_strscpy(path, sizeof path, e->config_file);
-        else
-                r = lb_fluentd_snippet_path(w->s->fluentd_conf_dir, e->volume_id, path, sizeof path);
+        int r = lb_fluentd_snippet_path(w->s->fluentd_conf_dir, e->volume_id, path, sizeof path);
         if (r < 0)
                 return r;
+        /* recovered.json is a file: only the volume's own snippet in LIFEBOAT_FLUENTD_CONF_DIR
+         * is ever removed, whatever path it names. */
+        if (!isempty(e->config_file) && !streq(e->config_file, path))
+                lb_warn(w->ctx, "%s/%s names %s as the fluentd config of %s, not its snippet %s: not removed",
+                        w->s->run_dir, LB_MANIFEST_FILE, e->config_file, e->volume_id, path);
         if (unlink(path) < 0 && errno != ENOENT) {
                 r = -errno;
                 lb_warn(w->ctx, "cannot remove fluentd config %s of %s: %s", path, e->volume_id, strerror(-r));
@@ -511,9 +520,32 @@ static void rec_settle(struct watch *w, size_t i, const struct lb_manifest_entry
                 rec_release(w, i, e);
 }
 
+/*
+ * The scan failed: a tree deeper than the scanner goes (it stops at LB_CHUNK_SCAN_MAX_DEPTH
+ * levels, so each try costs a bounded walk), a path too long, an unreadable directory. Chunks
+ * may hide there, so the volume cannot be confirmed drained: it is never tagged, stays mounted,
+ * attached and dirty, and watch.json and status say why. Tried again every poll.
+ */
+static void rec_unconfirmed(struct watch *w, size_t i, int error) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        char reason[sizeof r->reason];
+        if (error == -ELOOP)
+                lb_set_reason(reason, sizeof reason, "nested deeper than %u directory levels: cannot confirm it is drained",
+                              LB_CHUNK_SCAN_MAX_DEPTH);
+        else
+                lb_set_reason(reason, sizeof reason, "cannot scan it for chunk files (%s): cannot confirm it is drained",
+                              strerror(-error));
+        if (r->state != LB_WATCH_REC_UNCONFIRMED || !streq(r->reason, reason))
+                lb_warn(w->ctx, "recovered volume %s at %s: %s; left mounted and dirty, it needs a human", r->volume_id,
+                        r->mount_path, reason);
+        r->state = LB_WATCH_REC_UNCONFIRMED;
+        (void) lb_strscpy(r->reason, sizeof r->reason, reason);
+        w->rt[i].empty_since_ms = 0;
+        r->empty_since = 0;
+}
+
 static void rec_check_one(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
         struct lb_watch_recovered *r = &w->st.recovered[i];
-        struct rec_rt *rt = &w->rt[i];
 
         if (r->state == LB_WATCH_REC_TAGGED) {
                 rec_finish_release(w, i, e);
@@ -523,12 +555,14 @@ static void rec_check_one(struct watch *w, size_t i, const struct lb_manifest_en
                 return;
         int k = rec_scan(w, r);
         if (k < 0) {
-                if (!rt->warned)
-                        lb_warn(w->ctx, "cannot scan %s for chunk files: %s", r->mount_path, strerror(-k));
-                rt->warned = true;
+                rec_unconfirmed(w, i, k);
                 return;
         }
-        rt->warned = false;
+        if (r->state == LB_WATCH_REC_UNCONFIRMED) {
+                lb_info(w->ctx, "recovered volume %s can be scanned again", r->volume_id);
+                r->state = LB_WATCH_REC_DRAINING;
+                r->reason[0] = '\0';
+        }
         rec_settle(w, i, e);
 }
 

@@ -24,6 +24,7 @@ EOF
 cat >>/etc/lifeboat/lifeboat.conf <<EOF
 LIFEBOAT_BUFFER_DEVICE=$BUFFER_DEVICE
 EOF
+chmod 600 /etc/lifeboat/lifeboat.conf   # root only, as the package installs it: it may hold keys
 
 if ! command -v lifeboat >/dev/null && [ -n "$LIFEBOAT_RPM" ]; then
         dnf install -y "$LIFEBOAT_RPM"

@@ -30,6 +30,7 @@ EXPECTED_FILES = {
     *(f"/{UNIT_DIR}/{u}" for u in UNITS),
     f"/{UNIT_DIR}/ecs.service.d/lifeboat.conf",
     "/usr/lib/systemd/system-preset/90-lifeboat.preset",
+    "/usr/share/doc/lifeboat/examples/lifeboat-reap-policy.json",
     "/etc/lifeboat/lifeboat.conf",
     "/etc/lifeboat/fluentd-recovery.conf.in",
     "/usr/share/doc/lifeboat/README.md",
@@ -220,6 +221,7 @@ def test_rpm_config_files_scriptlets_and_dependencies(rpms):
         ["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEMODES:perms}\n]", rpms["binary"]]).stdout.splitlines())
     assert modes["/var/lib/lifeboat"] == "drwx------"
     assert modes["/usr/sbin/lifeboat"] == "-rwxr-xr-x"
+    assert modes["/etc/lifeboat/lifeboat.conf"] == "-rw-------"      # it may hold AWS keys
 
     scripts = check(["rpm", "-qp", "--scripts", rpms["binary"]]).stdout
     assert re.search(r"systemd-update-helper install-system-units lifeboat-boot\.service "
@@ -261,6 +263,7 @@ def test_make_install_gives_the_rpm_tree(rpms, install_tree, workdir):
         assert (install_tree / rel).read_bytes() == (extracted / rel).read_bytes(), f
     for tree in (install_tree, extracted):
         assert stat.S_IMODE((tree / "var/lib/lifeboat").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tree / "etc/lifeboat/lifeboat.conf").stat().st_mode) == 0o600
 
 
 # ---- systemd ----
@@ -403,6 +406,7 @@ def test_cloud_config_is_valid_for_cloud_init():
     written = {f["path"]: f["content"] for f in doc["write_files"]}
     assert "ECS_CLUSTER=" in written["/etc/ecs/ecs.config"]
     assert "LIFEBOAT_BUFFER_DEVICE=" in written["/etc/lifeboat/lifeboat.conf"]
+    assert {f["path"]: f.get("permissions") for f in doc["write_files"]}["/etc/lifeboat/lifeboat.conf"] == "0600"
     commands = [" ".join(c) if isinstance(c, list) else c for c in doc["runcmd"]]
     assert "systemctl start lifeboat-boot.service" in commands
     for c in commands:  # cloud-final must not wait for ecs, which waits for cloud-final
@@ -451,6 +455,7 @@ def test_user_data_writes_settings_and_runs_boot_through_its_unit(workdir):
     ecs = (etc / "ecs/ecs.config").read_text().splitlines()
     assert "ECS_CLUSTER=my-cluster" in ecs and "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in ecs
     assert (etc / "lifeboat/lifeboat.conf").read_text().splitlines()[-1] == "LIFEBOAT_BUFFER_DEVICE=/dev/sdf"
+    assert stat.S_IMODE((etc / "lifeboat/lifeboat.conf").stat().st_mode) == 0o600
     assert commands == [
         "systemctl cat lifeboat-boot.service",
         "systemctl restart lifeboat-boot.service",
@@ -564,42 +569,116 @@ def test_launch_template_is_a_valid_request_that_keeps_and_tags_the_buffer_volum
     assert data["MetadataOptions"]["HttpTokens"] == "required"
 
 
-def test_iam_policy_is_least_privilege():
-    policy = json.loads((PKG / "iam/lifeboat-policy.json").read_text())
+# The commands and the EC2 calls each makes: the instance role runs all four, the reap role reap.
+COMMAND_FOLDERS = ("boot", "watch", "status", "reap")
+# The target of an instance action must be the caller's own instance: the instance the request
+# comes from (ec2:SourceInstanceARN) is the instance acted on (ec2:InstanceID). README, "IAM policy".
+THIS_INSTANCE = {"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceID}"}}
+
+
+def ec2_actions_by_function():
+    """{lb_ec2_* function: the EC2 actions it sends}, read from agent/aws/ec2.c."""
+    text = (SRC / "agent/aws/ec2.c").read_text()
+    bodies = dict(re.findall(r"^(?:static )?int (\w+)\([^)]*\)[^{;]*\{(.*?)^\}", text, re.M | re.S))
+    action = re.compile(r'(?:lb_form_init_action|tags_form|return_call|lb_query_bad_answer)\([^"\n;]*"([A-Z]\w+)"')
+    calls = re.compile(r"\b(\w+_form|describe_volumes_form)\(")
+    result = {}
+    for name, body in bodies.items():
+        found = set(action.findall(body))
+        for helper in calls.findall(body):     # a static form builder the function calls
+            found |= set(action.findall(bodies.get(helper, "")))
+        if name.startswith("lb_ec2_") and found:
+            result[name] = found
+    assert {"lb_ec2_describe_volumes", "lb_ec2_form_attach_volume", "lb_ec2_detach_volume",
+            "lb_ec2_form_delete_volume"} <= set(result), result
+    return result
+
+
+def ec2_calls_of(folder):
+    """The EC2 actions the sources of agent/FOLDER/ send, through ec2.c's functions."""
+    by_function = ec2_actions_by_function()
+    used = set()
+    for src in (SRC / "agent" / folder).glob("*.c"):
+        used |= set(re.findall(r"\b(lb_ec2_\w+)\(", src.read_text()))
+    return set().union(*(by_function.get(f, set()) for f in used))
+
+
+def tag_keys_written_by(folders):
+    """lifeboat's tag keys the folders write (lb_tag_key(..., LB_TAG_X, ...)), but the group, which
+    only the launch template writes."""
+    names = dict(re.findall(r'^#define (LB_TAG_[A-Z_]+) "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M))
+    used = set()
+    for folder in folders:
+        for src in (SRC / "agent" / folder).glob("*.c"):
+            used |= set(re.findall(r"lb_tag_key\([^,]+, (LB_TAG_[A-Z_]+)", src.read_text()))
+    return {f"lifeboat:{names[n]}" for n in used} - {GROUP_TAG}
+
+
+def policy_statements(name):
+    policy = json.loads((PKG / "iam" / name).read_text())
     assert policy["Version"] == "2012-10-17"
     statements = policy["Statement"]
-    assert len({s["Sid"] for s in statements}) == len(statements)
-    group_condition = f"aws:ResourceTag/{GROUP_TAG}"
+    # One statement per concern, each with its own Sid: other issues add theirs beside them.
+    assert all(re.fullmatch(r"[A-Za-z]+", s.get("Sid", "")) for s in statements), name
+    assert len({s["Sid"] for s in statements}) == len(statements), name
     by_action = {}
     for s in statements:
         assert s["Effect"] == "Allow"
         actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
         for a in actions:
             by_action.setdefault(a, []).append(s)
-    assert set(by_action) == {"ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:AttachVolume",
-                              "ec2:DetachVolume", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteVolume",
-                              "ec2:ModifyInstanceAttribute"}
-    for a in ("ec2:DescribeVolumes", "ec2:DescribeInstances"):
-        assert all(s["Resource"] == "*" and "Condition" not in s for s in by_action[a])
+    return by_action
+
+
+def check_least_privilege(by_action, tag_keys):
+    group_condition = f"aws:ResourceTag/{GROUP_TAG}"
     for a, ss in by_action.items():
-        if a.startswith("ec2:Describe"):
-            continue
         for s in ss:
+            if a.startswith("ec2:Describe"):
+                # EC2's Describe calls support no resource-level permissions or conditions.
+                assert s["Resource"] == "*" and "Condition" not in s, s
+                continue
             assert s["Resource"] != "*" and group_condition in s["Condition"]["StringEquals"], (a, s)
-    # Attach and detach: the volume and the instance are both limited to the group.
-    for a in ("ec2:AttachVolume", "ec2:DetachVolume"):
-        assert {s["Resource"] for s in by_action[a]} == {"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:instance/*"}
+            # Whatever acts on an instance acts on the caller's own instance only.
+            if ":instance/" in s["Resource"]:
+                assert s["Condition"]["ArnLike"] == THIS_INSTANCE["ArnLike"], (a, s)
     # Tagging: only lifeboat's own keys, never the group tag, and never "all tags" (no keys given).
     for a in ("ec2:CreateTags", "ec2:DeleteTags"):
-        for s in by_action[a]:
+        for s in by_action.get(a, []):
             keys = s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
-            assert GROUP_TAG not in keys and all(k.startswith("lifeboat:") for k in keys)
-            # Every tag the agent writes (include/lifeboat/state/volume.h), except the group, is allowed.
-            written = re.findall(r'^#define LB_TAG_[A-Z_]+ "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M)
-            assert set(f"lifeboat:{k}" for k in written) - {GROUP_TAG} <= set(keys), (written, keys)
+            assert GROUP_TAG not in keys and set(keys) == tag_keys, (keys, tag_keys)
             assert s["Condition"]["Null"]["aws:TagKeys"] == "false"
-    for s in by_action["ec2:DeleteVolume"]:
+    for s in by_action.get("ec2:DeleteVolume", []):
         assert s["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"] == "flushed"
+
+
+def test_iam_policy_is_least_privilege():
+    """The instance role's policy allows exactly the EC2 calls the code makes, each limited to
+    the group, instance actions to the caller's own instance. (Another service's statements,
+    autoscaling:* say, are checked the same way by a test of their own.)"""
+    by_action = {a: ss for a, ss in policy_statements("lifeboat-policy.json").items() if a.startswith("ec2:")}
+    calls = set().union(*(ec2_calls_of(f) for f in COMMAND_FOLDERS))
+    assert {f"ec2:{a}" for a in calls} == set(by_action), (sorted(calls), sorted(by_action))
+    check_least_privilege(by_action, tag_keys_written_by(COMMAND_FOLDERS))
+    # Attach and detach: the volume is the group's and the instance is this one.
+    for a in ("ec2:AttachVolume", "ec2:DetachVolume"):
+        assert {s["Resource"] for s in by_action[a]} == {"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:instance/*"}
+    [modify] = by_action["ec2:ModifyInstanceAttribute"]
+    assert modify["Resource"] == "arn:aws:ec2:*:*:instance/*"
+
+
+def test_iam_reap_policy_is_reap_alone():
+    """reap's own role (lifeboat-reap-policy.json): what agent/reap/ calls and nothing else. It
+    cannot write lifeboat:state, so it cannot meet DeleteVolume's state=flushed condition itself,
+    and it touches no instance."""
+    by_action = policy_statements("lifeboat-reap-policy.json")
+    calls = ec2_calls_of("reap")
+    assert calls == {"DescribeVolumes", "CreateTags", "DeleteTags", "DeleteVolume"}, calls
+    assert {f"ec2:{a}" for a in calls} == set(by_action)
+    keys = tag_keys_written_by(["reap"])
+    assert keys == {"lifeboat:available-since"}, keys
+    check_least_privilege(by_action, keys)
+    assert not any(":instance/" in s["Resource"] for ss in by_action.values() for s in ss)
 
 
 def test_fluentd_example_matches_the_agent_defaults():

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,4 +173,21 @@ void lbt_sample_watch_state(struct lb_watch_state *st) {
                                                          .state = LB_WATCH_REC_RELEASED, .backup_files = 4,
                                                          .released_at = SAMPLE_NOW_S + 2 };
         st->n_recovered = 2;
+}
+
+int lbt_with_memory_limit(int (*fn)(void *arg), void *arg) {
+#ifdef LBT_ASAN
+        return fn(arg);
+#else
+        struct rlimit old, low;
+        assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+        low = old;
+        low.rlim_cur = 1024ul * 1024 * 1024;
+        if (old.rlim_max != RLIM_INFINITY && old.rlim_max < low.rlim_cur)
+                low.rlim_cur = old.rlim_max;
+        assert_int_equal(setrlimit(RLIMIT_AS, &low), 0);
+        int r = fn(arg);
+        assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+        return r;
+#endif
 }

@@ -39,6 +39,27 @@ void lbt_write_text(const char *path, const char *text);
 /* Waits for the child pid; fails the test unless it exited normally. Returns its exit status. */
 int lbt_wait_exit(pid_t pid);
 
+/* ---- memory ---- */
+
+/*
+ * Whether this test runs under AddressSanitizer, which reserves terabytes of address space:
+ * there a test cannot lower RLIMIT_AS, and a file that needs a ceiling on allocations sets
+ * ASan's own, with LBT_ASAN_ALLOCATION_LIMIT in its __asan_default_options().
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define LBT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LBT_ASAN 1
+#endif
+#endif
+#define LBT_ASAN_ALLOCATION_LIMIT "allocator_may_return_null=1:max_allocation_size_mb=1024"
+
+/* Runs fn(arg) with the address space limited to 1 GiB (RLIMIT_AS; under ASan the limit of
+ * LBT_ASAN_ALLOCATION_LIMIT), so that a parser asking for gigabytes fails instead of getting
+ * overcommitted pages. Returns what fn returned. */
+int lbt_with_memory_limit(int (*fn)(void *arg), void *arg);
+
 /* ---- samples ---- */
 
 /* Copies doc into buf without the line of member key, written as '  "key" : ' (the samples'

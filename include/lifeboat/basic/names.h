@@ -28,3 +28,12 @@ bool lb_plain_path_valid(const char *path);
 bool lb_group_valid(const char *g);
 /* A region name: [a-z][a-z0-9-]*, at most 31 characters, not ending in '-' ("us-east-1"). */
 bool lb_region_valid(const char *r);
+
+/*
+ * Whether a request to url may travel in clear text: anything but http:// may (it is not
+ * clear text), http:// only to this host (127.0.0.0/8 and [::1] as literals, or localhost), and
+ * with imds also to the Instance Metadata Service's link-local addresses (169.254.169.254 and
+ * [fd00:ec2::254]), which only speak http. The host is what follows the last '@' of the
+ * authority, so "http://127.0.0.1@example.com/" goes to example.com and is refused.
+ */
+bool lb_url_cleartext_allowed(const char *url, bool imds);

@@ -30,5 +30,6 @@ const char *lb_format_iso8601_or_dash(time_t t, char *buf, size_t size);
  */
 int lb_parse_duration_ms(const char *s, uint64_t *ret_ms);
 /* The shortest exact spelling lb_parse_duration_ms() reads back: 600000 -> "10min",
- * 90000 -> "90s", 1500 -> "1500ms". Returns 0, or -ENAMETOOLONG when buf is too small. */
+ * 90000 -> "90s", 1500 -> "1500ms", UINT64_MAX -> "infinity". Returns 0, or -ENAMETOOLONG when
+ * buf is too small. */
 int lb_format_duration_ms(uint64_t ms, char *buf, size_t size);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,6 +23,8 @@ bool lb_utf8_valid(const char *s, size_t n);
 const char *lb_utf8_copy(char *buf, size_t size, const char *s);
 /* vsnprintf() into buf, cut to fit on a character boundary of the result. */
 void lb_utf8_snprintf(char *buf, size_t size, const char *fmt, ...) _printf_(3, 4);
+/* The same with a va_list, for functions that format a reason of their own. */
+void lb_utf8_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap) _printf_(3, 0);
 
 /*
  * Escapes s for one line of a log or a table, as systemd's cescape() does: backslash and

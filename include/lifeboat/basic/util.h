@@ -31,13 +31,14 @@ static inline void lb_buf_freep(struct lb_buf *b) {
 }
 #define _cleanup_buf_ _cleanup_(lb_buf_freep)
 
-/* Bounded formatting: returns 0, or -ENAMETOOLONG when the result would not fit. */
+/* Bounded formatting: returns 0, or -ENAMETOOLONG when the result would not fit (dst then
+ * holds it cut on a UTF-8 character boundary). */
 int lb_snprintf(char *dst, size_t size, const char *fmt, ...) _printf_(3, 4);
 /* Bounded copy: returns 0, or -ENAMETOOLONG when src does not fit (dst then holds ""). */
 int lb_strscpy(char *dst, size_t size, const char *src);
 
 /* Formats into an optional caller buffer for a human-readable reason (reason may be NULL;
- * truncation is fine for a reason). */
+ * truncation is fine for a reason, and never cuts a UTF-8 character). */
 void lb_set_reason(char *reason, size_t size, const char *fmt, ...) _printf_(3, 4);
 
 /* Overwrites a secret string (a key, a token) with zeros before freeing it; NULL is fine. */

@@ -20,6 +20,9 @@
 #define LB_MANIFEST_FILE "recovered.json"
 #define LB_MANIFEST_VERSION 1
 #define LB_MANIFEST_MAX_BYTES (1024u * 1024u)
+/* More volumes than an instance can have attached (at most 128 attachment slots): a manifest
+ * listing more is not one boot wrote. */
+#define LB_MANIFEST_MAX_ENTRIES 256
 
 struct lb_manifest_entry {
         char volume_id[32];             /* vol-[0-9a-f]{8,17} */
@@ -46,7 +49,9 @@ static inline void lb_manifest_donep(struct lb_manifest *m) {
 int lb_manifest_entry_validate(const struct lb_manifest_entry *e);
 
 /* Parses the document; -EBADMSG for bad JSON, a wrong version, a missing or
- * wrongly typed field, an invalid value or a volume listed twice. */
+ * wrongly typed field, an invalid value, a volume listed twice or more than
+ * LB_MANIFEST_MAX_ENTRIES volumes. Memory grows with the entries that are
+ * valid, never with what the document claims. */
 int lb_manifest_parse(const char *buf, size_t len, struct lb_manifest *ret);
 /* Formats the document (pretty-printed, trailing newline); -EINVAL for an invalid entry. */
 int lb_manifest_format(const struct lb_manifest *m, char **ret_text);
@@ -60,7 +65,8 @@ int lb_manifest_save(const char *run_dir, const struct lb_manifest *m);
 
 /* The entry of volume_id, or NULL. */
 const struct lb_manifest_entry *lb_manifest_find(const struct lb_manifest *m, const char *volume_id);
-/* Adds a copy of e, replacing an entry with the same volume id; -EINVAL for an invalid entry. */
+/* Adds a copy of e, replacing an entry with the same volume id; -EINVAL for an invalid entry,
+ * -E2BIG when the manifest holds LB_MANIFEST_MAX_ENTRIES volumes already. */
 int lb_manifest_add(struct lb_manifest *m, const struct lb_manifest_entry *e);
 /* Removes the entry of volume_id, keeping the order of the rest. Returns 1 removed, 0 absent. */
 int lb_manifest_remove(struct lb_manifest *m, const char *volume_id);

@@ -21,6 +21,9 @@
 #define LB_WATCH_STATE_MAX_BYTES (1024u * 1024u)
 #define LB_WATCH_MAX_NOTICES 16
 #define LB_WATCH_MAX_HOLDERS 8          /* busy holders listed per recovered volume */
+/* Recovered volumes one watch.json lists: more than one watch ever follows (each boot recovers
+ * at most LIFEBOAT_MAX_RECOVER, 64, and watch forgets the oldest released ones first). */
+#define LB_WATCH_MAX_RECOVERED 256
 
 
 /* What told watch the end is coming. */
@@ -50,6 +53,8 @@ enum lb_watch_rec_state {
         LB_WATCH_REC_TAGGED,            /* tagged flushed, snippet removed; unmount or detach pending */
         LB_WATCH_REC_RELEASED,          /* unmounted, detached, dropped from the manifest */
         LB_WATCH_REC_MISSING,           /* not mounted where the manifest says: never tagged */
+        LB_WATCH_REC_UNCONFIRMED,       /* the scan cannot tell (a tree deeper than the scanner's
+                                         * limit, an unreadable directory): never tagged; reason says why */
         _LB_WATCH_REC_STATE_MAX,
 };
 
@@ -96,6 +101,7 @@ struct lb_watch_recovered {
         struct lb_holder holders[LB_WATCH_MAX_HOLDERS];
         size_t n_holders;
         uint64_t holders_total;
+        char reason[256];               /* UNCONFIRMED: why; "" otherwise (null in watch.json) */
 };
 
 struct lb_watch_state {
@@ -123,7 +129,8 @@ static inline void lb_watch_state_donep(struct lb_watch_state *st) {
  * trailing newline). */
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret);
 int lb_watch_state_format(const struct lb_watch_state *st, char **ret_text);
-/* -EBADMSG for bad JSON, another version, or a missing or wrongly typed field. */
+/* -EBADMSG for bad JSON, another version, a missing or wrongly typed field, or more than
+ * LB_WATCH_MAX_RECOVERED recovered volumes; memory grows with the entries that are valid. */
 int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret);
 /* "<run_dir>/watch.json" */
 int lb_watch_state_path(const char *run_dir, char *buf, size_t size);

@@ -106,6 +106,7 @@ static void test_identity_wrong_types_and_shapes(void **state) {
                 { "region", "\"us-east-1/../\"" },
                 { "region", "\"us-east-1-really-really-long-region-name\"" },
                 { "region", "\"eu-west-1\"" },          /* the AZ us-east-1a is not in it */
+                { "region", "\"us-\"" },                /* no region name (basic/names.c); found by fuzz/imds */
                 { "availabilityZone", "\"us-east-1A\"" },
                 { "availabilityZone", "\"eu-west-1a\"" },
                 { "availabilityZone", "42" },

@@ -152,7 +152,7 @@ static void test_durations(void **state) {
 
         /* What the dump writes reads back the same. */
         char buf[32];
-        for (size_t i = 0; i < ELEMENTSOF(good) - 1; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {       /* "infinity" too (fuzz/duration) */
                 assert_int_equal(lb_format_duration_ms(good[i].ms, buf, sizeof buf), 0);
                 assert_int_equal(lb_parse_duration_ms(buf, &ms), 0);
                 assert_int_equal(ms, good[i].ms);

@@ -46,6 +46,18 @@ static void test_copy_cuts_on_boundaries(void **state) {
         assert_true(lb_utf8_valid(msg, strlen(msg)));
 }
 
+/* However long the text, the cut is on a boundary (a text longer than any scratch buffer too). */
+static void test_snprintf_long_text(void **state) {
+        static char big[9001], out[8001];
+        big[0] = 'x';
+        for (size_t i = 1; i + 2 < sizeof big; i += 2)
+                memcpy(big + i, "\xc3\xa9", 2);
+        lb_utf8_snprintf(out, sizeof out, "%s", big);
+        assert_int_equal(strlen(out), sizeof out - 2); /* 7999: "x" and 3999 é, not half of one */
+        assert_true(lb_utf8_valid(out, strlen(out)));
+        assert_memory_equal(out, big, strlen(out));
+}
+
 static void test_cescape(void **state) {
         char buf[64];
         assert_string_equal(lb_cescape("plain text", buf, sizeof buf), "plain text");
@@ -70,6 +82,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_char_len),
                 cmocka_unit_test(test_copy_cuts_on_boundaries),
+                cmocka_unit_test(test_snprintf_long_text),
                 cmocka_unit_test(test_cescape),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,19 @@ static void test_bounded_strings(void **state) {
         assert_string_equal(small, "42");
 }
 
+/* A cut reason or message never ends inside a UTF-8 character: JSON encoders refuse the rest. */
+static void test_cuts_keep_utf8_valid(void **state) {
+        char small[6], reason[7];
+        /* "é€" is 5 bytes; "xé€" needs 7: 6 bytes hold "xé" and not two thirds of the euro sign. */
+        assert_int_equal(lb_snprintf(small, sizeof small, "x%s", "\xc3\xa9\xe2\x82\xac"), -ENAMETOOLONG);
+        assert_string_equal(small, "x\xc3\xa9");
+        lb_set_reason(reason, sizeof reason, "%s: %s", "ab", "\xe2\x82\xac\xe2\x82\xac");
+        assert_string_equal(reason, "ab: ");
+        lb_set_reason(reason, sizeof reason, "%s", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+        assert_string_equal(reason, "\xc3\xa9\xc3\xa9\xc3\xa9");       /* 6 of 8 bytes */
+        lb_set_reason(NULL, 0, "%s", "nothing happens");
+}
+
 static void test_strip(void **state) {
         char s[] = "  Amazon Elastic Block Store    \n";
         assert_string_equal(lb_strstrip(s), "Amazon Elastic Block Store");
@@ -132,6 +145,7 @@ int main(void) {
                 cmocka_unit_test(test_strip),     cmocka_unit_test(test_parse_uint),
                 cmocka_unit_test(test_iso8601),   cmocka_unit_test(test_ids),
                 cmocka_unit_test(test_files),     cmocka_unit_test(test_random),
+                cmocka_unit_test(test_cuts_keep_utf8_valid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -409,18 +409,43 @@ static void test_mkfs_errors(void **state) {
         assert_int_equal(lb_probe_device(small->node, &p), 0);
         assert_int_equal(p.result, LB_PROBE_BLANK);
 
-        /* a program that cannot be found */
-        const char *old = getenv("PATH");
-        char *saved = old ? strdup(old) : NULL;
-        assert_int_equal(setenv("PATH", "/nonexistent-lifeboat-path", 1), 0);
+        /* Only the system's mkfs runs, and it sees nothing of lifeboat's environment: not a
+         * mkfs.ext4 earlier in PATH, not MKE2FS_CONFIG (a broken one makes mke2fs fail), not
+         * the AWS keys. Both used to reach it. */
+        char bin[PATH_MAX], fake[PATH_MAX], marker[PATH_MAX], conf[PATH_MAX], path[PATH_MAX * 2];
+        lbt_pathf(bin, "%s/bin", f->root);
+        lbt_pathf(fake, "%s/mkfs.ext4", bin);
+        lbt_pathf(marker, "%s/fake-mkfs-ran", f->root);
+        lbt_pathf(conf, "%s/mke2fs.conf", f->root);
+        char script[PATH_MAX + 64];
+        assert_int_equal(lb_snprintf(script, sizeof script, "#!/bin/sh\nenv >%s\nexit 1\n", marker), 0);
+        lbt_write_text(fake, script);
+        assert_int_equal(chmod(fake, 0755), 0);
+        lbt_write_text(conf, "[defaults\n bogus = = =\n");
+        const char *old_path = getenv("PATH");
+        assert_non_null(old_path);
+        assert_int_equal(lb_snprintf(path, sizeof path, "%s:%s", bin, old_path), 0);
+        char *saved = strdup(old_path);
+        assert_non_null(saved);
+        assert_int_equal(setenv("PATH", path, 1), 0);
+        assert_int_equal(setenv("MKE2FS_CONFIG", conf, 1), 0);
+        assert_int_equal(setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMIEXAMPLEKEY", 1), 0);
         int r = lb_mkfs(LB_FS_EXT4, small->node, "lifeboat", err, sizeof err);
-        if (saved)
-                assert_int_equal(setenv("PATH", saved, 1), 0);
-        else
-                assert_int_equal(unsetenv("PATH"), 0);
+        assert_int_equal(setenv("PATH", saved, 1), 0);
+        assert_int_equal(unsetenv("MKE2FS_CONFIG"), 0);
+        assert_int_equal(unsetenv("AWS_SECRET_ACCESS_KEY"), 0);
         free(saved);
-        assert_int_equal(r, -ENOENT);
-        assert_non_null(strstr(err, "cannot execute mkfs.ext4"));
+        if (r < 0)
+                fail_msg("lb_mkfs: %d: %s", r, err);
+        assert_int_equal(access(marker, F_OK), -1);
+        assert_int_equal(lb_probe_device(small->node, &p), 0);
+        assert_string_equal(p.type, "ext4");
+
+        char program[PATH_MAX];
+        assert_int_equal(lb_mkfs_find_program("mkfs.ext4", program, sizeof program), 0);
+        assert_true(lb_startswith(program, "/") && lb_endswith(program, "/mkfs.ext4"));
+        assert_int_equal(lb_mkfs_find_program("mkfs.lifeboat-none", program, sizeof program), -ENOENT);
+        assert_int_equal(lb_mkfs_find_program("../bin/sh", program, sizeof program), -EINVAL);
 
         /* bad labels, bad nodes */
         assert_int_equal(lb_mkfs(LB_FS_EXT4, small->node, "thirteen-long", err, sizeof err), -EINVAL);

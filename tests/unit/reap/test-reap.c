@@ -11,6 +11,7 @@
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/parse-util.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/reap/reap.h"
 
@@ -310,6 +311,40 @@ static void test_unknown_state_is_kept(void **state) {
         assert_string_equal(it.reason, "unknown state tag 'recovering'");
 }
 
+/* Tag values are anyone's text: what reap reports of them is cut on character boundaries,
+ * or the JSON report could not be encoded. "x" then é (2 bytes each) puts every even cut
+ * inside a character. */
+static void test_untrusted_tags_cut_on_boundaries(void **state) {
+        static char reason[600], state_value[200], flushed_at[200];
+        reason[0] = state_value[0] = flushed_at[0] = 'x';
+        for (size_t i = 1; i + 2 < sizeof reason; i += 2)
+                memcpy(reason + i, "\xc3\xa9", 2);
+        memcpy(state_value, reason, sizeof state_value - 1);
+        memcpy(flushed_at, reason, sizeof flushed_at - 1);
+        struct test_volume t;
+
+        tv_group(&t, "vol-00000000000000006", "quarantined");
+        t.tags[t.v.n_tags++] = (struct lb_tag) { (char *) "lifeboat:reason", reason };
+        struct lb_reap_item it = classify(&t, &defaults);
+        assert_int_equal(it.verdict, LB_REAP_QUARANTINED);
+        assert_true(lb_utf8_valid(it.reason, strlen(it.reason)));
+        assert_true(strlen(it.reason) >= 250);
+        assert_memory_equal(it.reason, reason, strlen(it.reason));
+
+        tv_group(&t, "vol-00000000000000006", NULL);
+        t.tags[t.v.n_tags++] = (struct lb_tag) { (char *) "lifeboat:state", state_value };
+        it = classify(&t, &defaults);
+        assert_int_equal(it.state, LB_VOL_UNKNOWN);
+        assert_true(lb_utf8_valid(it.reason, strlen(it.reason)));
+        assert_true(lb_startswith(it.reason, "unknown state tag 'x\xc3\xa9"));
+
+        tv_group(&t, "vol-00000000000000006", "flushed");
+        t.tags[t.v.n_tags++] = (struct lb_tag) { (char *) "lifeboat:flushed-at", flushed_at };
+        it = classify(&t, &defaults);
+        assert_true(lb_utf8_valid(it.reason, strlen(it.reason)));
+        assert_true(lb_startswith(it.reason, "unreadable flushed-at tag 'x\xc3\xa9"));
+}
+
 static void test_tag_prefix(void **state) {
         struct lb_settings other = { .tag_prefix = (char *) "acme", .group = (char *) "g" };
         struct test_volume t;
@@ -412,6 +447,7 @@ int main(void) {
                 cmocka_unit_test(test_quarantined_is_reported),
                 cmocka_unit_test(test_unmarked),
                 cmocka_unit_test(test_unknown_state_is_kept),
+                cmocka_unit_test(test_untrusted_tags_cut_on_boundaries),
                 cmocka_unit_test(test_tag_prefix),
                 cmocka_unit_test(test_plan_sorted_and_exit_codes),
                 cmocka_unit_test(test_category_names),

@@ -20,6 +20,13 @@
 #include "lifeboat/state/manifest.h"
 #include "testutil.h"
 
+#ifdef LBT_ASAN
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+        return LBT_ASAN_ALLOCATION_LIMIT;
+}
+#endif
+
 static struct lb_manifest_entry sample_entry(const char *volume_id, bool full) {
         struct lb_manifest_entry e = { 0 };
         assert_int_equal(lb_strscpy(e.volume_id, sizeof e.volume_id, volume_id), 0);
@@ -342,12 +349,63 @@ static void test_lock_held_by_child(void **state) {
         assert_int_equal(lbt_wait_exit(pid), 0);
 }
 
+struct doc {
+        const char *text;
+        size_t len;
+};
+
+static int parse_doc(void *arg) {
+        const struct doc *d = arg;
+        struct lb_manifest m = { 0 };
+        int r = lb_manifest_parse(d->text, d->len, &m);
+        lb_manifest_done(&m);
+        return r;
+}
+
+/* The array's size is what the file claims: a 1 MiB file of "{}" once made the reader ask for
+ * 350 000 entries of 16 KiB before looking at the first. */
+static void test_parse_allocates_as_entries_validate(void **state) {
+        _cleanup_buf_ struct lb_buf b = { 0 };
+        assert_int_equal(lb_buf_append_str(&b, "{\"version\":1,\"volumes\":["), 0);
+        while (b.len + 4 < LB_MANIFEST_MAX_BYTES)
+                assert_int_equal(lb_buf_append_str(&b, "{},"), 0);
+        assert_int_equal(lb_buf_append_str(&b, "{}]}"), 0);
+        struct doc d = { b.data, b.len };
+        assert_int_equal(lbt_with_memory_limit(parse_doc, &d), -EBADMSG);
+
+        /* At most LB_MANIFEST_MAX_ENTRIES volumes, each valid. */
+        _cleanup_manifest_ struct lb_manifest m = { 0 };
+        for (unsigned i = 0; i < LB_MANIFEST_MAX_ENTRIES; i++) {
+                char id[32];
+                assert_int_equal(lb_snprintf(id, sizeof id, "vol-%017x", i), 0);
+                struct lb_manifest_entry e = sample_entry(id, i % 2 == 0);
+                assert_int_equal(lb_manifest_add(&m, &e), 0);
+        }
+        struct lb_manifest_entry extra = sample_entry("vol-0ffffffffffffffff", true);
+        assert_int_equal(lb_manifest_add(&m, &extra), -E2BIG);
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(lb_manifest_format(&m, &text), 0);
+        d = (struct doc) { text, strlen(text) };
+        assert_int_equal(lbt_with_memory_limit(parse_doc, &d), 0);
+
+        /* One more is not a manifest boot wrote. */
+        char *end = strrchr(text, ']');
+        assert_non_null(end);
+        _cleanup_buf_ struct lb_buf more = { 0 };
+        assert_int_equal(lb_buf_append(&more, text, (size_t) (end - text)), 0);
+        assert_int_equal(lb_buf_printf(&more, ", {\"volume_id\": \"vol-0ffffffffffffffff\", \"device\": \"/dev/xvdz\", "
+                                              "\"mount_path\": \"/r/x\", \"recovered_at\": \"2026-11-26T16:12:55Z\"}]}"), 0);
+        d = (struct doc) { more.data, more.len };
+        assert_int_equal(parse_doc(&d), -EBADMSG);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_parse_lenient_parts),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
                 cmocka_unit_test(test_add_find_remove),
+                cmocka_unit_test(test_parse_allocates_as_entries_validate),
                 cmocka_unit_test_setup_teardown(test_load_save, lbt_tmpdir_setup, lbt_tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_lock_exclusive, lbt_tmpdir_setup, lbt_tmpdir_teardown),
                 cmocka_unit_test_setup_teardown(test_lock_held_by_child, lbt_tmpdir_setup, lbt_tmpdir_teardown),

@@ -79,6 +79,7 @@ static void test_state_round_trip(void **state) {
                 assert_int_equal(back.recovered[i].empty_since, st.recovered[i].empty_since);
                 assert_int_equal(back.recovered[i].backup_files, st.recovered[i].backup_files);
                 assert_int_equal(back.recovered[i].released_at, st.recovered[i].released_at);
+                assert_string_equal(back.recovered[i].reason, "");
         }
         assert_ptr_equal(lb_watch_state_find_recovered(&back, "vol-0cccccccccccccccc"), &back.recovered[1]);
         assert_null(lb_watch_state_find_recovered(&back, "vol-0dddddddddddddddd"));
@@ -116,6 +117,13 @@ static void test_holders_round_trip(void **state) {
         assert_int_equal(back.recovered[1].n_holders, 0);
         assert_int_equal(back.recovered[1].holders_total, 0);
 }
+
+#ifdef LBT_ASAN
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+        return LBT_ASAN_ALLOCATION_LIMIT;
+}
+#endif
 
 static const char *const good_doc =
         "{\"version\":1,\"pid\":7,\"instance_id\":\"i-0123456789abcdef0\",\"started_at\":\"2026-11-26T16:12:55Z\","
@@ -192,6 +200,24 @@ static void test_parse_rejects_bad_documents(void **state) {
         }
 }
 
+/* A recovered volume watch cannot confirm drained says why; older files without "reason" load. */
+static void test_unconfirmed_round_trip(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        _cleanup_watch_state_ struct lb_watch_state back = { 0 };
+        _cleanup_free_ char *text = NULL;
+        lbt_sample_watch_state(&st);
+        st.recovered[0].state = LB_WATCH_REC_UNCONFIRMED;
+        assert_int_equal(lb_strscpy(st.recovered[0].reason, sizeof st.recovered[0].reason,
+                                    "nested deeper than 16 directory levels: cannot confirm it is drained"), 0);
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"state\": \"unconfirmed\""));
+        assert_non_null(strstr(text, "\"reason\": null"));
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+        assert_int_equal(back.recovered[0].state, LB_WATCH_REC_UNCONFIRMED);
+        assert_string_equal(back.recovered[0].reason, st.recovered[0].reason);
+        assert_string_equal(back.recovered[1].reason, "");
+}
+
 static void test_load(void **state) {
         char dir[] = "/tmp/lb-test-watch.XXXXXX", path[PATH_MAX];
         assert_non_null(mkdtemp(dir));
@@ -217,13 +243,70 @@ static void test_running(void **state) {
         assert_false(lb_watch_state_running(&st));
 }
 
+struct doc {
+        const char *text;
+        size_t len;
+};
+
+static int parse_doc(void *arg) {
+        const struct doc *d = arg;
+        struct lb_watch_state st = { 0 };
+        int r = lb_watch_state_parse(d->text, d->len, &st);
+        lb_watch_state_done(&st);
+        return r;
+}
+
+/* good_doc with its "recovered" array replaced by text. */
+static void with_recovered(struct lb_buf *b, const char *text) {
+        const char *at = strstr(good_doc, "\"recovered\":[]");
+        assert_non_null(at);
+        assert_int_equal(lb_buf_append(b, good_doc, (size_t) (at - good_doc)), 0);
+        assert_int_equal(lb_buf_printf(b, "\"recovered\":%s", text), 0);
+        assert_int_equal(lb_buf_append_str(b, at + strlen("\"recovered\":[]")), 0);
+}
+
+/* A 1 MiB watch.json of "{}" entries once made the reader ask for 350 000 entries of 4 KiB. */
+static void test_parse_allocates_as_entries_validate(void **state) {
+        _cleanup_buf_ struct lb_buf list = { 0 }, b = { 0 };
+        assert_int_equal(lb_buf_append_str(&list, "["), 0);
+        while (list.len + 600 < LB_WATCH_STATE_MAX_BYTES)
+                assert_int_equal(lb_buf_append_str(&list, "{},"), 0);
+        assert_int_equal(lb_buf_append_str(&list, "{}]"), 0);
+        with_recovered(&b, list.data);
+        struct doc d = { b.data, b.len };
+        assert_int_equal(lbt_with_memory_limit(parse_doc, &d), -EBADMSG);
+
+        /* LB_WATCH_MAX_RECOVERED valid entries are read; one more is refused. */
+        for (unsigned n = LB_WATCH_MAX_RECOVERED; n <= LB_WATCH_MAX_RECOVERED + 1; n++) {
+                lb_buf_free(&list);
+                lb_buf_free(&b);
+                for (unsigned i = 0; i < n; i++)
+                        assert_int_equal(lb_buf_printf(&list, "%s{\"volume_id\":\"vol-%017x\",\"mount_path\":\"/r\","
+                                                              "\"state\":\"released\",\"chunk_files\":0,\"chunk_bytes\":0,"
+                                                              "\"empty_since\":null,\"backup_files\":0,\"released_at\":null}",
+                                                       i == 0 ? "[" : ",", i), 0);
+                assert_int_equal(lb_buf_append_str(&list, "]"), 0);
+                with_recovered(&b, list.data);
+                _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+                int r = lb_watch_state_parse(b.data, b.len, &st);
+                if (n == LB_WATCH_MAX_RECOVERED) {
+                        assert_int_equal(r, 0);
+                        assert_int_equal(st.n_recovered, n);
+                        assert_string_equal(st.recovered[n - 1].volume_id, "vol-000000000000000ff");
+                } else
+                        assert_int_equal(r, -EBADMSG);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_round_trip),
                 cmocka_unit_test(test_state_round_trip),
                 cmocka_unit_test(test_holders_round_trip),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
+                cmocka_unit_test(test_unconfirmed_round_trip),
                 cmocka_unit_test(test_load),
+                cmocka_unit_test(test_parse_allocates_as_entries_validate),
                 cmocka_unit_test(test_running),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,16 @@ static void test_status_describe(void **state) {
         assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: tagged flushed; BUSY, "
                                      "still in use by pid 31337 (fluentd) in mount namespace mnt:[4026532801] and 2 "
                                      "more; unmount retried every poll, nothing is killed\n"));
+        /* A volume watch cannot confirm drained: said loudly, with the reason. */
+        st.recovered[0].state = LB_WATCH_REC_UNCONFIRMED;
+        assert_int_equal(lb_strscpy(st.recovered[0].reason, sizeof st.recovered[0].reason,
+                                    "nested deeper than 16 directory levels: cannot confirm it is drained"), 0);
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, true, &m, &text), 0);
+        assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: CANNOT CONFIRM IT IS "
+                                     "DRAINED: nested deeper than 16 directory levels: cannot confirm it is drained; "
+                                     "left mounted and dirty\n"));
 
         /* Watch never ran: the manifest alone. */
         free(text);
@@ -115,10 +125,48 @@ static void test_status_json(void **state) {
         json_decref(o);
 }
 
+/* Tag values and watch.json's reasons reach the table escaped: no value starts a line of its
+ * own, moves the cursor or colors the terminal (C1 CSI, U+009B, is what XML lets through). */
+static void test_status_table_escapes_untrusted_text(void **state) {
+        struct lb_settings s = { .group = (char *) "g", .tag_prefix = (char *) "lifeboat" };
+        struct lb_status st = { 0 };
+        assert_int_equal(lb_strscpy(st.aws.identity.instance_id, sizeof st.aws.identity.instance_id,
+                                    "i-0123456789abcdef0"), 0);
+        assert_int_equal(lb_strscpy(st.aws.identity.availability_zone, sizeof st.aws.identity.availability_zone,
+                                    "us-east-1a"), 0);
+        struct lb_tag tags[] = {
+                { (char *) "lifeboat:group", (char *) "g" },
+                { (char *) "lifeboat:state", (char *) "dirty" },
+                { (char *) "lifeboat:owner", (char *) "i-1\nvol-0forged  flushed\xc2\x9b" "2J\x7f" },
+        };
+        struct lb_volume v = { .id = "vol-0123456789abcdef0", .state = "available", .size_gib = 1,
+                               .tags = tags, .n_tags = ELEMENTSOF(tags) };
+        st.volumes = (struct lb_volume_list) { .items = &v, .n = 1 };
+        lbt_sample_watch_state(&st.watch);
+        st.have_watch = true;
+        st.watch.own.state = LB_WATCH_OWN_UNKNOWN;
+        assert_int_equal(lb_strscpy(st.watch.own.reason, sizeof st.watch.own.reason,
+                                    "fs-uuid tag \"\nown buffer: drained\" does not match"), 0);
+        assert_int_equal(lb_strscpy(st.watch.notices[1].detail, sizeof st.watch.notices[1].detail, "stop\r\x1b[2K"), 0);
+
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(lb_status_format(&s, &st, &text), 0);
+        assert_non_null(strstr(text, "i-1\\nvol-0forged  flushed\\x9b2J\\x7f"));
+        assert_non_null(strstr(text, "not confirmed: fs-uuid tag \"\\nown buffer: drained\" does not match\n"));
+        assert_non_null(strstr(text, "notice: spot stop\\r\\x1b[2K at"));
+        assert_null(strstr(text, "\nvol-0forged"));
+        assert_null(strstr(text, "\nown buffer: drained"));
+        for (const char *p = text; *p; p++)
+                assert_true(*p == '\n' || (unsigned char) *p >= 0x20);
+        assert_null(strstr(text, "\xc2\x9b"));
+        lb_watch_state_done(&st.watch);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_describe),
                 cmocka_unit_test(test_status_json),
+                cmocka_unit_test(test_status_table_escapes_untrusted_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/* aws/ec2-answers: every EC2 answer parser, each on the same input. */
+#include "lifeboat/aws/ec2-answers.h"
+#include "lifeboat/basic/utf8.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        const char *buf = (const char *) data;
+
+        struct lb_volume_list l = { 0 };
+        char *token = NULL;
+        if (lb_ec2_parse_volumes(buf, size, &l, &token) >= 0) {
+                for (size_t i = 0; i < l.n; i++) {
+                        const struct lb_volume *v = &l.items[i];
+                        fuzz_check(lb_utf8_valid(v->id, strlen(v->id)));
+                        for (size_t t = 0; t < v->n_tags; t++)
+                                fuzz_check(v->tags[t].key && lb_volume_tag(v, v->tags[t].key));
+                        struct lb_volume copy;
+                        if (lb_volume_copy(v, &copy) >= 0)
+                                lb_volume_done(&copy);
+                }
+                free(token);
+        }
+        lb_volume_list_done(&l);
+
+        struct lb_attachment a;
+        (void) lb_ec2_parse_attachment(buf, size, &a);
+        (void) lb_ec2_parse_return(buf, size);
+
+        struct lb_instance inst = { 0 };
+        if (lb_ec2_parse_instance(buf, size, &inst) >= 0)
+                lb_instance_done(&inst);
+        return 0;
+}
