@@ -94,7 +94,7 @@ static void context_message(struct libmnt_context *cxt, int rc, int err, const c
         errbuf[0] = '\0';
         (void) mnt_context_get_excode(cxt, rc, errbuf, errsize);
         if (isempty(errbuf))
-                (void) lb_snprintf(errbuf, errsize, "%s failed: %s", what, strerror(-err));
+                (void) lb_snprintf(errbuf, errsize, "%s failed: %s", what, STRERROR(err));
 }
 
 int lb_mount(const char *node, const char *target, const char *fstype, const char *options,
@@ -109,7 +109,7 @@ int lb_mount(const char *node, const char *target, const char *fstype, const cha
                 return r;
         r = lb_mkdir_p(target, 0755);
         if (r < 0) {
-                lb_set_reason(errbuf, errsize, "cannot create %s: %s", target, strerror(-r));
+                lb_set_reason(errbuf, errsize, "cannot create %s: %s", target, STRERROR(r));
                 return r;
         }
 
