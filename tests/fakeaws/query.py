@@ -21,7 +21,7 @@ from typing import Any, Callable
 from . import xmlout
 from .base import AwsError, Reply
 from .config import Config
-from .faults import Fault, FaultQueue
+from .faults import Fault, FaultQueue, Throttle
 from .sigv4 import SigV4Verifier, credential_scope
 from .xmlout import Node
 
@@ -186,6 +186,11 @@ def error_reply(e: AwsError, request_id: str) -> Reply:
         return Reply(e.status, xmlout.error(e.code, e.message, request_id), XML_CONTENT_TYPE)
 
 
+def throttled() -> AwsError:
+        """EC2's answer to a request over the rate limit (the Code botocore retries as throttling)."""
+        return AwsError("RequestLimitExceeded", "Request limit exceeded.", 503)
+
+
 def server_error(status: int | None) -> AwsError:
         if status == 503:
                 return AwsError("Server.Unavailable", "The server is overloaded and can't handle the request.", 503)
@@ -232,12 +237,13 @@ class QueryEndpoint:
         service not served is an AuthFailure, no signature a MissingAuthenticationToken)."""
 
         def __init__(self, services: list[QueryService], verifier: SigV4Verifier, faults: FaultQueue,
-                     config: Config):
+                     config: Config, throttle: Throttle):
                 self.services = {s.name: s for s in services}
                 self.default = services[0]
                 self.verifier = verifier
                 self.faults = faults
                 self.config = config
+                self.throttle = throttle
 
         def service_for(self, scoped: str | None, action: str) -> QueryService:
                 if scoped is not None:
@@ -267,6 +273,14 @@ class QueryEndpoint:
                                              service.name)
                         if not action:
                                 raise AwsError("MissingAction", "The request must contain the parameter Action")
+                        barrier = self.faults.take(service.name, action, barrier=True)
+                        if barrier:
+                                # Held until the barrier's count of requests arrived, then
+                                # answered (by the rate limit and the faults too) all together.
+                                entry["barrier"] = "released" if barrier.gather() else "broken"
+                        if not self.throttle.admit(action):
+                                entry["fault"] = "token_bucket"
+                                raise throttled()
                         fault = self.faults.take(service.name, action)
                         if fault:
                                 entry["fault"] = fault.kind
@@ -289,8 +303,7 @@ class QueryEndpoint:
                         time.sleep(fault.latency_ms / 1000)
                         return False
                 if kind == "throttle":
-                        return error_reply(AwsError("RequestLimitExceeded", "Request limit exceeded.", 503),
-                                           request_id), False
+                        return error_reply(throttled(), request_id), False
                 if kind == "5xx":
                         return error_reply(server_error(fault.status), request_id), False
                 if kind == "drop":

@@ -234,8 +234,21 @@ class FakeAWS:
 
         def fault(self, **kw: Any) -> dict[str, Any]:
                 """action (EC2 Action | "*" | "imds"), kind, count (default 1, -1 forever),
-                latency_ms, status (5xx), path (imds: substring of the path)."""
+                latency_ms, status (5xx), path (imds: substring of the path), timeout_ms
+                (barrier: the next count requests of action wait for each other)."""
                 return self.control("POST", "faults", kw)
+
+        def throttle(self, action: str, capacity: int, refill_per_s: float) -> dict[str, Any]:
+                """EC2's request rate limit: a token bucket for action ("*": each action its own)."""
+                return self.control("POST", "throttle",
+                                    {"action": action, "capacity": capacity, "refill_per_s": refill_per_s})
+
+        def throttles(self) -> dict[str, Any]:
+                """The rate limit's rules and buckets: {rules, buckets: {action: {tokens, allowed, throttled}}}."""
+                return self.control("GET", "throttle")
+
+        def reset_throttle(self) -> None:
+                self.control("POST", "throttle/reset", {})
 
         def faults(self) -> list[dict[str, Any]]:
                 return self.control("GET", "faults")
