@@ -14,9 +14,10 @@ int boot_finish(struct boot *b, struct claim *c, enum lb_boot_outcome outcome, c
                 struct lb_boot_volume **ret);
 /* Gives a claimed volume back: quarantined (when its content is suspect) or still dirty. */
 int boot_give_back(struct boot *b, struct claim *c, bool suspect, const char *reason);
-/* Recovers every claim in CLAIM_RECOVERING (attached here, at c->device) at the same time, each
- * on a thread of its own: find its device, verify, mount, write the snippet; then, back on this
- * thread, remember it and mark its owner tag due, or give it back. Each ends CLAIM_FINISHED. */
+/* Recovers every claim in CLAIM_RECOVERING (attached here, at c->device) at the same time, on
+ * a few threads: find its device, verify, mount, write the snippet; then, back on this thread,
+ * remember them all in the manifest and mark their owner tags due, or give them back. Each ends
+ * CLAIM_FINISHED. */
 int boot_recover_attached(struct boot *b);
 /* --dry-run: a volume an earlier run attached here is recovered already, or would be now. */
 int boot_dry_run_resumed(struct boot *b, struct claim *c);
