@@ -11,6 +11,7 @@ QueryService subclass; the endpoint serves any number of them on the one API por
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import time
@@ -59,8 +60,13 @@ def parse_bool(name: str, value: str) -> bool:
                        f"Invalid value '{value}' for {name}. Expecting 'true' or 'false'.")
 
 
-def wildcard_match(pattern: str, value: str) -> bool:
-        """EC2 filter matching: case-sensitive, '*' and '?' wildcards, '\\' escapes."""
+@functools.lru_cache(maxsize=4096)
+def wildcard_regex(pattern: str) -> re.Pattern[str] | None:
+        """The compiled form of a filter pattern, None for one without wildcards or escapes
+        (plain equality). Cached: a fleet's DescribeVolumes name dozens of volume ids, each
+        matched against every volume."""
+        if not any(c in pattern for c in "*?\\"):
+                return None
         out = []
         i = 0
         while i < len(pattern):
@@ -71,7 +77,13 @@ def wildcard_match(pattern: str, value: str) -> bool:
                         continue
                 out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
                 i += 1
-        return re.fullmatch("".join(out), value, re.DOTALL) is not None
+        return re.compile("".join(out), re.DOTALL)
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+        """EC2 filter matching: case-sensitive, '*' and '?' wildcards, '\\' escapes."""
+        rx = wildcard_regex(pattern)
+        return pattern == value if rx is None else rx.fullmatch(value) is not None
 
 
 def indexed(params: dict[str, str], prefix: str) -> list[str]:
