@@ -6,14 +6,27 @@ injected latency, on real loop devices and filesystems.
 boot, for K = 0, 1, 8, 32 dirty volumes to recover (each K several runs, medians):
   wall time of `lifeboat boot`, HTTP requests by kind (from the fake's request log),
   peak RSS (/usr/bin/time -v), the attach phase, and the lower bound for the same work
-  (see lower_bound_ms). Every run boots a new instance with a blank own buffer volume,
-  like a fresh launch; the K volumes are put back (dirty, detached) between runs.
+  (see lower_bound_ms, which includes the slowest single mount of the K xfs images). Every
+  run boots a new instance with a blank own buffer volume, like a fresh launch; the K
+  volumes are put back (dirty, detached) between runs.
 watch: notice -> flush request latency (default LIFEBOAT_POLL_INTERVAL, the notice at a
   random phase of the poll), and CPU used while idle (utime + stime from /proc/PID/stat).
+fleet, for N = 1, 10, 20 instances booting at once (medians over --fleet-runs runs):
+  N recovery-only instances of one group start `lifeboat boot` together and find the same
+  4N dirty volumes (0.5 s attach latency; barriers in the fake on the first DescribeVolumes
+  of each and on the first wave of AttachVolume, so that they really meet); the slowest and
+  the median boot, the EC2 calls of all of them, and the attaches lost to another instance.
+  In the same run a control: the same N instances at once, each over 4 volumes of a group of
+  its own (nothing to fight over). The difference is what claiming costs. The volumes are
+  thin ext4 images (lbtest THIN_EXT4: under 1 MiB of disk each).
+
+Disk: every fake's images are deleted as soon as its numbers are taken, and the fake
+instances' sysfs and /dev trees are on a tmpfs (see Bench.start_fake).
 
 Usage (scripts/bench runs it as root):
   bench_driver.py --workdir DIR --lifeboat BIN --out results.json [--quick] [--runs N]
                   [--ks 0,1,8,32] [--idle SECONDS] [--watch-trials N] [--no-watch]
+                  [--fleet 1,10,20] [--fleet-runs N] [--no-fleet]
   bench_driver.py --cleanup DIR
 
 Prints a table, writes JSON (and the same table as Markdown beside it, .md). Timings are
@@ -24,6 +37,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -46,9 +60,16 @@ SLOTS = 40                      # K = 32 plus root and buffer do not fit Nitro's
 TIME = "/usr/bin/time"
 
 TARGET_IDLE_REQUESTS = 6        # nothing to recover: at most this many HTTP requests
-TARGET_RATIO = 1.5              # boot wall <= 1.5 x the lower bound, at K = 8 and 32
+TARGET_RATIO = 1.3              # boot wall <= 1.3 x the lower bound, at K = 8 and 32
 TARGET_RATIO_KS = (8, 32)
 TARGET_RSS_KIB = 8 * 1024       # peak RSS <= 8 MiB
+
+FLEET_LATENCY = {"imds_latency_ms": 1, "ec2_latency_ms": 30, "attach_delay_ms": 500}
+FLEET_PER_INSTANCE = 4          # dirty volumes per instance, LIFEBOAT_MAX_RECOVER's default
+FLEET_GROUP = "fleet"
+TARGET_FLEET_RATIO = 1.5        # slowest fleet boot <= 1.5 x the control's slowest, at N = 10 and 20
+TARGET_FLEET_NS = (10, 20)
+TARGET_LOST_PER_INSTANCE = 3    # lost attaches <= 3 N
 
 
 class BenchError(lbtest.Failure):
@@ -63,22 +84,26 @@ def say(text: str = "") -> None:
 # the lower bound
 # --------------------------------------------------------------------------
 
-def lower_bound_ms(k: int, lat: dict[str, int]) -> dict[str, Any]:
+def lower_bound_ms(k: int, lat: dict[str, int], mount_ms: float = 0.0) -> dict[str, Any]:
         """The least time the same work can take against these latencies, whatever the
-        implementation: the round trips that depend on each other, plus one attach latency.
+        implementation: the round trips that depend on each other, plus one attach latency,
+        plus the slowest single mount.
 
         IMDS: token, then the identity document (2 round trips).
         EC2: DescribeVolumes of this instance (to find its own buffer volume), then
         ModifyInstanceAttribute (DeleteOnTermination off) and CreateTags (dirty) for the fresh
         own volume, DescribeVolumes of the dirty candidates; with K > 0: one round of AttachVolume
         (all K at once), one attach latency, one DescribeVolumes that sees them attached, and one
-        CreateTags round for the new owner (one call can tag all K). Local work (mkfs, probes,
-        mounts) counts as zero."""
+        CreateTags round for the new owner (one call can tag all K). With K > 0 the volumes must
+        be mounted after their attach: K mounts at once cost at least the slowest one (mount_ms,
+        measured by single_mount_ms). Other local work (mkfs, probes) counts as zero."""
         imds = 2
         ec2 = 4 + (3 if k > 0 else 0)
         attach = lat["attach_delay_ms"] if k > 0 else 0
+        mount = round(mount_ms, 1) if k > 0 else 0.0
         return {"imds_round_trips": imds, "ec2_round_trips": ec2, "attach_latency_ms": attach,
-                "ms": imds * lat["imds_latency_ms"] + ec2 * lat["ec2_latency_ms"] + attach}
+                "slowest_mount_ms": mount,
+                "ms": imds * lat["imds_latency_ms"] + ec2 * lat["ec2_latency_ms"] + attach + mount}
 
 
 # --------------------------------------------------------------------------
@@ -127,6 +152,34 @@ def proc_status_kib(pid: int, key: str) -> int | None:
         return None
 
 
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME = 2, 4, 8, 1024
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def single_mount_ms(images: list[Path], workdir: Path) -> float:
+        """The slowest mount(2) of one of these xfs images on a loop device of its own, with the
+        options lifeboat mounts a recovered volume with (nodev,nosuid,noexec,noatime,nouuid):
+        the local work no implementation can avoid after the attach."""
+        slowest = 0.0
+        target = workdir / "mount-probe"
+        target.mkdir(exist_ok=True)
+        for image in images:
+                loop = lbtest.run(["losetup", "--find", "--show", str(image)]).stdout.strip()
+                try:
+                        t0 = time.monotonic()
+                        rc = _libc.mount(loop.encode(), str(target).encode(), b"xfs",
+                                         ctypes.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME), b"nouuid")
+                        took = (time.monotonic() - t0) * 1000
+                        if rc != 0:
+                                raise BenchError(f"mount {loop} ({image}): {os.strerror(ctypes.get_errno())}")
+                        if _libc.umount2(str(target).encode(), 0) != 0:
+                                raise BenchError(f"umount {target}: {os.strerror(ctypes.get_errno())}")
+                        slowest = max(slowest, took)
+                finally:
+                        lbtest.run(["losetup", "-d", loop], check=False)
+        return slowest
+
+
 def med(values: list[float]) -> float | None:
         values = [v for v in values if v is not None]
         return statistics.median(values) if values else None
@@ -154,7 +207,14 @@ class Bench:
 
         def start_fake(self, name: str) -> lbtest.FakeAWS:
                 d = self.workdir / name
-                d.mkdir()
+                hosts = d / "fakeaws" / "hosts"
+                hosts.mkdir(parents=True)
+                # The fake instances' sysfs and /dev trees in memory, as the kernel's sysfs is.
+                # On a disk each file costs a millisecond or more to create, and the fake builds
+                # an attached device's dozen entries under its lock: the attaches of a fleet would
+                # complete one after another, tens of milliseconds apart. (Unmounted with the rest
+                # of the work dir.)
+                lbtest.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "lifeboat-bench", str(hosts)])
                 fake = self.procs.start_fake(d, f"fakeaws-{name}")
                 fake.config(**LATENCY)
                 return fake
@@ -163,6 +223,10 @@ class Bench:
                 problems = self.procs.stop_fake(fake)
                 if problems:
                         raise BenchError("; ".join(problems))
+                # The images are most of the disk a run takes (K = 32: 2 GiB of xfs, mkfs.xfs
+                # writes a 64 MiB log): gone as soon as their numbers are taken, not at the end.
+                for image in fake.workdir.rglob("*.img"):
+                        image.unlink()
 
         def env(self, fake: lbtest.FakeAWS, inst: dict[str, Any], **extra: str) -> dict[str, str]:
                 settings = {"LIFEBOAT_GROUP": GROUP, "LIFEBOAT_BUFFER_DEVICE": BUFFER_DEVICE, "LIFEBOAT_FLUENTD_RPC": "",
@@ -239,6 +303,8 @@ class Bench:
                                 t0 = time.monotonic()
                                 self.dirty_volumes(fake, k)
                                 setup_s = time.monotonic() - t0
+                                images = sorted((fake.workdir / "images").glob("dirty-*.img"))
+                                mount_ms = single_mount_ms(images, self.workdir) if k > 0 else 0.0
                                 runs = []
                                 for i in range(self.args.runs):
                                         run = self.boot_once(fake, k)
@@ -247,7 +313,7 @@ class Bench:
                                             f"{run['requests']} requests, peak RSS {fmt_mib(run['max_rss_kib'])}")
                         finally:
                                 self.stop_fake(fake)
-                        lb = lower_bound_ms(k, LATENCY)
+                        lb = lower_bound_ms(k, LATENCY, mount_ms)
                         wall = med([r["wall_ms"] for r in runs])
                         kinds = list(dict.fromkeys(kind for r in runs for kind in r["by_kind"]))
                         results[str(k)] = {
@@ -274,6 +340,133 @@ class Bench:
                 shared libraries costs before any work."""
                 r = subprocess.run([TIME, "-v", self.binary, "--help"], capture_output=True, text=True, timeout=30)
                 return max_rss_kib(r.stderr)
+
+        # -- fleet --
+
+        def fleet_instances(self, fake: lbtest.FakeAWS, n: int, groups: list[str]) -> list[tuple[dict[str, Any],
+                                                                                               dict[str, str]]]:
+                """n recovery-only instances (no own buffer volume: what is measured is claiming),
+                the i-th in groups[i]."""
+                out = []
+                for i in range(n):
+                        inst = fake.add_instance(availability_zone="us-east-1a")
+                        env = fake.env_for(inst, LIFEBOAT_GROUP=groups[i], LIFEBOAT_FLUENTD_RPC="",
+                                           LIFEBOAT_BOOT_TIMEOUT="120s")
+                        out.append((inst, env))
+                return out
+
+        def regroup(self, fake: lbtest.FakeAWS, vols: list[str], groups: list[str]) -> None:
+                """Puts the i-th volume into groups[i] (a signed CreateTags, as a user would)."""
+                by_group: dict[str, list[str]] = {}
+                for vid, g in zip(vols, groups):
+                        by_group.setdefault(g, []).append(vid)
+                for g, ids in by_group.items():
+                        params = {f"ResourceId.{i + 1}": vid for i, vid in enumerate(ids)}
+                        params.update({"Tag.1.Key": "lifeboat:group", "Tag.1.Value": g})
+                        a = fake.ec2("CreateTags", params)
+                        if a.status != 200:
+                                raise BenchError(f"CreateTags lifeboat:group={g}: {a.status} {a.text}")
+
+        def fleet_once(self, fake: lbtest.FakeAWS, vols: list[str], control: bool) -> dict[str, Any]:
+                """N instances boot at once; with control, each over 4 volumes of its own group."""
+                n = len(vols) // FLEET_PER_INSTANCE
+                groups = [f"own-{i}" for i in range(n)] if control else [FLEET_GROUP] * n
+                self.regroup(fake, vols, [g for g in groups for _ in range(FLEET_PER_INSTANCE)])
+                fleet = self.fleet_instances(fake, n, groups)
+                fake.reset_requests()
+                fake.reset_faults()
+                fake.fault(action="DescribeVolumes", kind="barrier", count=n, timeout_ms=60000)
+                fake.fault(action="AttachVolume", kind="barrier", count=len(vols), timeout_ms=60000)
+
+                kind = "control" if control else "fleet"
+                procs, outs, started, ended = [], [], [], {}
+                for i, (inst, env) in enumerate(fleet):
+                        name = f"{kind}-n{n}-{inst['instance_id']}"
+                        out = open(self.procs.logs / f"{name}.json", "w+")
+                        err = open(self.procs.logs / f"{name}.log", "ab")
+                        started.append(time.monotonic())
+                        p = subprocess.Popen([self.binary, "boot", "--json"], env=env, stdin=subprocess.DEVNULL,
+                                             stdout=out, stderr=err)
+                        err.close()
+                        self.procs.record(p.pid, name)
+                        self.procs.running[name] = p
+                        procs.append((name, p))
+                        outs.append(out)
+                deadline = time.monotonic() + 300
+                while len(ended) < n:
+                        for i, (name, p) in enumerate(procs):
+                                if i not in ended and p.poll() is not None:
+                                        ended[i] = time.monotonic()
+                                        self.procs.running.pop(name, None)
+                        if time.monotonic() > deadline:
+                                raise BenchError(f"{kind} of {n}: boots still running after 300 s")
+                        time.sleep(0.002)
+
+                walls, recovered = [], {}
+                for i, (name, p) in enumerate(procs):
+                        outs[i].seek(0)
+                        text = outs[i].read()
+                        outs[i].close()
+                        try:
+                                report = json.loads(text)
+                        except json.JSONDecodeError:
+                                raise BenchError(f"{name} printed no JSON (exit {p.returncode}):\n"
+                                                 f"{text}{self.procs.log_tail(name)}") from None
+                        mine = [v["volume_id"] for v in report["volumes"] if v["outcome"] == "recovered"]
+                        if p.returncode != 0 or len(mine) != FLEET_PER_INSTANCE:
+                                raise BenchError(f"{name} exited {p.returncode} with {len(mine)} recovered:\n"
+                                                 f"{text}{self.procs.log_tail(name)}")
+                        for vid in mine:
+                                if vid in recovered:
+                                        raise BenchError(f"{vid} recovered twice ({recovered[vid]} and {name})")
+                                recovered[vid] = name
+                        walls.append((ended[i] - started[i]) * 1000)
+                reqs = fake.requests("ec2")
+                if any(q.get("barrier") == "broken" for q in reqs):
+                        raise BenchError(f"{kind} of {n}: a barrier timed out (the boots did not meet)")
+                if sorted(recovered) != sorted(vols):
+                        raise BenchError(f"{kind} of {n}: {len(vols) - len(recovered)} volumes not recovered")
+                for inst, _ in fleet:
+                        problems = lbtest.clean_dir(fake.workdir / "instances" / inst["instance_id"])
+                        if problems:
+                                raise BenchError("; ".join(problems))
+                        fake.terminate(inst)
+                return {
+                        "slowest_ms": round(max(walls), 1),
+                        "median_ms": round(statistics.median(walls), 1),
+                        "walls_ms": sorted(round(w, 1) for w in walls),
+                        "ec2_requests": len(reqs),
+                        "by_kind": count_kinds(reqs),
+                        "lost_attaches": sum(1 for q in reqs if q["action"] == "AttachVolume" and q["status"] == 400),
+                }
+
+        def bench_fleet(self) -> dict[str, Any]:
+                results = {}
+                for n in self.args.fleet:
+                        fake = self.start_fake(f"fleet-n{n}")
+                        fake.config(**FLEET_LATENCY)
+                        try:
+                                # Thin ext4 (under 1 MiB of disk each): 80 xfs images would take 5 GB.
+                                vols = [fake.add_orphan(fake.workdir / "images" / f"fleet-{i}.img", FLEET_GROUP,
+                                                        DEAD_OWNER, fs="ext4", thin=True,
+                                                        availability_zone="us-east-1a")[0]
+                                        for i in range(FLEET_PER_INSTANCE * n)]
+                                runs: dict[str, list[dict[str, Any]]] = {"fleet": [], "control": []}
+                                for i in range(self.args.fleet_runs):
+                                        for kind in ("fleet", "control"):
+                                                run = self.fleet_once(fake, vols, kind == "control")
+                                                runs[kind].append(run)
+                                                say(f"  {kind:<7} N={n:<2} run {i + 1}/{self.args.fleet_runs}: slowest "
+                                                    f"{fmt_s(run['slowest_ms'])}, median {fmt_s(run['median_ms'])}, "
+                                                    f"{run['ec2_requests']} EC2 calls, {run['lost_attaches']} lost attaches")
+                        finally:
+                                self.stop_fake(fake)
+                        results[str(n)] = {"n": n, "volumes": FLEET_PER_INSTANCE * n, "runs": runs,
+                                           "median": {kind: {key: med([r[key] for r in rs])
+                                                             for key in ("slowest_ms", "median_ms", "ec2_requests",
+                                                                         "lost_attaches")}
+                                                      for kind, rs in runs.items()}}
+                return results
 
         # -- watch --
 
@@ -358,7 +551,11 @@ class Bench:
                         "attachment_slots": SLOTS,
                 }
                 results["rss_floor_kib"] = self.rss_floor()
-                results["boot"] = self.bench_boot()
+                results["boot"] = self.bench_boot() if args.ks else {}
+                if args.fleet:
+                        results["fleet_latency"] = FLEET_LATENCY
+                        results["fleet_runs"] = args.fleet_runs
+                        results["fleet"] = self.bench_fleet()
                 if args.no_watch:
                         results["watch_skipped"] = "skipped (--no-watch)"
                 elif not self.watch_available():
@@ -366,7 +563,7 @@ class Bench:
                 else:
                         self.rpc = lbtest.FluentdRpc()
                         results["watch"] = self.bench_watch(self.rpc)
-                results["targets"] = targets(results["boot"], results.get("watch"))
+                results["targets"] = targets(results["boot"], results.get("watch"), results.get("fleet"))
                 results["elapsed_s"] = round(time.monotonic() - t_start, 1)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(results, indent=1) + "\n")
@@ -386,7 +583,8 @@ class Bench:
 # report
 # --------------------------------------------------------------------------
 
-def targets(boot: dict[str, Any], watch: dict[str, Any] | None) -> list[dict[str, Any]]:
+def targets(boot: dict[str, Any], watch: dict[str, Any] | None,
+            fleet: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         out = []
         if "0" in boot:
                 n = boot["0"]["median"]["requests"]
@@ -406,6 +604,20 @@ def targets(boot: dict[str, Any], watch: dict[str, Any] | None) -> list[dict[str
         if watch and watch["idle"]["peak_rss_kib"] is not None:
                 v = watch["idle"]["peak_rss_kib"]
                 out.append({"target": "watch peak RSS <= 8 MiB", "value": fmt_mib(v), "met": v <= TARGET_RSS_KIB})
+        for f in (fleet or {}).values():
+                n, m = f["n"], f["median"]
+                if n in TARGET_FLEET_NS:
+                        limit = TARGET_FLEET_RATIO * m["control"]["slowest_ms"]
+                        out.append({"target": f"fleet N={n}: slowest boot <= {TARGET_FLEET_RATIO} x the control's "
+                                              f"slowest ({fmt_s(limit)})",
+                                    "value": f"{fmt_s(m['fleet']['slowest_ms'])} "
+                                             f"({m['fleet']['slowest_ms'] / m['control']['slowest_ms']:.2f} x)",
+                                    "met": m["fleet"]["slowest_ms"] <= limit})
+                lost = max(r["lost_attaches"] for r in f["runs"]["fleet"])
+                out.append({"target": f"fleet N={n}: lost attaches <= {TARGET_LOST_PER_INSTANCE} N "
+                                      f"({TARGET_LOST_PER_INSTANCE * n})",
+                            "value": f"{lost} in the worst run (median {m['fleet']['lost_attaches']:g})",
+                            "met": lost <= TARGET_LOST_PER_INSTANCE * n})
         return out
 
 
@@ -413,6 +625,32 @@ def kinds_text(by_kind: dict[str, float]) -> str:
         short = {"IMDS token": "token", "IMDS identity": "identity", "DescribeVolumes": "Describe",
                  "ModifyInstanceAttribute": "Modify", "AttachVolume": "Attach", "CreateTags": "Tags"}
         return ", ".join(f"{short.get(k, k)} {v:g}" for k, v in by_kind.items() if v)
+
+
+def table(head: list[str], rows: list[list[str]], markdown: bool) -> list[str]:
+        if markdown:
+                return (["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+                        + ["| " + " | ".join(r) + " |" for r in rows])
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        return (["  ".join(h.ljust(w) for h, w in zip(head, widths))]
+                + ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows])
+
+
+def fleet_lines(results: dict[str, Any], markdown: bool) -> list[str]:
+        lat = results["fleet_latency"]
+        head = ["N", "volumes", "slowest boot", "median boot", "EC2 calls", "lost attaches",
+                "control: slowest", "control: median", "control: EC2 calls", "slowest / control"]
+        rows = []
+        for f in results["fleet"].values():
+                m, c = f["median"]["fleet"], f["median"]["control"]
+                rows.append([str(f["n"]), str(f["volumes"]), fmt_s(m["slowest_ms"]), fmt_s(m["median_ms"]),
+                             f"{m['ec2_requests']:g}", f"{m['lost_attaches']:g}", fmt_s(c["slowest_ms"]),
+                             fmt_s(c["median_ms"]), f"{c['ec2_requests']:g}",
+                             f"{m['slowest_ms'] / c['slowest_ms']:.2f}"])
+        return [f"fleet: N instances boot at once over the same 4N dirty volumes (control: each over 4 of its own); "
+                f"medians of {results['fleet_runs']} runs; latency injected: IMDS {lat['imds_latency_ms']} ms, "
+                f"EC2 {lat['ec2_latency_ms']} ms per call, AttachVolume -> attached {lat['attach_delay_ms']} ms",
+                ""] + table(head, rows, markdown) + [""]
 
 
 def table_lines(results: dict[str, Any], markdown: bool) -> list[str]:
@@ -428,17 +666,16 @@ def table_lines(results: dict[str, Any], markdown: bool) -> list[str]:
                              fmt_s(m["attach_phase_ms"]), fmt_s(m["after_attach_ms"]),
                              f"{m['requests']:g} ({m['imds_requests']:g} IMDS + {m['ec2_requests']:g} EC2)",
                              kinds_text(m["by_kind"]), fmt_mib(m["max_rss_kib"])])
-        lines = [f"boot: medians of {results['runs']} runs; latency injected: IMDS {lat['imds_latency_ms']} ms, "
-                 f"EC2 {lat['ec2_latency_ms']} ms per call, AttachVolume -> attached {lat['attach_delay_ms']} ms", ""]
-        if markdown:
-                lines.append("| " + " | ".join(head) + " |")
-                lines.append("|" + "|".join(" --- " for _ in head) + "|")
-                lines += ["| " + " | ".join(r) + " |" for r in rows]
-        else:
-                widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-                lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
-                lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-        lines.append("")
+        lines = []
+        if rows:
+                lines = [f"boot: medians of {results['runs']} runs; latency injected: IMDS {lat['imds_latency_ms']} ms, "
+                         f"EC2 {lat['ec2_latency_ms']} ms per call, AttachVolume -> attached {lat['attach_delay_ms']} ms",
+                         ""] + table(head, rows, markdown) + [""]
+                mounts = [f"K={b['k']} {b['lower_bound']['slowest_mount_ms']:.0f} ms" for b in boot.values() if b["k"]]
+                if mounts:
+                        lines += [f"slowest single mount (in the lower bound): {', '.join(mounts)}", ""]
+        if results.get("fleet"):
+                lines += fleet_lines(results, markdown)
         if watch:
                 n = watch["notice_to_flush_ms"]
                 i = watch["idle"]
@@ -483,6 +720,9 @@ def main(argv: list[str]) -> int:
         ap.add_argument("--idle", type=float)
         ap.add_argument("--watch-trials", type=int)
         ap.add_argument("--no-watch", action="store_true")
+        ap.add_argument("--fleet", default="1,10,20", help="instance counts of the fleet case ('' for none)")
+        ap.add_argument("--fleet-runs", type=int, default=3)
+        ap.add_argument("--no-fleet", action="store_true")
         args = ap.parse_args(argv)
         rc = lbtest.preflight("bench", ap, args, ["workdir", "lifeboat", "out"])
         if rc is not None:
@@ -490,6 +730,9 @@ def main(argv: list[str]) -> int:
         args.ks = [int(k) for k in args.ks.split(",") if k.strip()]
         if any(k < 0 or k > SLOTS - 2 for k in args.ks) or args.runs < 1:
                 ap.error(f"K must be 0..{SLOTS - 2}, --runs >= 1")
+        args.fleet = [] if args.no_fleet else [int(n) for n in args.fleet.split(",") if n.strip()]
+        if any(n < 1 or n > 40 for n in args.fleet) or args.fleet_runs < 1:
+                ap.error("fleet sizes must be 1..40, --fleet-runs >= 1")
         args.idle = args.idle if args.idle is not None else (20.0 if args.quick else 60.0)
         args.watch_trials = args.watch_trials or (3 if args.quick else 5)
         bench = Bench(args.workdir.resolve(), os.path.abspath(args.lifeboat), args)

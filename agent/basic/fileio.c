@@ -109,7 +109,7 @@ int lb_stat_block(int fd, const char *path, struct stat *ret_st, char *reason, s
         struct stat st;
         if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) < 0) {
                 int r = -errno;
-                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", path, STRERROR(r));
                 return r;
         }
         if (!S_ISBLK(st.st_mode)) {

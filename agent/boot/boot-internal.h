@@ -9,8 +9,10 @@
  *   common.c    what every step shares: deadline, report, CreateTags and DetachVolume that
  *               ride out throttling
  *   own.c       this instance's own buffer volume
- *   claim.c     candidates, concurrent AttachVolume, polling, lost races, timeouts
- *   recover.c   recovering an attached volume, giving it back, manifest, owner tags
+ *   claim.c     candidates in this instance's rendezvous order, concurrent AttachVolume,
+ *               polling, lost races, timeouts
+ *   recover.c   recovering attached volumes (concurrently, on threads), giving one back,
+ *               manifest, owner tags
  *
  * Calls go one way: boot -> own, claim, recover, common; claim -> recover, common;
  * recover, own -> common.
@@ -35,6 +37,7 @@ struct lb_settings;
 enum claim_state {
         CLAIM_TO_ATTACH,        /* needs an AttachVolume (first try, or a new device name) */
         CLAIM_ATTACHING,        /* AttachVolume accepted, or answered ambiguously: describe to see */
+        CLAIM_RECOVERING,       /* attached here (at device): recovered with this poll's batch */
         CLAIM_FINISHED,         /* outcome recorded */
 };
 

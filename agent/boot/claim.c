@@ -2,18 +2,30 @@
 /*
  * lifeboat boot: claiming. Finds the dirty volumes of the group in this AZ, claims as many
  * as the limits allow, attaches them all at once with device names nobody uses, and polls
- * until each one is attached here (then boot-recover.c takes over), lost to another
- * instance, stuck, or out of time.
+ * until each one is attached here (then recover.c takes over), lost to another instance,
+ * stuck, or out of time.
+ *
+ * A fleet boots at once and finds the same volumes. AttachVolume is the only lock, so every
+ * instance that asks for a volume another one got loses an attach. Instances therefore walk
+ * the candidates in orders of their own: rendezvous hashing, by the weight of (instance id,
+ * volume id) (lifeboat/basic/hash.h). N instances after 4N volumes then choose mostly
+ * different ones (about 4N/e attaches lose in the first wave, against 4(N-1) with one shared
+ * order). A lost attach is settled at once with one DescribeVolumes for the whole batch, which
+ * also looks at the candidates not claimed yet: the ones another instance holds by now are
+ * skipped without an attach, and the next free one in this instance's order is attached
+ * right away, never one from the start of a shared list.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "claim.h"
 #include "common.h"
 #include "recover.h"
 #include "lifeboat/basic/context.h"
+#include "lifeboat/basic/hash.h"
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/boot/boot.h"
@@ -23,6 +35,28 @@
 #define POLL_FIRST_MS 500u              /* attach usually completes in 1-4 s */
 #define POLL_MAX_MS 3000u
 #define ATTACH_STORM_TRIES 5            /* AttachVolume throttled or 5xx and not done: send again */
+#define DESCRIBE_IDS_MAX 200            /* volume ids in one DescribeVolumes (EC2's filter value limit) */
+
+/* What the last DescribeVolumes said of a candidate not claimed yet. */
+enum candidate_seen {
+        CANDIDATE_OPEN,                 /* available and dirty when found (or looked at again) */
+        CANDIDATE_TAKEN,                /* attached to another instance since: skipped, no attach */
+        CANDIDATE_GONE,                 /* deleted, or no longer available or dirty: skipped */
+};
+
+struct candidate {
+        const struct lb_volume *vol;    /* in the list describe_candidates() made */
+        uint64_t weight;                /* rendezvous weight of (this instance, the volume) */
+        enum candidate_seen seen;
+        char note[96];                  /* TAKEN: the instance that has it; GONE: why */
+};
+
+/* The dirty volumes found, in this instance's order (highest weight first). */
+struct candidates {
+        struct candidate *items;
+        size_t n;
+        size_t next;                    /* the first one neither claimed nor skipped yet */
+};
 
 static int add_claim(struct boot *b, const struct lb_volume *v, bool resumed, struct claim **ret) {
         struct claim *n = realloc(b->claims, (b->n_claims + 1) * sizeof *n);
@@ -113,8 +147,8 @@ static int pick_device_names(struct boot *b, size_t n, char ***ret_names) {
         return lb_devname_pick(&b->picker, used, n_used, n, ret_names);
 }
 
-/* Moves a claim on by its AttachVolume answer. */
-static int attach_answered(struct boot *b, struct claim *c, const struct lb_query_call *call) {
+/* Moves a claim on by its AttachVolume answer; *lost when EC2 says another instance holds it. */
+static int attach_answered(struct boot *b, struct claim *c, const struct lb_query_call *call, bool *lost) {
         c->attach_sent_ms = lb_now_ms();
         c->state = CLAIM_ATTACHING;
         c->attach_error = call->result >= 0 ? LB_AWS_OK : call->error.kind;
@@ -140,9 +174,14 @@ static int attach_answered(struct boot *b, struct claim *c, const struct lb_quer
         case LB_AWS_ERR_ZONE_MISMATCH:
         case LB_AWS_ERR_AUTH:
                 return boot_finish(b, c, LB_BOOT_NOT_CLAIMED, err, NULL);
+        case LB_AWS_ERR_VOLUME_IN_USE:
+        case LB_AWS_ERR_INCORRECT_STATE:
+                *lost = true;
+                lb_debug(b->ctx, "%s: %s; describing to see who holds it", c->vol.id, err);
+                return 0;
         default:
-                /* VolumeInUse, IncorrectState, or a 5xx that may hide a success (an
-                 * attach can succeed and still answer 500): describe to know. */
+                /* A 5xx may hide a success (an attach can succeed and still answer 500), and
+                 * throttling may not: describe at the next poll to know. */
                 lb_debug(b->ctx, "%s: %s; describing to see who holds it", c->vol.id, err);
                 return 0;
         }
@@ -180,8 +219,8 @@ static int form_attaches(struct boot *b, char *const *names, size_t n, struct lb
         return r;
 }
 
-/* Sends AttachVolume for every claim that needs one, all at once. */
-static int send_attaches(struct boot *b) {
+/* Sends AttachVolume for every claim that needs one, all at once; *lost when a race was lost. */
+static int send_attaches(struct boot *b, bool *lost) {
         size_t n = count_claims_in(b, CLAIM_TO_ATTACH);
         if (n == 0)
                 return 0;
@@ -201,18 +240,44 @@ static int send_attaches(struct boot *b) {
         if (r >= 0)
                 r = lb_ec2_perform(b->aws.ec2, calls, n);
         for (size_t i = 0; r >= 0 && i < n; i++)
-                r = attach_answered(b, who[i], &calls[i]);
+                r = attach_answered(b, who[i], &calls[i], lost);
         for (size_t i = 0; i < n; i++)
                 lb_query_call_done(&calls[i]);
         return r;
 }
 
-/* Claims more candidates while there is room: limit, slots, and time. */
-static int claim_more(struct boot *b, const struct lb_volume_list *cand, size_t *next, size_t limit) {
+/* A candidate a describe saw taken or gone since it was found: reported, never attached. */
+static int skip_candidate(struct boot *b, const struct candidate *cd) {
+        struct lb_boot_volume *v;
+        bool taken = cd->seen == CANDIDATE_TAKEN;
+        int r = boot_report_add(b, cd->vol->id, taken ? LB_BOOT_LOST_RACE : LB_BOOT_NOT_CLAIMED, &v);
+        if (r < 0)
+                return r;
+        const char *prev = lb_volume_tag(cd->vol, b->key_owner);
+        if (prev && lb_instance_id_valid(prev))
+                (void) lb_strscpy(v->previous_owner, sizeof v->previous_owner, prev);
+        if (taken)
+                (void) lb_strscpy(v->winner, sizeof v->winner, cd->note);
+        else
+                (void) lb_strscpy(v->reason, sizeof v->reason, cd->note);
+        lb_debug(b->ctx, "%s skipped: %s%s", cd->vol->id, taken ? "attached to " : "", cd->note);
+        return 0;
+}
+
+/* Claims more candidates, in this instance's order, while there is room: limit, slots, time. */
+static int claim_more(struct boot *b, struct candidates *cands, size_t limit) {
         int r;
-        while (*next < cand->n && holding_claims(b) < limit && !b->attach_limit_reached && !boot_past_deadline(b)) {
+        while (cands->next < cands->n && holding_claims(b) < limit && !b->attach_limit_reached &&
+               !boot_past_deadline(b)) {
+                const struct candidate *cd = &cands->items[cands->next++];
+                if (cd->seen != CANDIDATE_OPEN) {
+                        r = skip_candidate(b, cd);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 struct claim *c;
-                r = add_claim(b, &cand->items[(*next)++], false, &c);
+                r = add_claim(b, cd->vol, false, &c);
                 if (r < 0)
                         return r;
         }
@@ -231,11 +296,14 @@ static bool attach_worth_resending(const struct boot *b, const struct claim *c, 
                lb_volume_state(b->s, now) == LB_VOL_DIRTY && !boot_past_deadline(b);
 }
 
-/* Attached here: recover it, unless it is no longer dirty. */
+/* Attached here: recover it with the others of this poll, unless it is no longer dirty. */
 static int poll_attached(struct boot *b, struct claim *c, const struct lb_volume *v, const struct lb_attachment *mine) {
         enum lb_vol_state st = lb_volume_state(b->s, v);
-        if (st == LB_VOL_DIRTY)
-                return boot_recover_attached(b, c, mine);
+        if (st == LB_VOL_DIRTY) {
+                (void) lb_strscpy(c->device, sizeof c->device, mine->device);
+                c->state = CLAIM_RECOVERING;
+                return 0;
+        }
         /* Tagged otherwise since it was chosen: a watch here is releasing it
          * (flushed), or it was quarantined. Not ours to mount again. */
         char why[96];
@@ -286,19 +354,51 @@ static int poll_one(struct boot *b, struct claim *c, const struct lb_volume_list
         return boot_finish(b, c, LB_BOOT_NOT_CLAIMED, "attach did not take effect", NULL);
 }
 
-/* One DescribeVolumes for every claim in flight; moves each one on. */
-static int poll_claims(struct boot *b) {
-        size_t n = 0;
-        _cleanup_free_ const char **ids = calloc(b->n_claims + 1, sizeof *ids);
+/* What a describe says of a candidate not claimed yet: still open, taken by another instance
+ * (it holds an attachment), or gone. */
+static void look_again(struct boot *b, struct candidate *cd, const struct lb_volume_list *now) {
+        const struct lb_volume *v = lb_volume_list_find(now, cd->vol->id);
+        if (!v) {
+                cd->seen = CANDIDATE_GONE;
+                (void) lb_strscpy(cd->note, sizeof cd->note, "the volume disappeared");
+        } else if (v->n_attachments > 0) {
+                cd->seen = CANDIDATE_TAKEN;
+                (void) lb_strscpy(cd->note, sizeof cd->note, v->attachments[0].instance_id);
+        } else if (!streq(v->state, "available")) {
+                cd->seen = CANDIDATE_GONE;
+                (void) lb_snprintf(cd->note, sizeof cd->note, "no longer available (%.32s)", v->state);
+        } else if (lb_volume_state(b->s, v) != LB_VOL_DIRTY) {
+                cd->seen = CANDIDATE_GONE;
+                (void) lb_snprintf(cd->note, sizeof cd->note, "no longer dirty (state %s)",
+                                   lb_vol_state_to_string(lb_volume_state(b->s, v)));
+        }
+}
+
+/*
+ * One DescribeVolumes for every claim in flight; moves each one on and recovers the ones
+ * attached here, together. With lookahead (a race was lost) the same call also looks at the
+ * candidates not claimed yet, so that the ones taken meanwhile are skipped without an attach.
+ * The volume-id filter, not VolumeId.N: a volume deleted meanwhile is simply not in the
+ * answer instead of failing the whole call with InvalidVolume.NotFound.
+ */
+static int poll_claims(struct boot *b, struct candidates *cands, bool lookahead) {
+        size_t n = 0, n_claims = 0;
+        _cleanup_free_ const char **ids = calloc(MIN(b->n_claims + cands->n, DESCRIBE_IDS_MAX) + 1, sizeof *ids);
         if (!ids)
                 return -ENOMEM;
-        for (size_t i = 0; i < b->n_claims; i++)
+        for (size_t i = 0; i < b->n_claims && n < DESCRIBE_IDS_MAX; i++)
                 if (b->claims[i].state == CLAIM_ATTACHING)
                         ids[n++] = b->claims[i].vol.id;
-        if (n == 0)
+        n_claims = n;
+        if (n_claims == 0)
                 return 0;
+        for (size_t i = cands->next; lookahead && i < cands->n && n < DESCRIBE_IDS_MAX; i++)
+                if (cands->items[i].seen == CANDIDATE_OPEN)
+                        ids[n++] = cands->items[i].vol->id;
+
+        const struct lb_filter filter = { "volume-id", ids, n };
         _cleanup_volume_list_ struct lb_volume_list now = { 0 };
-        int r = lb_ec2_describe_volumes(b->aws.ec2, NULL, 0, ids, n, &now);
+        int r = lb_ec2_describe_volumes(b->aws.ec2, &filter, 1, NULL, 0, &now);
         if (r < 0) {
                 char err[600];
                 lb_warn(b->ctx, "DescribeVolumes while waiting for attachments failed: %s",
@@ -313,7 +413,10 @@ static int poll_claims(struct boot *b) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        for (size_t i = cands->next; lookahead && i < cands->n; i++)
+                if (cands->items[i].seen == CANDIDATE_OPEN)
+                        look_again(b, &cands->items[i], &now);
+        return boot_recover_attached(b);
 }
 
 /* The deadline passed: give back what is not recovered yet, dirty, for the next boot. */
@@ -323,39 +426,41 @@ static int abandon_in_flight(struct boot *b) {
                 struct claim *c = &b->claims[i];
                 if (c->state == CLAIM_FINISHED)
                         continue;
-                int r = c->state == CLAIM_ATTACHING ? boot_give_back(b, c, false, "boot timeout")
-                                                    : boot_finish(b, c, LB_BOOT_NOT_CLAIMED, "boot timeout", NULL);
+                int r = c->state == CLAIM_TO_ATTACH ? boot_finish(b, c, LB_BOOT_NOT_CLAIMED, "boot timeout", NULL)
+                                                    : boot_give_back(b, c, false, "boot timeout");
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-/* Claims candidates up to the limit, attaches them all at once and recovers each one as its
- * attachment completes, until nothing is in flight or the deadline passes. */
-static int attach_and_recover(struct boot *b, const struct lb_volume_list *cand, size_t limit, size_t *next) {
+/* Claims candidates up to the limit, attaches them all at once and recovers the ones attached
+ * at each poll together, until nothing is in flight or the deadline passes. */
+static int attach_and_recover(struct boot *b, struct candidates *cands, size_t limit) {
         uint64_t poll_ms = POLL_FIRST_MS, started = lb_now_ms();
         bool first = true;
         int r;
 
         for (;; first = false) {
-                r = claim_more(b, cand, next, limit);
+                bool lost = false;
+                r = claim_more(b, cands, limit);
                 if (r >= 0)
-                        r = send_attaches(b);
+                        r = send_attaches(b, &lost);
                 if (r < 0)
                         return r;
                 if (!claims_in_flight(b))
                         return 0;
                 if (boot_past_deadline(b))
                         return abandon_in_flight(b);
-                /* Volumes an earlier run attached may be ready already: look at once, but only
-                 * once (one still attaching must not make this a busy loop). */
-                if (!first || !only_resumed_in_flight(b)) {
+                /* A lost race is settled at once (the next volume goes out without waiting for
+                 * the poll). Volumes an earlier run attached may be ready already: look at once,
+                 * but only once (one still attaching must not make this a busy loop). */
+                if (!lost && (!first || !only_resumed_in_flight(b))) {
                         lb_sleep_ms(MIN(poll_ms, boot_remaining_ms(b)), b->ctx->interrupted);
                         if (lb_now_ms() - started > 5000)
                                 poll_ms = MIN(poll_ms * 3 / 2, POLL_MAX_MS);
                 }
-                r = poll_claims(b);
+                r = poll_claims(b, cands, lost);
                 if (r >= 0)
                         r = boot_tag_new_owners(b);
                 if (r < 0)
@@ -438,29 +543,61 @@ static int describe_candidates(struct boot *b, struct lb_volume_list *ret) {
         return skip_multi_attach(b, &all, ret);
 }
 
-static void report_dry_run(struct boot *b, const struct lb_volume_list *cand, size_t limit) {
-        for (size_t i = 0; i < cand->n; i++) {
+static int by_weight(const void *x, const void *y) {
+        const struct candidate *a = x, *b = y;
+        if (a->weight != b->weight)
+                return a->weight > b->weight ? -1 : 1;
+        return strcmp(a->vol->id, b->vol->id);
+}
+
+/* This instance's order of the candidates: highest rendezvous weight first. */
+static int order_candidates(const struct boot *b, const struct lb_volume_list *list, struct candidates *ret) {
+        struct candidate *items = calloc(list->n + 1, sizeof *items);
+        if (!items)
+                return -ENOMEM;
+        for (size_t i = 0; i < list->n; i++)
+                items[i] = (struct candidate) {
+                        .vol = &list->items[i],
+                        .weight = lb_rendezvous_weight(b->self, list->items[i].id),
+                };
+        qsort(items, list->n, sizeof *items, by_weight);
+        *ret = (struct candidates) { .items = items, .n = list->n };
+        return 0;
+}
+
+static void report_dry_run(struct boot *b, const struct candidates *cands, size_t limit) {
+        for (size_t i = 0; i < cands->n; i++) {
+                const struct lb_volume *vol = cands->items[i].vol;
                 struct lb_boot_volume *v;
                 bool take = i < limit;
-                if (boot_report_add(b, cand->items[i].id, take ? LB_BOOT_WOULD_RECOVER : LB_BOOT_NOT_CLAIMED, &v) < 0)
+                if (boot_report_add(b, vol->id, take ? LB_BOOT_WOULD_RECOVER : LB_BOOT_NOT_CLAIMED, &v) < 0)
                         return;
-                const char *prev = lb_volume_tag(&cand->items[i], b->key_owner);
+                const char *prev = lb_volume_tag(vol, b->key_owner);
                 if (prev && lb_instance_id_valid(prev))
                         (void) lb_strscpy(v->previous_owner, sizeof v->previous_owner, prev);
-                (void) lb_snprintf(v->mount_path, sizeof v->mount_path, "%s/%s", b->s->recovery_root,
-                                   cand->items[i].id);
+                (void) lb_snprintf(v->mount_path, sizeof v->mount_path, "%s/%s", b->s->recovery_root, vol->id);
                 if (!take)
                         (void) lb_strscpy(v->reason, sizeof v->reason, "over LIFEBOAT_MAX_RECOVER or the free slots");
         }
 }
 
 /* Candidates never claimed stay dirty for the next boot or another instance; say why. */
-static int report_unclaimed(struct boot *b, const struct lb_volume_list *cand, size_t next) {
-        if (next < cand->n && !b->attach_limit_reached && boot_past_deadline(b))
+static int report_unclaimed(struct boot *b, struct candidates *cands) {
+        bool open_left = false;
+        for (size_t i = cands->next; i < cands->n; i++)
+                open_left = open_left || cands->items[i].seen == CANDIDATE_OPEN;
+        if (open_left && !b->attach_limit_reached && boot_past_deadline(b))
                 b->report->timed_out = true;
-        for (; next < cand->n; next++) {
+        for (; cands->next < cands->n; cands->next++) {
+                const struct candidate *cd = &cands->items[cands->next];
+                if (cd->seen != CANDIDATE_OPEN) {
+                        int r = skip_candidate(b, cd);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 struct lb_boot_volume *v;
-                int r = boot_report_add(b, cand->items[next].id, LB_BOOT_NOT_CLAIMED, &v);
+                int r = boot_report_add(b, cd->vol->id, LB_BOOT_NOT_CLAIMED, &v);
                 if (r < 0)
                         return r;
                 (void) lb_strscpy(v->reason, sizeof v->reason,
@@ -486,33 +623,38 @@ int boot_recover_volumes(struct boot *b) {
         if (r < 0)
                 return r;
 
-        _cleanup_volume_list_ struct lb_volume_list cand = { 0 };
-        r = describe_candidates(b, &cand);
+        _cleanup_volume_list_ struct lb_volume_list found = { 0 };
+        r = describe_candidates(b, &found);
         if (r < 0) {
                 char err[600];
                 lb_err(b->ctx, "DescribeVolumes for dirty volumes failed: %s",
                        lb_ec2_last_error_text(b->aws.ec2, err, sizeof err));
                 return r;
         }
-        b->report->candidates = cand.n;
+        b->report->candidates = found.n;
+        _cleanup_free_ struct candidate *items = NULL;
+        struct candidates cands;
+        r = order_candidates(b, &found, &cands);
+        if (r < 0)
+                return r;
+        items = cands.items;
 
         size_t limit = recover_limit(b);
         if (b->dry_run) {
-                report_dry_run(b, &cand, limit > holding_claims(b) ? limit - holding_claims(b) : 0);
+                report_dry_run(b, &cands, limit > holding_claims(b) ? limit - holding_claims(b) : 0);
                 for (size_t i = 0; i < b->n_claims; i++)
                         (void) boot_dry_run_resumed(b, &b->claims[i]);
                 return 0;
         }
-        if (cand.n == 0 && b->n_claims == 0)
+        if (cands.n == 0 && b->n_claims == 0)
                 return 0;
 
         r = lb_blockdev_snapshot(b->s->sysfs_root, &b->snapshot);
         if (r < 0 && r != -ENOENT)
                 return r;
 
-        size_t next = 0;
-        r = attach_and_recover(b, &cand, limit, &next);
+        r = attach_and_recover(b, &cands, limit);
         if (r < 0)
                 return r;
-        return report_unclaimed(b, &cand, next);
+        return report_unclaimed(b, &cands);
 }

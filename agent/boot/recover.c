@@ -1,11 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lifeboat boot: recovering a volume once it is attached here (find its device, verify, mount
+ * lifeboat boot: recovering volumes once they are attached here (find the device, verify, mount
  * read-only at RECOVERY_ROOT/VOLUME_ID, write the fluentd snippet, remember it in the manifest,
- * take ownership), or giving it back: quarantined when its content is suspect, else dirty.
+ * take ownership), or giving one back: quarantined when its content is suspect, else dirty.
+ *
+ * The volumes a poll finds attached are recovered together, by up to RECOVERY_THREADS threads
+ * (the main thread one of them): the local work (device wait, probe, mount, snippet) of K
+ * volumes then costs about the slowest one, not K in a row. It is fork and join: while the
+ * threads run, the main thread does nothing but recoveries, so the claims, the report, the
+ * manifest and the EC2 client are never touched concurrently. A recovery reads what does not
+ * change during the batch (settings, its claim, the snapshot) and writes only its own struct
+ * recovery; EC2 calls, report and manifest come after the join.
  */
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -102,7 +116,7 @@ static int mount_crashed_before(struct boot *b, struct claim *c, char *reason, s
         r = lb_mount_marker_remove(b->s->state_dir, c->vol.id);
         if (r < 0)
                 lb_warn(b->ctx, "cannot remove the mount marker of %s in %s: %s", c->vol.id, b->s->state_dir,
-                        strerror(-r));
+                        STRERROR(r));
         return m.earlier_boot;
 }
 
@@ -112,14 +126,14 @@ static int mount_marked(struct boot *b, struct claim *c, const struct lb_blockde
         int r = lb_mount_marker_write(b->s->state_dir, c->vol.id, dev->node, time(NULL));
         if (r < 0) {
                 (void) lb_snprintf(err, err_size, "cannot write its mount marker in %s: %s", b->s->state_dir,
-                                   strerror(-r));
+                                   STRERROR(r));
                 return r;
         }
         r = lb_mount(dev->node, mount_path, fstype, options, err, err_size);
         int k = lb_mount_marker_remove(b->s->state_dir, c->vol.id);
         if (k < 0)
                 lb_warn(b->ctx, "cannot remove the mount marker of %s in %s: %s (the next boot would quarantine it)",
-                        c->vol.id, b->s->state_dir, strerror(-k));
+                        c->vol.id, b->s->state_dir, STRERROR(k));
         return r;
 }
 
@@ -136,7 +150,7 @@ static int mount_recovered(struct boot *b, struct claim *c, const struct lb_bloc
                 *ret_suspect = r > 0;
                 if (r < 0)
                         (void) lb_snprintf(reason, reason_size, "cannot read its mount marker in %s: %s",
-                                           b->s->state_dir, strerror(-r));
+                                           b->s->state_dir, STRERROR(r));
                 return r < 0 ? r : -EUCLEAN;
         }
 
@@ -166,6 +180,7 @@ static int mount_recovered(struct boot *b, struct claim *c, const struct lb_bloc
         return 0;
 }
 
+/* Adds the recovered volume to the manifest (saved once for the whole batch). */
 static int remember(struct boot *b, const struct claim *c, const struct lb_blockdev *dev, const char *mount_path,
                     const char *config_file) {
         struct lb_manifest_entry e = { .recovered_at = time(NULL) };
@@ -180,76 +195,145 @@ static int remember(struct boot *b, const struct claim *c, const struct lb_block
         const struct lb_manifest_entry *old = lb_manifest_find(&b->manifest, c->vol.id);
         if (old)
                 e.recovered_at = old->recovered_at;
-        int r = lb_manifest_add(&b->manifest, &e);
-        if (r < 0)
-                return r;
-        return lb_manifest_save(b->s->run_dir, &b->manifest);
+        return lb_manifest_add(&b->manifest, &e);
 }
 
-/* Waits for the claim's block device; on failure the volume is given back dirty (returns 1). */
-static int wait_device(struct boot *b, struct claim *c, const struct lb_attachment *att,
-                       struct lb_blockdev *ret_dev) {
+/* Recoveries at once. The default LIFEBOAT_MAX_RECOVER (4) runs all at once; beyond, they
+ * take turns. Most of a recovery is waiting (the device, reads of the probe, mount(2), fsync),
+ * so more threads than cores pay; each costs a stack and its own probe and mount table. */
+#define RECOVERY_THREADS 8
+
+/* One volume's recovery: what it was given, and what it found. */
+struct recovery {
+        struct boot *b;                 /* read only during the batch */
+        struct claim *c;                /* read only during the batch */
+        /* given, from the main thread */
+        char mount_path[PATH_MAX];
+        char previous_owner[32];        /* for the snippet (the manifest is not read on threads) */
+        bool in_manifest;               /* an earlier run recovered it (resumed claims only) */
+        /* found */
+        int result;                     /* 0, or a negative errno: give it back */
+        bool suspect;                   /* the content is to blame: quarantine */
+        bool was_recovered;             /* an earlier run had it mounted here already */
+        bool snippet_changed;
+        bool remembered;                /* after the join: in the manifest, and that saved */
+        struct lb_blockdev dev;
+        char config_file[PATH_MAX];
+        char reason[320];
+};
+
+/* Waits for the claim's block device. */
+static int wait_device(struct recovery *j) {
+        struct boot *b = j->b;
+        const struct claim *c = j->c;
         const struct lb_settings *s = b->s;
         char reason[256] = "";
         const struct lb_blockdev_query q = {
                 .sysfs_root = s->sysfs_root,
                 .dev_root = s->dev_root,
                 .volume_id = c->vol.id,
-                .requested_name = att->device,
+                .requested_name = c->device,
                 .size_bytes = c->vol.size_gib << 30,
                 .snapshot = c->resumed ? NULL : b->snapshot,
         };
-        int r = lb_blockdev_wait(&q, MIN(s->device_timeout_ms, boot_remaining_ms(b)), b->ctx->interrupted, ret_dev,
+        int r = lb_blockdev_wait(&q, MIN(s->device_timeout_ms, boot_remaining_ms(b)), b->ctx->interrupted, &j->dev,
                                  reason, sizeof reason);
-        if (r < 0) {
-                char why[300];
-                (void) lb_snprintf(why, sizeof why, "block device not found: %s", reason);
-                r = boot_give_back(b, c, false, why);
-                return r < 0 ? r : 1;
-        }
-        return 0;
+        if (r < 0)
+                (void) lb_snprintf(j->reason, sizeof j->reason, "block device not found: %.250s", reason);
+        return r;
 }
 
-/* Writes the fluentd snippet for the mounted volume; on failure unmounts it and gives it back
- * dirty (returns 1). */
-static int install_snippet(struct boot *b, struct claim *c, const char *mount_path, char *config_file,
-                           size_t config_file_size) {
-        const struct lb_settings *s = b->s;
+/* Writes the fluentd snippet for the mounted volume; on failure unmounts it again. */
+static int install_snippet(struct recovery *j) {
+        const struct lb_settings *s = j->b->s;
         char reason[256] = "";
         const struct lb_fluentd_vars vars = {
-                .volume_id = c->vol.id,
-                .mount_path = mount_path,
-                .previous_owner = previous_owner(b, c),
+                .volume_id = j->c->vol.id,
+                .mount_path = j->mount_path,
+                .previous_owner = j->previous_owner,
                 .group = s->group,
         };
-        int r = lb_fluentd_install_snippet(s->fluentd_template, s->fluentd_conf_dir, &vars, config_file,
-                                           config_file_size, reason, sizeof reason);
+        int r = lb_fluentd_install_snippet(s->fluentd_template, s->fluentd_conf_dir, &vars, j->config_file,
+                                           sizeof j->config_file, reason, sizeof reason);
         if (r < 0) {
-                char why[300], err[256] = "";
-                (void) lb_snprintf(why, sizeof why, "fluentd config not written: %s", reason);
-                if (lb_umount(mount_path, err, sizeof err) < 0)
-                        lb_warn(b->ctx, "unmounting %s failed: %s", mount_path, err);
-                r = boot_give_back(b, c, false, why);
-                return r < 0 ? r : 1;
+                char err[256] = "";
+                (void) lb_snprintf(j->reason, sizeof j->reason, "fluentd config not written: %.250s", reason);
+                if (lb_umount(j->mount_path, err, sizeof err) < 0)
+                        lb_warn(j->b->ctx, "unmounting %s failed: %s", j->mount_path, err);
+                return r;
         }
-        if (r > 0)
-                b->snippets_changed = true;
+        j->snippet_changed = r > 0;
         return 0;
 }
 
-/* Remembers the recovered volume, marks its owner tag due and reports it. */
-static int record_recovered(struct boot *b, struct claim *c, const struct lb_blockdev *dev, const char *mount_path,
-                            const char *config_file, bool was_recovered) {
-        int r = remember(b, c, dev, mount_path, config_file);
-        if (r < 0)
-                lb_warn(b->ctx, "cannot save the manifest in %s: %s", b->s->run_dir, strerror(-r));
+/* The local work, on the volume's thread: device, verification, mount, snippet. */
+static void recover_locally(struct recovery *j) {
+        j->result = wait_device(j);
+        if (j->result < 0)
+                return;
+        lb_debug(j->b->ctx, "%s is %s", j->c->vol.id, j->dev.node);
+        j->was_recovered = j->in_manifest && lb_mount_is_mounted_at(j->dev.devno, j->mount_path) > 0;
+        j->result = mount_recovered(j->b, j->c, &j->dev, j->mount_path, j->reason, sizeof j->reason, &j->suspect);
+        if (j->result < 0)
+                return;
+        j->result = install_snippet(j);
+}
 
+/* The recoveries of one poll; each worker takes the next one not taken yet. */
+struct batch {
+        struct recovery *jobs;
+        size_t n;
+        atomic_size_t next;
+};
+
+static void *recovery_worker(void *userdata) {
+        struct batch *batch = userdata;
+        for (size_t i; (i = atomic_fetch_add(&batch->next, 1)) < batch->n;)
+                recover_locally(&batch->jobs[i]);
+        return NULL;
+}
+
+/* glibc gives every thread that allocates an arena of its own, which stays resident after the
+ * batch (2-3 MiB of peak RSS at 32 volumes, measured). The recoveries allocate little, and
+ * rarely at the same moment: one arena for all. */
+static void share_one_malloc_arena(void) {
+#ifdef M_ARENA_MAX
+        (void) mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
+/* Runs every recovery of the batch: on up to RECOVERY_THREADS - 1 threads and this one, until
+ * all are done. Signals stay with the main thread (the threads see the interruption flag). A
+ * thread that cannot be started leaves its share to the others. */
+static void run_recoveries(struct recovery *jobs, size_t n) {
+        struct batch batch = { .jobs = jobs, .n = n };
+        atomic_init(&batch.next, 0);
+        pthread_t threads[RECOVERY_THREADS - 1];
+        size_t started = 0;
+        sigset_t all, old;
+        (void) sigfillset(&all);
+        if (n > 1)
+                share_one_malloc_arena();
+        if (n > 1 && pthread_sigmask(SIG_BLOCK, &all, &old) == 0) {
+                while (started < MIN(n - 1, ELEMENTSOF(threads)) &&
+                       pthread_create(&threads[started], NULL, recovery_worker, &batch) == 0)
+                        started++;
+                (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+        }
+        (void) recovery_worker(&batch);
+        for (size_t i = 0; i < started; i++)
+                (void) pthread_join(threads[i], NULL);
+}
+
+/* Marks the owner tag of a recovered volume due and reports it. */
+static int record_recovered(struct boot *b, struct claim *c, const struct lb_blockdev *dev, const char *mount_path,
+                            const char *config_file, bool was_recovered, bool remembered) {
         const char *owner = lb_volume_tag(&c->vol, b->key_owner);
         c->owner_tag_pending = !owner || !streq(owner, b->self);
 
         struct lb_boot_volume *rv;
-        bool already = was_recovered && r == 0;
-        r = boot_finish(b, c, already ? LB_BOOT_ALREADY_RECOVERED : LB_BOOT_RECOVERED, NULL, &rv);
+        bool already = was_recovered && remembered;
+        int r = boot_finish(b, c, already ? LB_BOOT_ALREADY_RECOVERED : LB_BOOT_RECOVERED, NULL, &rv);
         if (r < 0)
                 return r;
         (void) lb_strscpy(rv->node, sizeof rv->node, dev->node);
@@ -260,33 +344,82 @@ static int record_recovered(struct boot *b, struct claim *c, const struct lb_blo
         return 0;
 }
 
-int boot_recover_attached(struct boot *b, struct claim *c, const struct lb_attachment *att) {
-        char reason[256] = "", mount_path[PATH_MAX], config_file[PATH_MAX] = "";
-        struct lb_blockdev dev;
-        bool suspect = false;
-        int r;
+/* Puts every volume recovered in the batch into the manifest, which is saved once for all. */
+static void remember_batch(struct boot *b, struct recovery *jobs, size_t n) {
+        bool added = false;
+        for (size_t i = 0; i < n; i++) {
+                struct recovery *j = &jobs[i];
+                if (j->result < 0)
+                        continue;
+                int r = remember(b, j->c, &j->dev, j->mount_path, j->config_file);
+                if (r < 0)
+                        lb_warn(b->ctx, "cannot add %s to the manifest: %s", j->c->vol.id, STRERROR(r));
+                j->remembered = r >= 0;
+                added = added || j->remembered;
+        }
+        int r = added ? lb_manifest_save(b->s->run_dir, &b->manifest) : 0;
+        if (r < 0) {
+                lb_warn(b->ctx, "cannot save the manifest in %s: %s", b->s->run_dir, STRERROR(r));
+                for (size_t i = 0; i < n; i++)
+                        jobs[i].remembered = false;
+        }
+}
 
-        (void) lb_strscpy(c->device, sizeof c->device, att->device);
-        r = lb_snprintf(mount_path, sizeof mount_path, "%s/%s", b->s->recovery_root, c->vol.id);
+/* After the join, on the main thread: the volume is recovered, or given back. */
+static int finish_recovery(struct boot *b, struct recovery *j) {
+        if (j->result < 0)
+                return boot_give_back(b, j->c, j->suspect, j->reason);
+        if (j->snippet_changed)
+                b->snippets_changed = true;
+        return record_recovered(b, j->c, &j->dev, j->mount_path, j->config_file, j->was_recovered, j->remembered);
+}
+
+/* What a recovery needs from the main thread's state, copied before the threads start. */
+static int prepare_recovery(struct boot *b, struct claim *c, struct recovery *j) {
+        j->b = b;
+        j->c = c;
+        int r = lb_snprintf(j->mount_path, sizeof j->mount_path, "%s/%s", b->s->recovery_root, c->vol.id);
         if (r < 0)
-                return boot_give_back(b, c, false, "recovery path too long");
+                return r;
+        (void) lb_strscpy(j->previous_owner, sizeof j->previous_owner, previous_owner(b, c));
+        j->in_manifest = c->resumed && lb_manifest_find(&b->manifest, c->vol.id);
+        return 0;
+}
 
-        r = wait_device(b, c, att, &dev);
-        if (r != 0)
-                return r < 0 ? r : 0;
+int boot_recover_attached(struct boot *b) {
+        size_t n = 0;
+        for (size_t i = 0; i < b->n_claims; i++)
+                if (b->claims[i].state == CLAIM_RECOVERING)
+                        n++;
+        if (n == 0)
+                return 0;
+        _cleanup_free_ struct recovery *jobs = calloc(n, sizeof *jobs);
+        if (!jobs)
+                return -ENOMEM;
 
-        bool was_recovered = c->resumed && lb_manifest_find(&b->manifest, c->vol.id) &&
-                             lb_mount_is_mounted_at(dev.devno, mount_path) > 0;
+        size_t k = 0;
+        int r = 0;
+        for (size_t i = 0; i < b->n_claims; i++) {
+                struct claim *c = &b->claims[i];
+                if (c->state != CLAIM_RECOVERING)
+                        continue;
+                if (prepare_recovery(b, c, &jobs[k]) < 0) {
+                        r = boot_give_back(b, c, false, "recovery path too long");
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                k++;
+        }
 
-        r = mount_recovered(b, c, &dev, mount_path, reason, sizeof reason, &suspect);
-        if (r < 0)
-                return boot_give_back(b, c, suspect, reason);
-
-        r = install_snippet(b, c, mount_path, config_file, sizeof config_file);
-        if (r != 0)
-                return r < 0 ? r : 0;
-
-        return record_recovered(b, c, &dev, mount_path, config_file, was_recovered);
+        run_recoveries(jobs, k);
+        remember_batch(b, jobs, k);
+        for (size_t i = 0; i < k; i++) {
+                int q = finish_recovery(b, &jobs[i]);
+                if (q < 0 && r >= 0)
+                        r = q;
+        }
+        return r;
 }
 
 /* Whether an earlier run finished the volume: in the manifest, and its device mounted where

@@ -14,8 +14,11 @@ int boot_finish(struct boot *b, struct claim *c, enum lb_boot_outcome outcome, c
                 struct lb_boot_volume **ret);
 /* Gives a claimed volume back: quarantined (when its content is suspect) or still dirty. */
 int boot_give_back(struct boot *b, struct claim *c, bool suspect, const char *reason);
-/* The volume is attached to us: find its device, verify, mount, write the snippet, take ownership. */
-int boot_recover_attached(struct boot *b, struct claim *c, const struct lb_attachment *att);
+/* Recovers every claim in CLAIM_RECOVERING (attached here, at c->device) at the same time, on
+ * a few threads: find its device, verify, mount, write the snippet; then, back on this thread,
+ * remember them all in the manifest and mark their owner tags due, or give them back. Each ends
+ * CLAIM_FINISHED. */
+int boot_recover_attached(struct boot *b);
 /* --dry-run: a volume an earlier run attached here is recovered already, or would be now. */
 int boot_dry_run_resumed(struct boot *b, struct claim *c);
 /* Tags this instance the owner of every volume recovered since the last call. */

@@ -78,7 +78,7 @@ static int read_sysfs_attr(const char *sysfs_dir, const char *name, char path[st
                 return -ENAMETOOLONG;
         int r = lb_read_attr(path, attr, attr_size);
         if (r < 0)
-                lb_set_reason(reason, reason_size, "%s: %s", path, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", path, STRERROR(r));
         return r;
 }
 
@@ -161,7 +161,7 @@ static int find_nvme(const struct lb_blockdev_query *q, struct lb_blockdev *ret,
                         return -ENOENT;
                 }
                 r = -errno;
-                lb_set_reason(reason, reason_size, "%s: %s", dir, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: %s", dir, STRERROR(r));
                 return r;
         }
         FOREACH_DIRENT(de, d, return -errno) {

@@ -119,7 +119,7 @@ static void context_message(struct libmnt_context *cxt, int rc, int err, const c
         errbuf[0] = '\0';
         (void) mnt_context_get_excode(cxt, rc, errbuf, errsize);
         if (isempty(errbuf))
-                (void) lb_snprintf(errbuf, errsize, "%s failed: %s", what, strerror(-err));
+                (void) lb_snprintf(errbuf, errsize, "%s failed: %s", what, STRERROR(err));
 }
 
 /* Why the mount point name in dfd (target) is not usable, for the error buffer. */
@@ -133,7 +133,7 @@ static void target_message(int r, const char *target, char *errbuf, size_t errsi
                 lb_set_reason(errbuf, errsize, "mount point %s is on another mount than its parent directory "
                                                "(something is mounted there): refusing to mount on it", target);
         else
-                lb_set_reason(errbuf, errsize, "cannot create mount point %s: %s", target, strerror(-r));
+                lb_set_reason(errbuf, errsize, "cannot create mount point %s: %s", target, STRERROR(r));
 }
 
 static int mount_on_fd(const char *node, int target_fd, const char *fstype, const char *options,
@@ -180,7 +180,7 @@ static void umount_message(int r, const char *target, char *errbuf, size_t errsi
         else if (r == -EINVAL)
                 lb_set_reason(errbuf, errsize, "%s: not mounted", target);
         else
-                lb_set_reason(errbuf, errsize, "%s: umount failed: %s", target, strerror(-r));
+                lb_set_reason(errbuf, errsize, "%s: umount failed: %s", target, STRERROR(r));
 }
 
 /*

@@ -152,7 +152,7 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
         _cleanup_free_ char *where = NULL;
         r = lb_mount_find_devno(dev->devno, &where);
         if (r < 0) {
-                lb_set_reason(reason, reason_size, "cannot read the mount table: %s", strerror(-r));
+                lb_set_reason(reason, reason_size, "cannot read the mount table: %s", STRERROR(r));
                 return r;
         }
         if (r > 0) {
@@ -162,7 +162,7 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
 
         r = first_holder(dev->sysfs, holder, sizeof holder);
         if (r < 0) {
-                lb_set_reason(reason, reason_size, "cannot read %s/holders: %s", dev->sysfs, strerror(-r));
+                lb_set_reason(reason, reason_size, "cannot read %s/holders: %s", dev->sysfs, STRERROR(r));
                 return r;
         }
         if (r > 0) {
@@ -178,13 +178,13 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
                 if (r == -EBUSY)
                         lb_set_reason(reason, reason_size, "device is in use (exclusive open failed)");
                 else
-                        lb_set_reason(reason, reason_size, "%s: %s", dev->node, strerror(-r));
+                        lb_set_reason(reason, reason_size, "%s: %s", dev->node, STRERROR(r));
                 return r;
         }
         uint64_t size = 0;
         if (ioctl(fd, BLKGETSIZE64, &size) < 0) {
                 r = -errno;
-                lb_set_reason(reason, reason_size, "%s: cannot read the size: %s", dev->node, strerror(-r));
+                lb_set_reason(reason, reason_size, "%s: cannot read the size: %s", dev->node, STRERROR(r));
                 return r;
         }
         if (size == 0) {
@@ -194,7 +194,7 @@ int lb_blockdev_verify(const struct lb_blockdev *dev, const char *expected_uuid,
 
         r = probe_fd(fd, &p);
         if (r < 0) {
-                lb_set_reason(reason, reason_size, "probe failed: %s", strerror(-r));
+                lb_set_reason(reason, reason_size, "probe failed: %s", STRERROR(r));
                 return r;
         }
         r = judge_probe(&p, expected_uuid, reason, reason_size);

@@ -200,7 +200,7 @@ int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
                         lb_set_reason(reason, reason_size, "template %s is larger than %u bytes",
                                       template_path, LB_FLUENTD_TEMPLATE_MAX);
                 else
-                        lb_set_reason(reason, reason_size, "cannot read template %s: %s", template_path, strerror(-r));
+                        lb_set_reason(reason, reason_size, "cannot read template %s: %s", template_path, STRERROR(r));
                 return r;
         }
         r = lb_fluentd_render(tmpl, len, v, &text, reason, reason_size);
@@ -213,7 +213,7 @@ int lb_fluentd_install_snippet(const char *template_path, const char *conf_dir,
         }
         int written = lb_fluentd_write_snippet(conf_dir, v->volume_id, text, strlen(text));
         if (written < 0) {
-                lb_set_reason(reason, reason_size, "cannot write %s: %s", path, strerror(-written));
+                lb_set_reason(reason, reason_size, "cannot write %s: %s", path, STRERROR(written));
                 return written;
         }
         if (ret_path) {

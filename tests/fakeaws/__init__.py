@@ -71,10 +71,22 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             device, status, attach_time, delete_on_termination,
                                             kernel_name, loop, rdev "7:3", node, sysfs, force, error}]
   POST /_fake/faults                       {action: EC2 Action|"*"|"imds", kind, count? (1; -1 forever),
-                                            latency_ms? (1000), status? (5xx), path? (imds: substring)}
+                                            latency_ms? (1000), status? (5xx), path? (imds: substring),
+                                            timeout_ms? (30000, barrier)}
                                             kinds: throttle 5xx latency drop truncate malformed
                                             5xx_after_success drop_after_success truncate_after_success
+                                            barrier (EC2 only: the next count requests of the action
+                                            wait until all count arrived, then are answered together;
+                                            after timeout_ms the ones there go on; the request log
+                                            says barrier "released" or "broken")
   GET  /_fake/faults, POST /_fake/faults/reset
+  POST /_fake/throttle                     {action: EC2 Action|"*", capacity (tokens), refill_per_s}
+                                            EC2's request rate limit: a token bucket per action ("*":
+                                            every action without a rule of its own gets one of that
+                                            size), full at first; a request without a token gets
+                                            RequestLimitExceeded (HTTP 503), logged fault "token_bucket"
+  GET  /_fake/throttle                     {rules: [...], buckets: {action: {tokens, allowed, throttled}}}
+  POST /_fake/throttle/reset
   POST /_fake/config                       {attach_delay_ms (200), detach_delay_ms (200), ec2_latency_ms (0),
                                             imds_latency_ms (0), imds_mode ("up"|"down"|"hang"|"500"),
                                             stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
@@ -82,6 +94,7 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
   GET  /_fake/config
   GET  /_fake/requests                     [{service "imds"|"ec2", action (EC2 Action or IMDS path),
                                             method, instance (IMDS: instance id; EC2: access key id),
-                                            status (0: no answer), t (time.monotonic()), fault?}]
+                                            status (0: no answer), t (time.monotonic()), fault?,
+                                            barrier?}]
   POST /_fake/requests/reset
 """

@@ -82,6 +82,13 @@ class ControlApi:
                         case ("POST", ["faults", "reset"]):
                                 app.faults.reset()
                                 return 200, {"ok": True}
+                        case ("POST", ["throttle"]):
+                                return 200, app.throttle.set(payload)
+                        case ("GET", ["throttle"]):
+                                return 200, app.throttle.list()
+                        case ("POST", ["throttle", "reset"]):
+                                app.throttle.reset()
+                                return 200, {"ok": True}
                         case ("POST", ["config"]):
                                 app.update_config(payload)
                                 return 200, app.config.as_json()

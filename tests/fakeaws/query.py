@@ -11,6 +11,7 @@ QueryService subclass; the endpoint serves any number of them on the one API por
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import time
@@ -21,7 +22,7 @@ from typing import Any, Callable
 from . import xmlout
 from .base import AwsError, Reply
 from .config import Config
-from .faults import Fault, FaultQueue
+from .faults import Fault, FaultQueue, Throttle
 from .sigv4 import SigV4Verifier, credential_scope
 from .xmlout import Node
 
@@ -59,8 +60,13 @@ def parse_bool(name: str, value: str) -> bool:
                        f"Invalid value '{value}' for {name}. Expecting 'true' or 'false'.")
 
 
-def wildcard_match(pattern: str, value: str) -> bool:
-        """EC2 filter matching: case-sensitive, '*' and '?' wildcards, '\\' escapes."""
+@functools.lru_cache(maxsize=4096)
+def wildcard_regex(pattern: str) -> re.Pattern[str] | None:
+        """The compiled form of a filter pattern, None for one without wildcards or escapes
+        (plain equality). Cached: a fleet's DescribeVolumes name dozens of volume ids, each
+        matched against every volume."""
+        if not any(c in pattern for c in "*?\\"):
+                return None
         out = []
         i = 0
         while i < len(pattern):
@@ -71,7 +77,13 @@ def wildcard_match(pattern: str, value: str) -> bool:
                         continue
                 out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
                 i += 1
-        return re.fullmatch("".join(out), value, re.DOTALL) is not None
+        return re.compile("".join(out), re.DOTALL)
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+        """EC2 filter matching: case-sensitive, '*' and '?' wildcards, '\\' escapes."""
+        rx = wildcard_regex(pattern)
+        return pattern == value if rx is None else rx.fullmatch(value) is not None
 
 
 def indexed(params: dict[str, str], prefix: str) -> list[str]:
@@ -186,6 +198,11 @@ def error_reply(e: AwsError, request_id: str) -> Reply:
         return Reply(e.status, xmlout.error(e.code, e.message, request_id), XML_CONTENT_TYPE)
 
 
+def throttled() -> AwsError:
+        """EC2's answer to a request over the rate limit (the Code botocore retries as throttling)."""
+        return AwsError("RequestLimitExceeded", "Request limit exceeded.", 503)
+
+
 def server_error(status: int | None) -> AwsError:
         if status == 503:
                 return AwsError("Server.Unavailable", "The server is overloaded and can't handle the request.", 503)
@@ -232,12 +249,13 @@ class QueryEndpoint:
         service not served is an AuthFailure, no signature a MissingAuthenticationToken)."""
 
         def __init__(self, services: list[QueryService], verifier: SigV4Verifier, faults: FaultQueue,
-                     config: Config):
+                     config: Config, throttle: Throttle):
                 self.services = {s.name: s for s in services}
                 self.default = services[0]
                 self.verifier = verifier
                 self.faults = faults
                 self.config = config
+                self.throttle = throttle
 
         def service_for(self, scoped: str | None, action: str) -> QueryService:
                 if scoped is not None:
@@ -267,6 +285,14 @@ class QueryEndpoint:
                                              service.name)
                         if not action:
                                 raise AwsError("MissingAction", "The request must contain the parameter Action")
+                        barrier = self.faults.take(service.name, action, barrier=True)
+                        if barrier:
+                                # Held until the barrier's count of requests arrived, then
+                                # answered (by the rate limit and the faults too) all together.
+                                entry["barrier"] = "released" if barrier.gather() else "broken"
+                        if not self.throttle.admit(action):
+                                entry["fault"] = "token_bucket"
+                                raise throttled()
                         fault = self.faults.take(service.name, action)
                         if fault:
                                 entry["fault"] = fault.kind
@@ -289,8 +315,7 @@ class QueryEndpoint:
                         time.sleep(fault.latency_ms / 1000)
                         return False
                 if kind == "throttle":
-                        return error_reply(AwsError("RequestLimitExceeded", "Request limit exceeded.", 503),
-                                           request_id), False
+                        return error_reply(throttled(), request_id), False
                 if kind == "5xx":
                         return error_reply(server_error(fault.status), request_id), False
                 if kind == "drop":

@@ -18,7 +18,7 @@ from .config import Config
 from .control import ControlApi
 from .devices import Attacher
 from .ec2 import Ec2Api
-from .faults import FaultQueue
+from .faults import FaultQueue, Throttle
 from .imds import ImdsService
 from .query import QueryEndpoint
 from .sigv4 import SigV4Verifier
@@ -188,13 +188,14 @@ class FakeAws:
                 self.stopping = threading.Event()
                 self.config = Config()
                 self.faults = FaultQueue()
+                self.throttle = Throttle()
                 self.requests = RequestLog()
                 self.attacher = Attacher(self.log)
                 self.store = Store(state_dir, region, self.config, self.attacher, self.log, self.stopping)
                 self.verifier = SigV4Verifier(self.store.credentials.get, region)
                 self.ec2 = Ec2Api(self.store)
                 # Another Query service is one more module, and one more entry here.
-                self.query = QueryEndpoint([self.ec2], self.verifier, self.faults, self.config)
+                self.query = QueryEndpoint([self.ec2], self.verifier, self.faults, self.config, self.throttle)
                 self.imds = ImdsService(self.store, self.config, self.faults, self.stopping)
                 self.control = ControlApi(self)
                 self.imds_port = 0

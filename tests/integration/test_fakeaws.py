@@ -233,6 +233,94 @@ def test_awscli_retries_throttling(fake, tmp_path):
         assert reqs[0]["fault"] == "throttle"
 
 
+def test_awscli_token_bucket_throttling(fake, tmp_path):
+        """EC2's request rate limit: a token bucket per action. awscli (retries off) sees EC2's
+        RequestLimitExceeded once the bucket is empty; other actions have buckets of their own."""
+        vid = fake.add_volume()
+        fake.throttle("DescribeVolumes", capacity=2, refill_per_s=0)
+        no_retry = {"AWS_MAX_ATTEMPTS": "1"}
+        for _ in range(2):
+                out = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", extra_env=no_retry))
+                assert [v["VolumeId"] for v in out["Volumes"]] == [vid]
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", extra_env=no_retry)
+        assert r.returncode == 254, r
+        assert "An error occurred (RequestLimitExceeded) when calling the DescribeVolumes operation" in r.stderr
+        assert "Request limit exceeded." in r.stderr
+        aws_json(awscli(fake, tmp_path, "ec2", "describe-instances", extra_env=no_retry))
+
+        reqs = fake.requests(action="DescribeVolumes")
+        assert [q["status"] for q in reqs] == [200, 200, 503]
+        assert reqs[2]["fault"] == "token_bucket"
+        a = fake.ec2("DescribeVolumes")
+        assert (a.status, error_code(a)) == (503, "RequestLimitExceeded")
+        state = fake.throttles()
+        assert state["rules"] == [{"action": "DescribeVolumes", "capacity": 2, "refill_per_s": 0.0}]
+        assert state["buckets"]["DescribeVolumes"]["allowed"] == 2
+        assert state["buckets"]["DescribeVolumes"]["throttled"] == 2
+        assert "DescribeInstances" not in state["buckets"]
+
+
+def test_token_bucket_refills_and_applies_per_action(fake):
+        fake.throttle("*", capacity=1, refill_per_s=0)
+        assert fake.ec2("DescribeVolumes").status == 200
+        assert fake.ec2("DescribeInstances").status == 200         # a bucket of its own
+        assert fake.ec2("DescribeVolumes").status == 503
+        assert fake.ec2("DescribeInstances").status == 503
+
+        # A rule of its own wins over "*", and starts full.
+        fake.throttle("DescribeVolumes", capacity=2, refill_per_s=10)
+        assert [fake.ec2("DescribeVolumes").status for _ in range(3)] == [200, 200, 503]
+        time.sleep(0.25)                                            # 2.5 tokens, capped at 2
+        assert [fake.ec2("DescribeVolumes").status for _ in range(3)] == [200, 200, 503]
+        assert fake.ec2("DescribeInstances").status == 503
+
+        fake.reset_throttle()
+        assert fake.ec2("DescribeInstances").status == 200
+        assert fake.throttles() == {"rules": [], "buckets": {}}
+        for bad in ({"action": "imds", "capacity": 1, "refill_per_s": 1},
+                    {"action": "DescribeVolumes", "capacity": 0, "refill_per_s": 1},
+                    {"action": "DescribeVolumes", "capacity": 1, "refill_per_s": -1},
+                    {"action": "DescribeVolumes", "capacity": 1, "refill_per_s": 1, "burst": 3}):
+                a = lbtest.http("POST", f"{fake.ec2_endpoint}/_fake/throttle", json.dumps(bad).encode())
+                assert a.status == 400, (bad, a.text)
+
+
+def test_barrier_answers_requests_together(fake):
+        """A barrier holds the next count requests of an action until all of them arrived."""
+        fake.fault(action="DescribeVolumes", kind="barrier", count=3)
+        done: dict[int, float] = {}
+
+        def call(n: int) -> None:
+                assert fake.ec2("DescribeVolumes").status == 200
+                done[n] = time.monotonic()
+
+        threads = []
+        t0 = time.monotonic()
+        for n in range(3):
+                threads.append(threading.Thread(target=call, args=(n,)))
+                threads[-1].start()
+                time.sleep(0.3)
+        for t in threads:
+                t.join()
+        assert min(done.values()) - t0 >= 0.6, "nobody was answered before the third arrived"
+        assert max(done.values()) - min(done.values()) < 0.3
+        assert [q["barrier"] for q in fake.requests(action="DescribeVolumes")] == ["released"] * 3
+        assert fake.faults() == []
+        assert fake.ec2("DescribeVolumes").status == 200           # used up
+
+        # Nobody else comes: after timeout_ms the ones there go on, and the log says so.
+        fake.fault(action="DescribeVolumes", kind="barrier", count=2, timeout_ms=300)
+        t0 = time.monotonic()
+        assert fake.ec2("DescribeVolumes").status == 200
+        assert time.monotonic() - t0 >= 0.3
+        assert fake.requests(action="DescribeVolumes")[-1]["barrier"] == "broken"
+        for bad in ({"action": "imds", "kind": "barrier", "count": 2},
+                    {"action": "DescribeVolumes", "kind": "barrier", "count": -1},
+                    {"action": "DescribeVolumes", "kind": "barrier", "count": 2, "timeout_ms": 0}):
+                a = lbtest.http("POST", f"{fake.ec2_endpoint}/_fake/faults", json.dumps(bad).encode())
+                assert a.status == 400, (bad, a.text)
+
+
 def test_awscli_uses_role_credentials_from_imds(fake, tmp_path):
         inst = fake.add_instance()
         # botocore appends "latest/..." to the endpoint without adding a slash.

@@ -188,14 +188,15 @@ class FakeAWS:
         def add_orphan(self, image: Path, group: str, owner: str | None, fs: str | None = "xfs",
                        files: dict[str, bytes | str] | None = None, fs_uuid: str | None = None,
                        tag_uuid: str | None = "same", extra_tags: dict[str, str] | None = None,
-                       **volume_kw: Any) -> tuple[str, str | None]:
+                       thin: bool = False, **volume_kw: Any) -> tuple[str, str | None]:
                 """A dirty volume of the group left behind by a dead instance (owner): a new 1 GiB
                 image with a filesystem (fs; fs_uuid, a random one if not given) and files in it,
-                tagged with that UUID (tag_uuid "same"), another one, or none (None).
+                tagged with that UUID (tag_uuid "same"), another one, or none (None). thin: an
+                ext4 that costs almost no disk (lbtest.images.THIN_EXT4), for many volumes.
                 Returns (volume id, filesystem UUID)."""
                 if fs and fs_uuid is None:
                         fs_uuid = str(uuidlib.uuid4())
-                make_image(image, 1, fs, files if fs else None, fs_uuid if fs else None)
+                make_image(image, 1, fs, files if fs else None, fs_uuid if fs else None, thin=thin)
                 tags = group_tags(group, "dirty", owner, fs_uuid if tag_uuid == "same" else tag_uuid)
                 tags.update(extra_tags or {})
                 return self.add_volume(image=str(image), tags=tags, **volume_kw), fs_uuid
@@ -234,8 +235,21 @@ class FakeAWS:
 
         def fault(self, **kw: Any) -> dict[str, Any]:
                 """action (EC2 Action | "*" | "imds"), kind, count (default 1, -1 forever),
-                latency_ms, status (5xx), path (imds: substring of the path)."""
+                latency_ms, status (5xx), path (imds: substring of the path), timeout_ms
+                (barrier: the next count requests of action wait for each other)."""
                 return self.control("POST", "faults", kw)
+
+        def throttle(self, action: str, capacity: int, refill_per_s: float) -> dict[str, Any]:
+                """EC2's request rate limit: a token bucket for action ("*": each action its own)."""
+                return self.control("POST", "throttle",
+                                    {"action": action, "capacity": capacity, "refill_per_s": refill_per_s})
+
+        def throttles(self) -> dict[str, Any]:
+                """The rate limit's rules and buckets: {rules, buckets: {action: {tokens, allowed, throttled}}}."""
+                return self.control("GET", "throttle")
+
+        def reset_throttle(self) -> None:
+                self.control("POST", "throttle/reset", {})
 
         def faults(self) -> list[dict[str, Any]]:
                 return self.control("GET", "faults")

@@ -13,8 +13,17 @@ from typing import Iterator
 from .base import GIB
 from .system import run
 
+# mkfs.ext4 options for an ext4 that costs almost no disk: neither the journal nor the inode
+# tables are zeroed (a new sparse file reads as zeros anyway) and there are few inodes, so that
+# the kernel's lazy init has next to nothing to write once it is mounted. About 0.7 MiB of real
+# blocks for 1 GiB, where a default ext4 costs 33 MiB and an xfs 65 MiB (mkfs.xfs writes its log,
+# at least 64 MiB). For tests and benchmarks that need many volumes.
+THIN_EXT4 = ["-E", "lazy_itable_init=1,lazy_journal_init=1", "-N", "1024"]
 
-def _mkfs(path: Path, fs: str, uuid: str | None, label: str | None) -> None:
+
+def _mkfs(path: Path, fs: str, uuid: str | None, label: str | None, thin: bool = False) -> None:
+        if thin and fs != "ext4":
+                raise ValueError(f"only ext4 can be made thin, not {fs!r}")
         if fs == "xfs":
                 argv = ["mkfs.xfs", "-q", "-f"]
                 if uuid:
@@ -22,7 +31,7 @@ def _mkfs(path: Path, fs: str, uuid: str | None, label: str | None) -> None:
                 if label:
                         argv += ["-L", label]
         elif fs == "ext4":
-                argv = ["mkfs.ext4", "-q", "-F"]
+                argv = ["mkfs.ext4", "-q", "-F"] + (THIN_EXT4 if thin else [])
                 if uuid:
                         argv += ["-U", uuid]
                 if label:
@@ -65,14 +74,15 @@ def mounted_image(path: Path | str, readonly: bool = False) -> Iterator[Path]:
 
 def make_image(path: Path | str, size_gib: int = 1, fs: str | None = "xfs",
                files: dict[str, bytes | str] | None = None, uuid: str | None = None,
-               label: str | None = None) -> Path:
-        """A sparse image of size_gib GiB, optionally with a filesystem and files in it."""
+               label: str | None = None, thin: bool = False) -> Path:
+        """A sparse image of size_gib GiB, optionally with a filesystem and files in it; thin:
+        an ext4 that costs almost no disk (THIN_EXT4)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
                 f.truncate(size_gib * GIB)
         if fs:
-                _mkfs(path, fs, uuid, label)
+                _mkfs(path, fs, uuid, label, thin)
         if files:
                 if not fs:
                         raise ValueError("files need a filesystem")

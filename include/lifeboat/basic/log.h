@@ -21,7 +21,8 @@ enum lb_log_level {
 struct lb_context;
 typedef void (*lb_log_fn)(void *userdata, int level, const char *fmt, va_list ap);
 
-/* Hands the message to ctx->log_fn when its level is at most ctx->log_max_level. */
+/* Hands the message to ctx->log_fn when its level is at most ctx->log_max_level. Safe to call
+ * from several threads: the sink is called for one message at a time. */
 void lb_log(const struct lb_context *ctx, int level, const char *fmt, ...) _printf_(3, 4);
 /* The stderr sink main installs is lb_log_stderr() (lifeboat/commands.h). */
 

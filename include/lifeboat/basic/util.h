@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -56,3 +58,8 @@ bool lb_endswith(const char *s, const char *suffix);
 /* Whether path a is b or lies below it, comparing normalized absolute paths as strings
  * (no trailing '/', no "." or ".." components); every path is below "/". */
 bool lb_path_equal_or_below(const char *a, const char *b);
+
+/* strerror() for any thread: strerror_r (the GNU one, which returns the text) into a buffer
+ * that lives until the end of the enclosing block. errnum may be negative (-EIO). */
+#define LB_STRERROR_MAX 128
+#define STRERROR(errnum) strerror_r(abs(errnum), (char[LB_STRERROR_MAX]){ 0 }, LB_STRERROR_MAX)
