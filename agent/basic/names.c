@@ -87,3 +87,13 @@ bool lb_region_valid(const char *r) {
                         return false;
         return true;
 }
+
+bool lb_metric_namespace_valid(const char *ns) {
+        size_t n = ns ? strlen(ns) : 0;
+        if (n < 1 || n > LB_METRIC_NAMESPACE_MAX || ns[0] == ':' || lb_startswith(ns, "AWS/"))
+                return false;
+        for (const char *p = ns; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr(" ._/#:-", *p))
+                        return false;
+        return true;
+}

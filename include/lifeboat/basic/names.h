@@ -28,3 +28,8 @@ bool lb_plain_path_valid(const char *path);
 bool lb_group_valid(const char *g);
 /* A region name: [a-z][a-z0-9-]*, at most 31 characters, not ending in '-' ("us-east-1"). */
 bool lb_region_valid(const char *r);
+
+#define LB_METRIC_NAMESPACE_MAX 255
+/* A CloudWatch namespace lifeboat publishes to: 1 to 255 of [A-Za-z0-9 ._/#:-] (CloudWatch's
+ * set), not starting with ':' (its pattern) or "AWS/" (reserved for AWS's own metrics). */
+bool lb_metric_namespace_valid(const char *ns);
