@@ -195,6 +195,18 @@ static void print_text(const struct lb_context *ctx, const struct lb_reap_option
                 print_metrics(ctx, m);
 }
 
+/* Where a unit that does not fail on exit 4 (the timer) still shows it: journalctl -p warning. */
+static void warn_attention(const struct lb_context *ctx, const struct lb_reap_report *r) {
+        size_t stranded = 0, quarantined = 0;
+        for (size_t i = 0; i < r->plan.n; i++) {
+                enum lb_reap_category c = lb_reap_item_category(&r->plan.items[i]);
+                stranded += c == LB_REAP_CAT_STRANDED;
+                quarantined += c == LB_REAP_CAT_QUARANTINED;
+        }
+        lb_warn(ctx, "%zu stranded and %zu quarantined volumes of group %s need a human", stranded, quarantined,
+                ctx->settings.group);
+}
+
 /* ---- options ---- */
 
 static int parse_duration_option(struct lb_context *ctx, const char *name, const char *value, uint64_t *ret) {
@@ -278,6 +290,8 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
         struct lb_reap_metrics_result published = { 0 };
         r = lb_reap_run(ctx, &o, &report);
         int exit_code = r < 0 ? lb_exit_code_for_aws_error(r) : lb_reap_exit_code(&report.plan);
+        if (exit_code == LB_EXIT_ATTENTION)
+                warn_attention(ctx, &report);
         /* A failed publication changes nothing reap did: it is a partial failure (exit 1), unless a
          * human is needed anyway (4 wins). */
         if (r >= 0 && o.metrics && lb_reap_metrics_publish(ctx, &report, &published) < 0 && exit_code == LB_EXIT_OK)
