@@ -46,6 +46,13 @@ int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
                 lb_err(ctx, "cannot set up the EC2 client for %s: %s", region, strerror(-r));
                 return r;
         }
+        if (flags & LB_AWS_CLOUDWATCH) {
+                r = lb_cloudwatch_new(ctx, aws.creds, region, &aws.cloudwatch);
+                if (r < 0) {
+                        lb_err(ctx, "cannot set up the CloudWatch client for %s: %s", region, strerror(-r));
+                        return r;
+                }
+        }
 
         *ret = aws;
         memset(&aws, 0, sizeof aws);
@@ -53,6 +60,8 @@ int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
 }
 
 void lb_aws_close(struct lb_aws *aws) {
+        lb_cloudwatch_free(aws->cloudwatch);
+        aws->cloudwatch = NULL;
         lb_ec2_free(aws->ec2);
         aws->ec2 = NULL;
         lb_creds_provider_free(aws->creds);

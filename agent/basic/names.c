@@ -138,3 +138,13 @@ bool lb_url_cleartext_allowed(const char *url, bool imds) {
                        (imds && inet_pton(AF_INET6, "fd00:ec2::254", &imds6) == 1 && memcmp(&a6, &imds6, sizeof a6) == 0);
         return false;
 }
+
+bool lb_metric_namespace_valid(const char *ns) {
+        size_t n = ns ? strlen(ns) : 0;
+        if (n < 1 || n > LB_METRIC_NAMESPACE_MAX || ns[0] == ':' || lb_startswith(ns, "AWS/"))
+                return false;
+        for (const char *p = ns; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr(" ._/#:-", *p))
+                        return false;
+        return true;
+}

@@ -15,7 +15,9 @@
  *
  * Precedence: flags (lb_settings_set) > environment > config file > defaults.
  * Within one source, AWS_ENDPOINT_URL_EC2 beats AWS_ENDPOINT_URL and
- * AWS_REGION beats AWS_DEFAULT_REGION whatever their order. An empty value of
+ * AWS_REGION beats AWS_DEFAULT_REGION whatever their order. A key may have
+ * several rows in the table: AWS_ENDPOINT_URL has one per service endpoint it
+ * stands in for, each losing to that service's own key. An empty value of
  * an optional key (AWS_REGION=, LIFEBOAT_BUFFER_DEVICE=, ...) in a config file
  * or the environment means "not set here"; it does not clear a lower level.
  * LIFEBOAT_FLUENTD_RPC= (disable) and LIFEBOAT_FLUENTD_BACKUP_DIR= (don't
@@ -59,6 +61,7 @@ enum setting_type {
         SETTING_DEVICE,
         SETTING_REGEX,
         SETTING_REGION,
+        SETTING_METRIC_NAMESPACE,
 };
 
 enum {
@@ -145,6 +148,10 @@ static const struct setting settings_table[] = {
           "10s", 1, 3600 * 1000, NULL, "per EC2 request" },
         { "LIFEBOAT_MAX_RESPONSE", SETTING_UINT, F(max_response_bytes), 0,
           "8388608", 4096, 1024ull * 1024 * 1024, NULL, "cap on any HTTP answer body, in bytes" },
+        { "LIFEBOAT_METRICS", SETTING_BOOL, F(metrics), 0,
+          "false", 0, 0, NULL, "reap publishes its counts to CloudWatch (as reap --metrics)" },
+        { "LIFEBOAT_METRICS_NAMESPACE", SETTING_METRIC_NAMESPACE, F(metrics_namespace), 0,
+          "Lifeboat", 0, 0, NULL, "CloudWatch namespace of reap's metrics" },
 
         { "AWS_EC2_METADATA_SERVICE_ENDPOINT", SETTING_IMDS_URL, F(imds_endpoint), 0,
           "http://169.254.169.254", 0, 0, NULL, "IMDS endpoint" },
@@ -154,6 +161,11 @@ static const struct setting settings_table[] = {
           NULL, 0, 0, NULL, "EC2 endpoint; unset = https://ec2.REGION.amazonaws.com" },
         { "AWS_ENDPOINT_URL", SETTING_AWS_URL, F(ec2_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
           NULL, 0, 0, "AWS_ENDPOINT_URL_EC2", "EC2 endpoint unless AWS_ENDPOINT_URL_EC2 is set" },
+        /* A second row of AWS_ENDPOINT_URL: it stands in for every service's endpoint. */
+        { "AWS_ENDPOINT_URL", SETTING_AWS_URL, F(cloudwatch_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
+          NULL, 0, 0, "AWS_ENDPOINT_URL_CLOUDWATCH", "CloudWatch endpoint unless AWS_ENDPOINT_URL_CLOUDWATCH is set" },
+        { "AWS_ENDPOINT_URL_CLOUDWATCH", SETTING_AWS_URL, F(cloudwatch_endpoint), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "CloudWatch endpoint; unset = https://monitoring.REGION.amazonaws.com" },
         { "AWS_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "region; unset = from IMDS" },
         { "AWS_DEFAULT_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
@@ -348,6 +360,10 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
         case SETTING_REGION:
                 (void) lb_strscpy(buf, size, "an AWS region such as us-east-1, or empty");
                 break;
+        case SETTING_METRIC_NAMESPACE:
+                (void) lb_strscpy(buf, size, "1 to 255 characters of A-Z a-z 0-9 space . _ / # : -, not starting "
+                                  "with : or AWS/");
+                break;
         }
 }
 
@@ -432,6 +448,9 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
                 break;
         case SETTING_REGION:
                 ok = lb_region_valid(text);
+                break;
+        case SETTING_METRIC_NAMESPACE:
+                ok = lb_metric_namespace_valid(text);
                 break;
         default:
                 ok = false;
@@ -528,6 +547,21 @@ static int setting_apply(struct lb_context *ctx, const struct setting *st, size_
                 *mask |= UINT64_C(1) << index;
         }
         setting_store(&ctx->settings, st, &v);
+        return 0;
+}
+
+/* Sets the entry at index and every later entry of the same key (a key with one row per field
+ * it stands in for). The rows of a key share its type, so a bad value fails on the first. */
+static int setting_apply_key(struct lb_context *ctx, size_t index, const char *text, const char *origin,
+                             uint64_t *mask) {
+        const char *name = settings_table[index].name;
+        for (size_t i = index; i < ELEMENTSOF(settings_table); i++) {
+                if (!streq(settings_table[i].name, name))
+                        continue;
+                int r = setting_apply(ctx, &settings_table[i], i, text, origin, mask);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -647,7 +681,7 @@ static int parse_config(struct lb_context *ctx, const char *text, const char *or
                         lb_warn(ctx, "%s: %s has no effect in a config file, ignored", where, key);
                         continue;
                 }
-                r = setting_apply(ctx, st, index, value, where, &mask);
+                r = setting_apply_key(ctx, index, value, where, &mask);
                 if (r == -ENOMEM) {
                         ret = r;
                         break;
@@ -732,7 +766,7 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
                         }
                         continue;
                 }
-                int r = setting_apply(ctx, st, index, eq + 1, "environment", &mask);
+                int r = setting_apply_key(ctx, index, eq + 1, "environment", &mask);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 && ret == 0)
@@ -750,7 +784,7 @@ int lb_settings_set(struct lb_context *ctx, const char *key, const char *value, 
         }
         if (!value)
                 return -EINVAL;
-        return setting_apply(ctx, st, index, value, origin, NULL);
+        return setting_apply_key(ctx, index, value, origin, NULL);
 }
 
 static const char *env_lookup(char *const *envp, const char *name) {

@@ -12,32 +12,36 @@
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
+#include "lifeboat/reap/metrics.h"
 #include "lifeboat/reap/reap.h"
 #include "lifeboat/state/volume.h"
 
 static void reap_usage(FILE *f) {
         fprintf(f,
-                "Usage: lifeboat reap [--az ZONE] [--min-age DURATION] [--stranded-after DURATION]\n"
-                "                     [--delete-unused] [--dry-run] [--json]\n"
+                "Usage: lifeboat reap [--az ZONE | --this-az] [--min-age DURATION] [--stranded-after DURATION]\n"
+                "                     [--delete-unused] [--metrics] [--dry-run] [--json]\n"
                 "\n"
-                "The group's batch job (run by lifeboat-reap.timer). Deletes available volumes of the\n"
-                "group tagged flushed longer than --min-age ago, and reports the ones that need a\n"
-                "human: dirty volumes nobody recovered (stranded) and quarantined ones. Runs off EC2\n"
-                "too, given AWS_REGION and credentials.\n"
+                "The group's batch job (best one per group, e.g. an ECS scheduled task; or\n"
+                "lifeboat-reap.timer on each instance). Deletes available volumes of the group tagged\n"
+                "flushed longer than --min-age ago, and reports the ones that need a human: dirty\n"
+                "volumes nobody recovered (stranded) and quarantined ones. Runs off EC2 too, given\n"
+                "AWS_REGION and credentials.\n"
                 "\n"
                 "  --az ZONE                 only this availability zone (default: the whole region)\n"
+                "  --this-az                 only the zone of the instance it runs on (IMDS)\n"
                 "  --min-age DURATION        keep volumes flushed (or created) less than this ago (10m)\n"
                 "  --stranded-after DURATION a dirty volume available this long is stranded (1h)\n"
                 "  --delete-unused           also delete group volumes without a state tag, once\n"
                 "                            older than --min-age\n"
+                "  --metrics                 publish the counts to CloudWatch (LIFEBOAT_METRICS)\n"
                 "  --dry-run                 print the plan; delete and tag nothing\n"
                 "  --json                    machine-readable report (schema in lifeboat(8)); one\n"
                 "                            JSON object, also on failure\n"
                 "\n"
                 "Durations as systemd writes them: 90 (seconds), 500ms, 10min, 1h 30min.\n"
                 "\n"
-                "Exit codes: 0 nothing needs a human, 1 a deletion or tag change failed, 2 usage\n"
-                "or config error, 3 AWS unreachable, 4 stranded or quarantined volumes exist.\n");
+                "Exit codes: 0 nothing needs a human, 1 a deletion, tag change or the metrics failed,\n"
+                "2 usage or config error, 3 AWS unreachable, 4 stranded or quarantined volumes exist.\n");
 }
 
 /* ---- JSON ---- */
@@ -57,9 +61,21 @@ static json_t *item_json(const struct lb_reap_item *it) {
                          isempty(it->error) ? NULL : it->error);
 }
 
+/* "metrics": null when not asked for, else what publishing did. */
+static json_t *metrics_json(const struct lb_context *ctx, const struct lb_reap_options *o,
+                            const struct lb_reap_metrics_result *m) {
+        if (!o->metrics)
+                return json_null();
+        return json_pack("{s:s?, s:s?, s:I, s:I, s:I, s:s?}", "namespace", ctx->settings.metrics_namespace,
+                         "skipped", m->skipped, "datapoints", (json_int_t) m->datapoints, "published",
+                         (json_int_t) m->published, "requests", (json_int_t) m->requests, "error",
+                         isempty(m->error) ? NULL : m->error);
+}
+
 /* The report as JSON; NULL when it cannot be built (a value that is not valid UTF-8). */
 static json_t *report_json(const struct lb_context *ctx, const struct lb_reap_options *o,
-                           const struct lb_reap_report *r, int exit_code) {
+                           const struct lb_reap_report *r, const struct lb_reap_metrics_result *m,
+                           int exit_code) {
         size_t count[_LB_REAP_CAT_MAX] = { 0 };
         json_auto_t *vols = json_array();
         json_auto_t *counts = json_object();
@@ -76,14 +92,19 @@ static json_t *report_json(const struct lb_context *ctx, const struct lb_reap_op
         char now[40] = "";
         if (r->now > 0)
                 (void) lb_format_iso8601(r->now, now, sizeof now);
+        json_auto_t *metrics = metrics_json(ctx, o, m);
+        if (!metrics)
+                return NULL;
         return json_pack(
-                "{s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:b, s:O, s:O, s:b, s:b, s:I, s:I}",
+                "{s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:b, s:O, s:O, s:b, s:b, s:I, s:I, s:O}",
                 "dry_run", o->dry_run, "group", ctx->settings.group, "tag_prefix", ctx->settings.tag_prefix, "region",
-                isempty(r->region) ? NULL : r->region, "availability_zone", o->availability_zone, "now",
+                isempty(r->region) ? NULL : r->region, "availability_zone",
+                isempty(r->availability_zone) ? o->availability_zone : r->availability_zone, "now",
                 now[0] ? now : NULL, "min_age_s", (json_int_t) (o->min_age_ms / 1000), "stranded_after_s",
                 (json_int_t) (o->stranded_after_ms / 1000), "delete_unused", o->delete_unused, "volumes", vols,
                 "counts", counts, "needs_attention", exit_code == LB_EXIT_ATTENTION, "interrupted", r->interrupted,
-                "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms", (json_int_t) r->elapsed_ms);
+                "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms", (json_int_t) r->elapsed_ms, "metrics",
+                metrics);
 }
 
 /* ---- text ---- */
@@ -119,8 +140,20 @@ static void print_row(const struct lb_reap_item *it, bool dry_run) {
                lb_cescape(detail, shown, sizeof shown));
 }
 
+static void print_metrics(const struct lb_context *ctx, const struct lb_reap_metrics_result *m) {
+        if (m->skipped)
+                printf("metrics: not published (%s)\n", m->skipped);
+        else if (isempty(m->error))
+                printf("metrics: %zu datapoints published to CloudWatch namespace %s\n", m->published,
+                       ctx->settings.metrics_namespace);
+        else
+                printf("metrics: %zu of %zu datapoints published to CloudWatch namespace %s: %s\n", m->published,
+                       m->datapoints, ctx->settings.metrics_namespace, m->error);
+}
+
 static void print_text(const struct lb_context *ctx, const struct lb_reap_options *o,
-                       const struct lb_reap_report *r) {
+                       const struct lb_reap_report *r, const struct lb_reap_metrics_result *m) {
+        const char *zone = isempty(r->availability_zone) ? NULL : r->availability_zone;
         static const struct section sections[] = {
                 { LB_REAP_CAT_DELETED, "DELETED" },
                 { LB_REAP_CAT_WOULD_DELETE, "WOULD DELETE (dry run)" },
@@ -137,9 +170,8 @@ static void print_text(const struct lb_context *ctx, const struct lb_reap_option
         (void) lb_format_duration_ms(o->min_age_ms, min_age, sizeof min_age);
         (void) lb_format_duration_ms(o->stranded_after_ms, stranded, sizeof stranded);
         printf("reap: group %s in %s%s%s; min age %s, stranded after %s%s%s\n", ctx->settings.group,
-               isempty(o->availability_zone) ? "region " : "zone ",
-               isempty(o->availability_zone) ? (isempty(r->region) ? "?" : r->region) : o->availability_zone,
-               isempty(o->availability_zone) ? " (all zones)" : "", min_age, stranded,
+               !zone ? "region " : "zone ", !zone ? (isempty(r->region) ? "?" : r->region) : zone,
+               !zone ? " (all zones)" : "", min_age, stranded,
                o->delete_unused ? ", deleting unused volumes" : "", o->dry_run ? " (dry run: nothing changes)" : "");
 
         for (size_t i = 0; i < r->plan.n; i++)
@@ -162,6 +194,20 @@ static void print_text(const struct lb_context *ctx, const struct lb_reap_option
                count[LB_REAP_CAT_KEPT] + count[LB_REAP_CAT_SKIPPED], count[LB_REAP_CAT_STRANDED],
                count[LB_REAP_CAT_QUARANTINED], count[LB_REAP_CAT_UNUSED], r->interrupted ? " (interrupted)" : "",
                r->ec2_requests, (double) r->elapsed_ms / 1000.0);
+        if (o->metrics)
+                print_metrics(ctx, m);
+}
+
+/* Where a unit that does not fail on exit 4 (the timer) still shows it: journalctl -p warning. */
+static void warn_attention(const struct lb_context *ctx, const struct lb_reap_report *r) {
+        size_t stranded = 0, quarantined = 0;
+        for (size_t i = 0; i < r->plan.n; i++) {
+                enum lb_reap_category c = lb_reap_item_category(&r->plan.items[i]);
+                stranded += c == LB_REAP_CAT_STRANDED;
+                quarantined += c == LB_REAP_CAT_QUARANTINED;
+        }
+        lb_warn(ctx, "%zu stranded and %zu quarantined volumes of group %s need a human", stranded, quarantined,
+                ctx->settings.group);
 }
 
 /* ---- options ---- */
@@ -175,12 +221,14 @@ static int parse_duration_option(struct lb_context *ctx, const char *name, const
 }
 
 int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
-        enum { OPT_AZ = 0x100, OPT_MIN_AGE, OPT_STRANDED_AFTER, OPT_DELETE_UNUSED };
+        enum { OPT_AZ = 0x100, OPT_THIS_AZ, OPT_MIN_AGE, OPT_STRANDED_AFTER, OPT_DELETE_UNUSED, OPT_METRICS };
         static const struct option options[] = {
                 { "az", required_argument, NULL, OPT_AZ },
+                { "this-az", no_argument, NULL, OPT_THIS_AZ },
                 { "min-age", required_argument, NULL, OPT_MIN_AGE },
                 { "stranded-after", required_argument, NULL, OPT_STRANDED_AFTER },
                 { "delete-unused", no_argument, NULL, OPT_DELETE_UNUSED },
+                { "metrics", no_argument, NULL, OPT_METRICS },
                 { "dry-run", no_argument, NULL, 'n' },
                 { "json", no_argument, NULL, 'j' },
                 { "help", no_argument, NULL, 'h' },
@@ -190,7 +238,7 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                 .min_age_ms = LB_REAP_DEFAULT_MIN_AGE_MS,
                 .stranded_after_ms = LB_REAP_DEFAULT_STRANDED_AFTER_MS,
         };
-        bool json = false;
+        bool json = false, metrics = false;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "njh", options, NULL)) >= 0)
@@ -202,6 +250,9 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                         }
                         o.availability_zone = optarg;
                         break;
+                case OPT_THIS_AZ:
+                        o.this_az = true;
+                        break;
                 case OPT_MIN_AGE:
                         if (parse_duration_option(ctx, "min-age", optarg, &o.min_age_ms) < 0)
                                 return lb_output_fail(ctx, LB_EXIT_USAGE);
@@ -212,6 +263,9 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                         break;
                 case OPT_DELETE_UNUSED:
                         o.delete_unused = true;
+                        break;
+                case OPT_METRICS:
+                        metrics = true;
                         break;
                 case 'n':
                         o.dry_run = true;
@@ -229,14 +283,26 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                 }
         if (lb_cmd_options_done(ctx, argc, argv) < 0)
                 return lb_output_fail(ctx, LB_EXIT_USAGE);
+        if (o.this_az && o.availability_zone) {
+                lb_err(ctx, "reap: --az and --this-az exclude each other");
+                return lb_output_fail(ctx, LB_EXIT_USAGE);
+        }
+        o.metrics = metrics || ctx->settings.metrics;
 
         struct lb_reap_report report = { 0 };
+        struct lb_reap_metrics_result published = { 0 };
         r = lb_reap_run(ctx, &o, &report);
         int exit_code = r < 0 ? lb_exit_code_for_aws_error(r) : lb_reap_exit_code(&report.plan);
+        if (exit_code == LB_EXIT_ATTENTION)
+                warn_attention(ctx, &report);
+        /* A failed publication changes nothing reap did: it is a partial failure (exit 1), unless a
+         * human is needed anyway (4 wins). */
+        if (r >= 0 && o.metrics && lb_reap_metrics_publish(ctx, &report, &published) < 0 && exit_code == LB_EXIT_OK)
+                exit_code = LB_EXIT_PARTIAL;
         if (json)
-                (void) lb_output_json_report(ctx, report_json(ctx, &o, &report, exit_code), exit_code);
+                (void) lb_output_json_report(ctx, report_json(ctx, &o, &report, &published, exit_code), exit_code);
         else if (r >= 0)
-                print_text(ctx, &o, &report);
+                print_text(ctx, &o, &report, &published);
         lb_reap_report_done(&report);
         return exit_code;
 }

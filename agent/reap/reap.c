@@ -274,6 +274,7 @@ int lb_reap_exit_code(const struct lb_reap_plan *p) {
 
 void lb_reap_report_done(struct lb_reap_report *r) {
         lb_reap_plan_done(&r->plan);
+        lb_aws_close(&r->aws);
 }
 
 /* ---- running it ---- */
@@ -515,8 +516,29 @@ static void reap_done(struct reap *r) {
         lb_aws_close(&r->aws);
 }
 
+/* The zone of the instance reap runs on, when asked for (--this-az): from the identity. */
+static int resolve_zone(struct reap *r, const struct lb_reap_options *o, struct lb_reap_options *scoped) {
+        *scoped = *o;
+        if (o->this_az) {
+                if (lb_strscpy(r->report->availability_zone, sizeof r->report->availability_zone,
+                               r->aws.identity.availability_zone) < 0 || isempty(r->report->availability_zone)) {
+                        lb_err(r->ctx, "this instance's availability zone is unknown (IMDS identity)");
+                        return -EINVAL;
+                }
+                lb_debug(r->ctx, "reaping this instance's zone, %s", r->report->availability_zone);
+        } else if (!isempty(o->availability_zone) &&
+                   lb_strscpy(r->report->availability_zone, sizeof r->report->availability_zone,
+                              o->availability_zone) < 0) {
+                lb_err(r->ctx, "not an availability zone: %.64s", o->availability_zone);
+                return -EINVAL;
+        }
+        scoped->availability_zone = isempty(r->report->availability_zone) ? NULL : r->report->availability_zone;
+        return 0;
+}
+
 int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct lb_reap_report *report) {
         _cleanup_(reap_done) struct reap r = { .ctx = ctx, .s = &ctx->settings, .o = o, .report = report };
+        struct lb_reap_options scoped;
         uint64_t started = lb_now_ms();
         int q;
 
@@ -531,10 +553,15 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
                 return -EINVAL;
         }
 
-        /* reap needs no identity: off EC2 a region and credentials are enough. */
-        q = lb_aws_open(ctx, 0, &r.aws);
+        /* reap needs no identity unless it reaps this instance's zone: off EC2 a region and
+         * credentials are enough. */
+        q = lb_aws_open(ctx, (o->this_az ? LB_AWS_NEED_IDENTITY : 0) | (o->metrics ? LB_AWS_CLOUDWATCH : 0), &r.aws);
         if (q < 0)
                 return q;
+        q = resolve_zone(&r, o, &scoped);
+        if (q < 0)
+                return q;
+        r.o = &scoped;
         (void) lb_strscpy(report->region, sizeof report->region,
                           r.aws.have_identity ? r.aws.identity.region : strempty(r.s->region));
 
@@ -561,5 +588,7 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         }
         report->ec2_requests = lb_ec2_request_count(r.aws.ec2);
         report->elapsed_ms = lb_now_ms() - started;
+        report->aws = r.aws;
+        r.aws = (struct lb_aws) {};
         return q < 0 ? q : 0;
 }

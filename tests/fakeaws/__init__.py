@@ -6,6 +6,9 @@ One process serves, on 127.0.0.1 with ephemeral ports:
   * a fake IMDSv2 for any number of fake instances, selected by a path prefix
     (http://127.0.0.1:IMDS_PORT/<instance-id>/latest/...; /latest/... without a
     prefix is the first instance created);
+  * a fake CloudWatch (Query API version 2010-08-01, SigV4 service "monitoring") on the
+    same port: PutMetricData validated and answered like CloudWatch, the datapoints it
+    took kept for the control API;
   * a fake EC2 Query API (version 2016-11-15) that verifies SigV4 like AWS,
     answers in AWS's XML, and REALLY attaches volumes: every EBS volume is a
     sparse image file, and attaching it sets up a loop device, a fake sysfs
@@ -40,6 +43,7 @@ The modules, from the bottom up:
   query      the Query protocol: parameters, filters, pagination, the error answer, the
              service base class and the endpoint that dispatches by credential scope
   ec2        the EC2 actions and the XML shapes of their answers
+  cloudwatch CloudWatch's PutMetricData, its answers and errors, the datapoints taken
   imds       IMDSv2
   control    the /_fake/ control API
   server     the HTTP servers, the request log and FakeAws, which puts it all together
@@ -70,7 +74,7 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             multi_attach, root_of, attachments: [{volume_id, instance_id,
                                             device, status, attach_time, delete_on_termination,
                                             kernel_name, loop, rdev "7:3", node, sysfs, force, error}]
-  POST /_fake/faults                       {action: EC2 Action|"*"|"imds", kind, count? (1; -1 forever),
+  POST /_fake/faults                       {action: Query Action|"*"|"imds", kind, count? (1; -1 forever),
                                             latency_ms? (1000), status? (5xx), path? (imds: substring),
                                             timeout_ms? (30000, barrier)}
                                             kinds: throttle 5xx latency drop truncate malformed
@@ -92,7 +96,11 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
                                             (21600), max_results_cap (null)} -> the whole config
   GET  /_fake/config
-  GET  /_fake/requests                     [{service "imds"|"ec2", action (EC2 Action or IMDS path),
+  GET  /_fake/metrics                      the datapoints CloudWatch took, in order: [{namespace, metric_name,
+                                            value, statistic_values, values, unit, timestamp (as sent),
+                                            dimensions {name: value}, storage_resolution, received_at}]
+  POST /_fake/metrics/reset
+  GET  /_fake/requests                     [{service "imds"|"ec2"|"monitoring", action (Query Action or IMDS path),
                                             method, instance (IMDS: instance id; EC2: access key id),
                                             status (0: no answer), t (time.monotonic()), fault?,
                                             barrier?}]

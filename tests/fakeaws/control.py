@@ -99,6 +99,11 @@ class ControlApi:
                         case ("POST", ["requests", "reset"]):
                                 app.requests.reset()
                                 return 200, {"ok": True}
+                        case ("GET", ["metrics"]):
+                                return 200, app.cloudwatch.datapoints()
+                        case ("POST", ["metrics", "reset"]):
+                                app.cloudwatch.reset()
+                                return 200, {"ok": True}
                 raise ControlError(f"no such control endpoint: {method} {path}", 404)
 
         def create_volume(self, p: dict[str, Any]) -> Volume:

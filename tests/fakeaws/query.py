@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""AWS's Query protocol (EC2, and later Auto Scaling, STS, CloudWatch): a form POST
+"""AWS's Query protocol (EC2, CloudWatch, and later Auto Scaling, STS): a form POST
 (or GET) of Action=...&Version=... with the parameters flattened (Name.N, Name.N.Key),
 signed with SigV4, answered in XML.
 
@@ -241,6 +241,17 @@ class QueryService:
         def response(self, action: str, request_id: str, nodes: list[Node]) -> bytes:
                 return xmlout.response(action, self.namespace, request_id, nodes)
 
+        # What the service answers when it refuses, EC2's way unless a service says otherwise.
+
+        def error_reply(self, e: AwsError, request_id: str) -> Reply:
+                return error_reply(e, request_id)
+
+        def throttled(self) -> AwsError:
+                return AwsError("RequestLimitExceeded", "Request limit exceeded.", 503)
+
+        def server_error(self, status: int | None) -> AwsError:
+                return server_error(status)
+
 
 class QueryEndpoint:
         """Query requests on the API port. A signed request goes to the service named in its
@@ -292,7 +303,7 @@ class QueryEndpoint:
                                 entry["barrier"] = "released" if barrier.gather() else "broken"
                         if not self.throttle.admit(action):
                                 entry["fault"] = "token_bucket"
-                                raise throttled()
+                                raise service.throttled()
                         fault = self.faults.take(service.name, action)
                         if fault:
                                 entry["fault"] = fault.kind
@@ -302,10 +313,10 @@ class QueryEndpoint:
                         nodes = service.call(action, params)
                         reply = Reply(200, service.response(action, request_id, nodes), XML_CONTENT_TYPE)
                         if fault and fault.after_success:
-                                return self.fault_after(fault, reply, request_id)
+                                return self.fault_after(fault, service, reply, request_id)
                         return reply, False
                 except AwsError as e:
-                        return error_reply(e, request_id), False
+                        return service.error_reply(e, request_id), False
 
         def fault_before(self, fault: Fault, service: QueryService, action: str, params: dict[str, str],
                          request_id: str) -> tuple[Reply | None, bool] | bool:
@@ -315,9 +326,9 @@ class QueryEndpoint:
                         time.sleep(fault.latency_ms / 1000)
                         return False
                 if kind == "throttle":
-                        return error_reply(throttled(), request_id), False
+                        return service.error_reply(service.throttled(), request_id), False
                 if kind == "5xx":
-                        return error_reply(server_error(fault.status), request_id), False
+                        return service.error_reply(service.server_error(fault.status), request_id), False
                 if kind == "drop":
                         return None, False
                 if kind in ("truncate", "malformed"):
@@ -327,7 +338,7 @@ class QueryEndpoint:
                                 try:
                                         body = service.response(action, request_id, service.call(action, params))
                                 except AwsError as e:
-                                        return error_reply(e, request_id), False
+                                        return service.error_reply(e, request_id), False
                         else:
                                 body = service.response(action, request_id, [("return", True)])
                         if kind == "truncate":
@@ -337,10 +348,11 @@ class QueryEndpoint:
                 return False    # *_after_success
 
         @staticmethod
-        def fault_after(fault: Fault, reply: Reply, request_id: str) -> tuple[Reply | None, bool]:
+        def fault_after(fault: Fault, service: QueryService, reply: Reply,
+                        request_id: str) -> tuple[Reply | None, bool]:
                 kind = fault.base_kind
                 if kind == "drop":
                         return None, False
                 if kind == "truncate":
                         return reply, True
-                return error_reply(server_error(fault.status), request_id), False
+                return service.error_reply(service.server_error(fault.status), request_id), False

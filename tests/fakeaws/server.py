@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .base import Logger, Reply
+from .cloudwatch import CloudWatchApi
 from .config import Config
 from .control import ControlApi
 from .devices import Attacher
@@ -194,8 +195,10 @@ class FakeAws:
                 self.store = Store(state_dir, region, self.config, self.attacher, self.log, self.stopping)
                 self.verifier = SigV4Verifier(self.store.credentials.get, region)
                 self.ec2 = Ec2Api(self.store)
+                self.cloudwatch = CloudWatchApi()
                 # Another Query service is one more module, and one more entry here.
-                self.query = QueryEndpoint([self.ec2], self.verifier, self.faults, self.config, self.throttle)
+                self.query = QueryEndpoint([self.ec2, self.cloudwatch], self.verifier, self.faults, self.config,
+                                           self.throttle)
                 self.imds = ImdsService(self.store, self.config, self.faults, self.stopping)
                 self.control = ControlApi(self)
                 self.imds_port = 0

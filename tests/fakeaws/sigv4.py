@@ -16,6 +16,11 @@ MAX_CLOCK_SKEW_S = 300
 CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/([^,\s]*)")
 
 
+class SignatureMismatch(AwsError):
+        """A known key, but the signature is not the one it makes: EC2 says AuthFailure like for
+        an unknown key; the other Query services say SignatureDoesNotMatch."""
+
+
 def credential_scope(authorization: str) -> tuple[str | None, str | None]:
         """The access key id and the service name in a SigV4 Authorization header's
         credential scope (None where missing), read before the signature is checked:
@@ -87,7 +92,8 @@ class SigV4Verifier:
                 expected = self.signature(cred.secret_access_key, method, raw_path, raw_query, hdrs,
                                           signed, body, amz_date, "/".join(scope[1:]))
                 if not hmac.compare_digest(expected, fields["Signature"]):
-                        raise AwsError("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
+                        raise SignatureMismatch("AuthFailure", "AWS was not able to validate the provided access credentials",
+                                                401)
 
                 token = (hdrs.get("x-amz-security-token") or [None])[0]
                 if cred.token is not None:

@@ -46,3 +46,25 @@ def error(code: str, message: str, request_id: str) -> bytes:
                 f"<Response><Errors><Error><Code>{xml_escape(code)}</Code>"
                 f"<Message>{xml_escape(message)}</Message></Error></Errors>"
                 f"<RequestID>{request_id}</RequestID></Response>").encode()
+
+
+def query_response(action: str, namespace: str, request_id: str, result: list[Node] | None) -> bytes:
+        """The answer of the Query services other than EC2 (CloudWatch, STS, Auto Scaling):
+        <ActionResponse> with <ActionResult> (only for actions that have an output) and
+        <ResponseMetadata><RequestId>."""
+        out = ['<?xml version="1.0" encoding="UTF-8"?>', f'<{action}Response xmlns="{namespace}">']
+        if result is not None:
+                lines(f"{action}Result", result, 1, out)
+        lines("ResponseMetadata", [("RequestId", request_id)], 1, out)
+        out.append(f"</{action}Response>")
+        return ("\n".join(out) + "\n").encode()
+
+
+def query_error(code: str, message: str, request_id: str, namespace: str, sender: bool) -> bytes:
+        """Their error document: <ErrorResponse><Error> with Type (Sender or Receiver), Code and
+        Message, then RequestId."""
+        out = [f'<ErrorResponse xmlns="{namespace}">']
+        lines("Error", [("Type", "Sender" if sender else "Receiver"), ("Code", code), ("Message", message)], 1, out)
+        lines("RequestId", request_id, 1, out)
+        out.append("</ErrorResponse>")
+        return ("\n".join(out) + "\n").encode()

@@ -355,6 +355,152 @@ def test_expired_role_credentials(fake, tmp_path):
 
 
 # --------------------------------------------------------------------------
+# CloudWatch: PutMetricData as Debian's awscli (Query protocol) sends it
+# --------------------------------------------------------------------------
+
+CW_NS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+
+
+def cw_error(answer: lbtest.HttpAnswer) -> tuple[str, str, str]:
+        """(Type, Code, Message) of CloudWatch's error document."""
+        root = ET.fromstring(answer.body)
+        assert root.tag == f"{{{CW_NS}}}ErrorResponse", answer.text
+        assert root.findtext("cw:RequestId", namespaces={"cw": CW_NS})
+        err = root.find("cw:Error", namespaces={"cw": CW_NS})
+        return tuple(err.findtext(f"cw:{k}", namespaces={"cw": CW_NS}) for k in ("Type", "Code", "Message"))
+
+
+def test_awscli_put_metric_data_is_recorded(fake, tmp_path):
+        when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).replace(microsecond=0)
+        data = [{"MetricName": "Stranded", "Value": 2, "Unit": "Count", "Timestamp": when.isoformat(),
+                 "Dimensions": [{"Name": "Group", "Value": "ads"}, {"Name": "AvailabilityZone", "Value": "us-east-1a"}]},
+                {"MetricName": "Ratio", "Value": 0.25, "StorageResolution": 1},
+                {"MetricName": "Latency", "StatisticValues": {"SampleCount": 2, "Sum": 3, "Minimum": 1, "Maximum": 2},
+                 "Unit": "Seconds"}]
+        r = awscli(fake, tmp_path, "cloudwatch", "put-metric-data", "--namespace", "Lifeboat/test",
+                   "--metric-data", json.dumps(data))
+        assert r.returncode == 0, r.stderr
+        got = fake.metrics()
+        assert [(d["namespace"], d["metric_name"], d["value"], d["unit"]) for d in got] == [
+                ("Lifeboat/test", "Stranded", 2, "Count"), ("Lifeboat/test", "Ratio", 0.25, None),
+                ("Lifeboat/test", "Latency", None, "Seconds")]
+        assert got[0]["dimensions"] == {"Group": "ads", "AvailabilityZone": "us-east-1a"}
+        assert dt.datetime.fromisoformat(got[0]["timestamp"].replace("Z", "+00:00")) == when
+        assert got[1]["storage_resolution"] == 1 and got[1]["dimensions"] == {}
+        assert got[2]["statistic_values"] == {"SampleCount": 2, "Sum": 3, "Minimum": 1, "Maximum": 2}
+        # Signed for "monitoring", answered as CloudWatch, logged as such.
+        [call] = fake.requests(action="PutMetricData")
+        assert (call["service"], call["status"], call["instance"]) == ("monitoring", 200, lbtest.STATIC_ACCESS_KEY)
+        fake.reset_metrics()
+        assert fake.metrics() == []
+
+
+def test_awscli_sees_cloudwatch_errors(fake, tmp_path):
+        def put(ns: str, data: list) -> tuple[int, str]:
+                r = awscli(fake, tmp_path, "cloudwatch", "put-metric-data", "--namespace", ns,
+                           "--metric-data", json.dumps(data), extra_env={"AWS_MAX_ATTEMPTS": "1"})
+                return r.returncode, r.stderr
+
+        rc, err = put("AWS/EBS", [{"MetricName": "M", "Value": 1}])
+        assert rc == 254 and "(InvalidParameterValue)" in err and "AWS/EBS" in err, err
+        # botocore does not check enums: CloudWatch does.
+        rc, err = put("Lifeboat", [{"MetricName": "M", "Value": 1, "Unit": "Furlongs"}])
+        assert rc == 254 and "MetricData.member.1.Unit must be a value in the set" in err, err
+        old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=15)).isoformat()
+        rc, err = put("Lifeboat", [{"MetricName": "M", "Value": 1}, {"MetricName": "M", "Value": 1, "Timestamp": old}])
+        assert rc == 254 and "MetricData.member.2.Timestamp must specify a time within the past two weeks" in err
+        rc, err = put("Lifeboat", [{"MetricName": "M", "Value": 1, "StatisticValues":
+                                    {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1}}])
+        assert rc == 254 and "(InvalidParameterCombination)" in err and "mutually exclusive" in err, err
+        rc, err = put("Lifeboat", [{"MetricName": "M", "Value": 1, "Dimensions": [{"Name": "D", "Value": str(i)}
+                                                                                  for i in range(31)]}])
+        assert rc == 254 and "must not have a size greater than 30" in err, err
+        # A refused request is taken not at all, not half.
+        assert fake.metrics() == []
+        # Throttling is retried by botocore (standard mode), and then taken.
+        fake.fault(action="PutMetricData", kind="throttle", count=1)
+        r = awscli(fake, tmp_path, "cloudwatch", "put-metric-data", "--namespace", "Lifeboat",
+                   "--metric-name", "M", "--value", "7")
+        assert r.returncode == 0, r.stderr
+        assert [q["status"] for q in fake.requests(action="PutMetricData")][-2:] == [400, 200]
+        assert [d["value"] for d in fake.metrics()] == [7]
+
+
+def test_awscli_bad_secret_for_cloudwatch(fake, tmp_path):
+        r = awscli(fake, tmp_path, "cloudwatch", "put-metric-data", "--namespace", "Lifeboat",
+                   "--metric-name", "M", "--value", "1", secret_key="not-the-secret")
+        assert r.returncode == 254 and "SignatureDoesNotMatch" in r.stderr, r.stderr
+        r = awscli(fake, tmp_path, "cloudwatch", "put-metric-data", "--namespace", "Lifeboat",
+                   "--metric-name", "M", "--value", "1", access_key="AKIDUNKNOWN", secret_key="x")
+        assert r.returncode == 254 and "InvalidClientTokenId" in r.stderr, r.stderr
+        assert fake.metrics() == []
+
+
+def test_put_metric_data_shapes_and_errors(fake):
+        ok = fake.cloudwatch("PutMetricData", {"Namespace": "Lifeboat", "MetricData.member.1.MetricName": "M",
+                                               "MetricData.member.1.Value": "1"})
+        assert ok.status == 200, ok.text
+        root = ET.fromstring(ok.body)
+        assert root.tag == f"{{{CW_NS}}}PutMetricDataResponse"
+        assert [c.tag for c in root] == [f"{{{CW_NS}}}ResponseMetadata"], "no output, no Result element"
+        assert root.findtext("cw:ResponseMetadata/cw:RequestId", namespaces={"cw": CW_NS})
+
+        member = {"MetricData.member.1.MetricName": "M", "MetricData.member.1.Value": "1"}
+        for params, status, code, message in [
+                ({"MetricData.member.1.MetricName": "M", "MetricData.member.1.Value": "1"}, 400, "MissingParameter",
+                 "The parameter Namespace is required."),
+                ({"Namespace": "Lifeboat"}, 400, "MissingParameter", "The parameter MetricData is required."),
+                ({"Namespace": "Lifeboat", "MetricData": ""}, 400, "MissingParameter",
+                 "The parameter MetricData is required."),
+                ({"Namespace": ":x", **member}, 400, "InvalidParameterValue",
+                 "The value :x for parameter Namespace is invalid."),
+                ({"Namespace": "Lifeboat", "MetricData.member.1.Value": "1",
+                  "MetricData.member.1.Dimensions.member.1.Name": "Group",
+                  "MetricData.member.2.MetricName": "M", "MetricData.member.2.Value": "1",
+                  "MetricData.member.2.Dimensions.member.1.Name": "Group"}, 400, "MissingParameter",
+                 "The parameter MetricData.member.1.MetricName is required.\n"
+                 "The parameter MetricData.member.1.Dimensions.member.1.Value is required.\n"
+                 "The parameter MetricData.member.2.Dimensions.member.1.Value is required."),
+                ({"Namespace": "Lifeboat", "MetricData.member.1.MetricName": "M"}, 400, "InvalidParameterCombination",
+                 "At least one of the parameters MetricData.member.1.Value and MetricData.member.1.StatisticValues "
+                 "must be specified."),
+                ({"Namespace": "Lifeboat", "MetricData.member.1.MetricName": "M", "MetricData.member.1.Value": "NaN"},
+                 400, "InvalidParameterValue", "The value NaN for parameter MetricData.member.1.Value is invalid."),
+                ({"Namespace": "Lifeboat", **member, "MetricData.member.1.StorageResolution": "5"}, 400,
+                 "InvalidParameterValue", "The value 5 for parameter MetricData.member.1.StorageResolution is invalid."),
+                ({"Namespace": "Lifeboat", **{f"MetricData.member.{i}.{k}": v for i in range(1, 1002)
+                                              for k, v in (("MetricName", "M"), ("Value", "1"))}}, 400,
+                 "InvalidParameterValue", "The collection MetricData must not have a size greater than 1000."),
+        ]:
+                a = fake.cloudwatch("PutMetricData", params)
+                assert (a.status, cw_error(a)) == (status, ("Sender", code, message)), params
+        # A thousand is fine.
+        big = {f"MetricData.member.{i}.{k}": v for i in range(1, 1001) for k, v in (("MetricName", "M"), ("Value", str(i)))}
+        assert fake.cloudwatch("PutMetricData", {"Namespace": "Lifeboat", **big}).status == 200
+        assert len(fake.metrics()) == 1001
+
+        # SigV4 for "monitoring": signed for another service, the request is that service's.
+        a = fake.cloudwatch("PutMetricData", {"Namespace": "Lifeboat", **member}, service="ec2")
+        assert (a.status, error_code(a)) == (400, "InvalidAction")
+        a = fake.cloudwatch("PutMetricData", {"Namespace": "Lifeboat", **member}, secret_key="wrong")
+        assert (a.status, cw_error(a)[1]) == (403, "SignatureDoesNotMatch")
+        a = fake.cloudwatch("ListMetrics")
+        assert (a.status, cw_error(a)[1]) == (400, "InvalidAction")
+
+        # Faults speak CloudWatch too.
+        fake.fault(action="PutMetricData", kind="throttle")
+        a = fake.cloudwatch("PutMetricData", {"Namespace": "Lifeboat", **member})
+        assert (a.status, cw_error(a)) == (400, ("Sender", "Throttling", "Rate exceeded"))
+        fake.fault(action="PutMetricData", kind="5xx")
+        a = fake.cloudwatch("PutMetricData", {"Namespace": "Lifeboat", **member})
+        assert (a.status, cw_error(a)[:2]) == (500, ("Receiver", "InternalServiceError"))
+        assert len(fake.metrics()) == 1001
+        # Each request went to the service its signature names: one to EC2, the rest to CloudWatch.
+        services = [r["service"] for r in fake.requests(action="PutMetricData")]
+        assert services.count("ec2") == 1 and set(services) == {"ec2", "monitoring"}
+
+
+# --------------------------------------------------------------------------
 # SigV4 and EC2 errors, directly
 # --------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ EXPECTED_FILES = {
     *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
         "fluent.conf", "ecs-task-definition.json", "lifeboat-policy.json", "launch-template.json",
         "cloud-config.yaml", "user-data.sh", "lifeboat-ecs-al2023.pkr.hcl", "install-lifeboat.sh")),
+    *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
+        "lifeboat-reap-policy.json", "lifeboat-reap-scheduler-policy.json", "lifeboat-reap-task-definition.json",
+        "lifeboat-reap-schedule.json", "lifeboat-attention-alarm.json", "lifeboat-reaper-silent-alarm.json")),
 }
 EXPECTED_DIRS = {
     "/etc/lifeboat",
@@ -348,7 +351,11 @@ def test_unit_ordering_and_failure_semantics():
 
     reap = read_unit(sysd / "lifeboat-reap.service")
     assert reap["Service"]["Type"] == ["oneshot"] and "Install" not in reap
-    assert "SuccessExitStatus" not in reap["Service"], "exit 4 (a human is needed) must fail the unit"
+    # On an instance, reap looks at this instance's zone only; exit 4 (stranded or quarantined
+    # volumes, a condition of the group that every instance sees) does not fail the unit on
+    # each instance: it reaches a person through the metrics and an alarm. README, "Unit ordering".
+    assert reap["Service"]["ExecStart"] == ["/usr/sbin/lifeboat", "reap", "--this-az"]
+    assert reap["Service"]["SuccessExitStatus"] == ["4"], "1, 2 and 3 still fail the unit"
     timer = read_unit(sysd / "lifeboat-reap.timer")
     assert seconds(timer["Timer"]["RandomizedDelaySec"][0]) > 0
     assert timer["Install"]["WantedBy"] == ["timers.target"]
@@ -671,7 +678,7 @@ def test_iam_reap_policy_is_reap_alone():
     """reap's own role (lifeboat-reap-policy.json): what agent/reap/ calls and nothing else. It
     cannot write lifeboat:state, so it cannot meet DeleteVolume's state=flushed condition itself,
     and it touches no instance."""
-    by_action = policy_statements("lifeboat-reap-policy.json")
+    by_action = {a: ss for a, ss in policy_statements("lifeboat-reap-policy.json").items() if a.startswith("ec2:")}
     calls = ec2_calls_of("reap")
     assert calls == {"DescribeVolumes", "CreateTags", "DeleteTags", "DeleteVolume"}, calls
     assert {f"ec2:{a}" for a in calls} == set(by_action)
@@ -679,6 +686,111 @@ def test_iam_reap_policy_is_reap_alone():
     assert keys == {"lifeboat:available-since"}, keys
     check_least_privilege(by_action, keys)
     assert not any(":instance/" in s["Resource"] for ss in by_action.values() for s in ss)
+
+
+def setting_default(name):
+    """The default of a setting, from the table in agent/basic/settings.c."""
+    table = (SRC / "agent/basic/settings.c").read_text()
+    return re.search(rf'\{{ "{name}", \w+, F\(\w+\), [^,]+,\s*"([^"]*)"', table)[1]
+
+
+def actions_of(statement):
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+
+def test_iam_metrics_statement_allows_exactly_what_reap_publishes():
+    """cloudwatch:PutMetricData has no resource ARN: the namespace condition is the only limit.
+    Both roles that run reap (the instances' with the timer, the central reaper's) may publish,
+    to the default namespace only; nothing but reap publishes."""
+    cw_source = (SRC / "agent/aws/cloudwatch.c").read_text()
+    sent = set(re.findall(r'lb_form_init_action\([^"\n;]*"([A-Z]\w+)"', cw_source))
+    assert sent == {"PutMetricData"}, sent
+    publishers = {p.parent.name for p in (SRC / "agent").glob("*/*.c")
+                  if p.parent.name != "aws" and re.search(r"\blb_cloudwatch_put_metric_data\(", p.read_text())}
+    assert publishers == {"reap"}, publishers
+    namespace = setting_default("LIFEBOAT_METRICS_NAMESPACE")
+    assert namespace == "Lifeboat"
+    for name in ("lifeboat-policy.json", "lifeboat-reap-policy.json"):
+        statements = json.loads((PKG / "iam" / name).read_text())["Statement"]
+        cw = [s for s in statements if any(a.startswith("cloudwatch:") for a in actions_of(s))]
+        assert {a for s in cw for a in actions_of(s)} == {f"cloudwatch:{a}" for a in sent}, name
+        for s in cw:
+            assert s["Effect"] == "Allow" and s["Resource"] == "*", s
+            assert s["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}, s
+
+
+def reap_metric_names():
+    """The metric names of agent/reap/metrics.c's table, and the dimension names."""
+    names = re.findall(r'\{ \.name = "(\w+)"', (SRC / "agent/reap/metrics.c").read_text())
+    dims = dict(re.findall(r'^#define LB_REAP_DIMENSION_(\w+) "(\w+)"', (SRC / "include/lifeboat/reap/metrics.h").read_text(), re.M))
+    return names, dims
+
+
+def test_alarms_are_valid_requests_on_what_reap_publishes():
+    names, dims = reap_metric_names()
+    assert {"Stranded", "Quarantined", "DirtyAvailable", "Deleted", "DeletionsFailed"} <= set(names), names
+    namespace = setting_default("LIFEBOAT_METRICS_NAMESPACE")
+    group = json.loads((PKG / "ecs/lifeboat-reap-task-definition.json").read_text())
+    group = {e["name"]: e["value"] for e in group["containerDefinitions"][0]["environment"]}["LIFEBOAT_GROUP"]
+    for f in ("lifeboat-attention-alarm.json", "lifeboat-reaper-silent-alarm.json"):
+        aws_validate("cloudwatch", "put-metric-alarm", PKG / "cloudwatch" / f)
+
+    attention = json.loads((PKG / "cloudwatch/lifeboat-attention-alarm.json").read_text())
+    stats = {m["Id"]: m["MetricStat"] for m in attention["Metrics"] if "MetricStat" in m}
+    [expr] = [m for m in attention["Metrics"] if m.get("ReturnData")]
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {"Stranded", "Quarantined"}
+    for s in stats.values():
+        # The group's totals: only the central (region-wide) reaper publishes them.
+        assert s["Metric"]["Namespace"] == namespace
+        assert s["Metric"]["Dimensions"] == [{"Name": dims["GROUP"], "Value": group}]
+        # Several reapers may publish the same hour (the timer, a person): the largest count counts.
+        assert s["Stat"] == "Maximum" and s["Period"] == 3600
+    assert set(re.findall(r"[a-z]+", expr["Expression"])) == set(stats) and "+" in expr["Expression"]
+    assert attention["ComparisonOperator"] == "GreaterThanThreshold" and attention["Threshold"] == 0
+    assert attention["AlarmActions"]
+
+    silent = json.loads((PKG / "cloudwatch/lifeboat-reaper-silent-alarm.json").read_text())
+    assert silent["MetricName"] in names and silent["Namespace"] == namespace
+    assert silent["Dimensions"] == [{"Name": dims["GROUP"], "Value": group}]
+    assert silent["Statistic"] == "SampleCount" and silent["TreatMissingData"] == "breaching"
+    assert silent["ComparisonOperator"] == "LessThanThreshold" and silent["Threshold"] == 1
+
+
+def test_central_reaper_task_schedule_and_roles_fit_together():
+    """The recommended setup (README, "One reaper per group"): EventBridge Scheduler runs the
+    Fargate task `lifeboat reap --metrics` once an hour with the reap role."""
+    task_path, schedule_path = PKG / "ecs/lifeboat-reap-task-definition.json", PKG / "ecs/lifeboat-reap-schedule.json"
+    aws_validate("ecs", "register-task-definition", task_path)
+    aws_validate("scheduler", "create-schedule", schedule_path)
+    task, schedule = json.loads(task_path.read_text()), json.loads(schedule_path.read_text())
+
+    # Fargate: it still runs when the group's own instances are gone, which is when volumes strand.
+    assert task["requiresCompatibilities"] == ["FARGATE"] and task["networkMode"] == "awsvpc"
+    [c] = task["containerDefinitions"]
+    assert c["entryPoint"] == ["/usr/sbin/lifeboat"] and c["command"][:1] == ["reap"] and "--metrics" in c["command"]
+    assert not {"--az", "--this-az", "--dry-run"} & set(c["command"]), "the whole region, for real"
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true" and env["AWS_REGION"] and env["LIFEBOAT_GROUP"]
+    # reap only calls AWS: no root, nothing written.
+    assert c["user"] != "0" and c["readonlyRootFilesystem"] is True
+    assert task["taskRoleArn"].endswith(":role/lifeboat-reap")
+
+    ecs = schedule["Target"]["EcsParameters"]
+    assert schedule["ScheduleExpression"] == "rate(1 hour)" and schedule["State"] == "ENABLED"
+    assert ecs["LaunchType"] == "FARGATE" and ecs["TaskCount"] == 1
+    assert ecs["TaskDefinitionArn"].endswith(f":task-definition/{task['family']}")
+    assert schedule["Target"]["Arn"].endswith(f":cluster/{env['LIFEBOAT_GROUP']}")
+
+    # The scheduler's role: run this task on this cluster, pass its two roles to ECS, nothing else.
+    statements = json.loads((PKG / "iam/lifeboat-reap-scheduler-policy.json").read_text())["Statement"]
+    assert sorted(a for s in statements for a in actions_of(s)) == ["ecs:RunTask", "iam:PassRole"]
+    [run_task] = [s for s in statements if actions_of(s) == ["ecs:RunTask"]]
+    assert set(run_task["Resource"]) == {ecs["TaskDefinitionArn"], ecs["TaskDefinitionArn"] + ":*"}
+    assert run_task["Condition"] == {"ArnEquals": {"ecs:cluster": schedule["Target"]["Arn"]}}
+    [pass_role] = [s for s in statements if actions_of(s) == ["iam:PassRole"]]
+    assert set(pass_role["Resource"]) == {task["taskRoleArn"], task["executionRoleArn"]}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert schedule["Target"]["RoleArn"].endswith(":role/lifeboat-reap-scheduler")
 
 
 def test_fluentd_example_matches_the_agent_defaults():

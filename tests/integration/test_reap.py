@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -449,3 +450,198 @@ def test_throttled_past_retries_is_reported(fake, tmp_path):
         p = run_lifeboat(env, "reap")
         assert p.returncode == EXIT_OK, p.stderr
         assert state_of(fake, vid) == "deleted"
+
+
+# --------------------------------------------------------------------------
+# metrics: reap --metrics against the fake CloudWatch
+# --------------------------------------------------------------------------
+
+METRICS = ("DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed")
+
+
+def metrics_env(fake: lbtest.FakeAWS, tmp_path: Path, **settings: str) -> dict[str, str]:
+        return {**reap_env(fake, tmp_path), "AWS_ENDPOINT_URL_CLOUDWATCH": fake.cloudwatch_endpoint, **settings}
+
+
+def expected_counts(doc: dict[str, Any], zone: str | None) -> dict[str, int]:
+        """What each metric must say for a zone (None: the whole group), from reap's own report."""
+        vols = [v for v in doc["volumes"] if zone is None or v["availability_zone"] == zone]
+        cat = [v["category"] for v in vols]
+        return {
+                "DirtyAvailable": sum(v["lifeboat_state"] == "dirty" and v["status"] == "available" for v in vols),
+                "Stranded": cat.count("stranded"),
+                "Quarantined": cat.count("quarantined"),
+                "Deleted": cat.count("deleted"),
+                "DeletionsFailed": cat.count("failed"),
+        }
+
+
+def published(fake: lbtest.FakeAWS, namespace: str = "Lifeboat") -> dict[tuple[str, str | None], float]:
+        """{(metric, zone or None for the group's own): value} of what CloudWatch took; each once."""
+        out: dict[tuple[str, str | None], float] = {}
+        for d in fake.metrics(namespace):
+                dims = d["dimensions"]
+                assert dims["Group"] == GROUP and set(dims) <= {"Group", "AvailabilityZone"}, d
+                key = (d["metric_name"], dims.get("AvailabilityZone"))
+                assert key not in out, f"{key} published twice"
+                assert d["unit"] == "Count" and d["storage_resolution"] == 60, d
+                out[key] = d["value"]
+        return out
+
+
+def test_metrics_match_what_reap_reported(fake, tmp_path):
+        env = metrics_env(fake, tmp_path)
+        group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(7200))
+        group_volume(fake, AZ_B, "flushed", flushed_at=iso_ago(3600))
+        group_volume(fake, AZ_A, "dirty", available_since=iso_ago(3 * 3600))       # stranded
+        group_volume(fake, AZ_B, "dirty")                                            # waiting
+        group_volume(fake, AZ_B, "quarantined", reason="foreign filesystem")
+        group_volume(fake, AZ_B, "quarantined", reason="blank")
+        group_volume(fake, AZ_A, create_time=iso_ago(3600))                          # unused
+        group_volume(fake, AZ_A, "flushed", group="other-group", flushed_at=iso_ago(3600))
+        inst = fake.add_instance(availability_zone=AZ_A, buffer={"tags": lbtest.group_tags(GROUP, "dirty")})
+
+        p, doc = reap_json(env, "--metrics")
+        assert p.returncode == EXIT_ATTENTION, p.stderr
+        assert doc["metrics"] == {"namespace": "Lifeboat", "skipped": None, "datapoints": 15, "published": 15,
+                                  "requests": 1, "error": None}
+        assert inst["buffer_volume_id"] in by_id(doc)    # dirty but in use: not DirtyAvailable
+        # A unit that does not fail on 4 (the timer) still shows it: a warning in the journal.
+        assert f"1 stranded and 2 quarantined volumes of group {GROUP} need a human" in p.stderr
+        assert doc["error"] is None, "a warning, not an error"
+
+        got = published(fake)
+        want = {(m, z): float(n) for z in (AZ_A, AZ_B, None) for m, n in expected_counts(doc, z).items()}
+        assert got == want
+        # The numbers themselves, not only their agreement with the report.
+        assert [got[(m, None)] for m in METRICS] == [2, 1, 2, 3, 0]
+        assert [got[(m, AZ_A)] for m in METRICS] == [1, 1, 0, 2, 0]
+        # Every datapoint carries the time of the plan.
+        assert {d["timestamp"] for d in fake.metrics()} == {doc["now"]}
+        # Signed for "monitoring" with reap's own credentials, and taken.
+        calls = requests(fake, action="PutMetricData")
+        assert [(c["service"], c["status"], c["instance"]) for c in calls] == [
+                ("monitoring", 200, lbtest.STATIC_ACCESS_KEY)]
+
+
+def test_failed_deletions_are_counted(fake, tmp_path):
+        env = metrics_env(fake, tmp_path)
+        vid = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        fake.fault(action="DeleteVolume", kind="throttle", count=-1)
+        p, doc = reap_json(env, "--metrics")
+        assert p.returncode == EXIT_PARTIAL, p.stderr
+        assert by_id(doc)[vid]["category"] == "failed" and doc["metrics"]["published"] == 10
+        got = published(fake)
+        assert got[("DeletionsFailed", AZ_A)] == got[("DeletionsFailed", None)] == 1
+        assert got[("Deleted", AZ_A)] == got[("Deleted", None)] == 0
+
+
+def test_metrics_of_one_zone_and_the_setting(fake, tmp_path):
+        """LIFEBOAT_METRICS turns them on, LIFEBOAT_METRICS_NAMESPACE names the namespace; a run
+        limited to a zone publishes that zone alone (it cannot know the group's totals), zeros
+        included, also when the zone has no volume at all."""
+        env = metrics_env(fake, tmp_path, LIFEBOAT_METRICS="true", LIFEBOAT_METRICS_NAMESPACE="Team/Spot Logs")
+        group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        group_volume(fake, AZ_B, "quarantined", reason="bad")
+
+        p = run_lifeboat(env, "reap", "--az", AZ_A)
+        assert p.returncode == EXIT_OK, p.stderr
+        assert "metrics: 5 datapoints published to CloudWatch namespace Team/Spot Logs" in p.stdout
+        assert published(fake, "Team/Spot Logs") == {(m, AZ_A): float(m == "Deleted") for m in METRICS}
+
+        fake.reset_metrics()
+        p, doc = reap_json(env, "--az", "us-east-1c")
+        assert p.returncode == EXIT_OK and doc["volumes"] == []
+        assert published(fake, "Team/Spot Logs") == {(m, "us-east-1c"): 0.0 for m in METRICS}
+        assert fake.metrics("Lifeboat") == []
+
+
+def test_metrics_failure_is_reported_and_changes_nothing_reap_did(fake, tmp_path):
+        env = metrics_env(fake, tmp_path)
+        old = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        fake.fault(action="PutMetricData", kind="5xx", count=-1)
+
+        p, doc = reap_json(env, "--metrics")
+        # The deletion stands; the missing report to CloudWatch is a partial failure.
+        assert p.returncode == EXIT_PARTIAL, p.stderr
+        assert by_id(doc)[old]["category"] == "deleted" and state_of(fake, old) == "deleted"
+        m = doc["metrics"]
+        assert m["published"] == 0 and m["datapoints"] == 10 and m["requests"] == 3     # standard retries
+        assert m["error"].startswith("InternalServiceError")
+        assert doc["error"].startswith("Publishing the metrics to CloudWatch failed (0 of 10 datapoints taken)")
+        assert "Publishing the metrics to CloudWatch failed" in p.stderr
+        assert fake.metrics() == []
+
+        # A human is needed anyway: 4 still wins.
+        group_volume(fake, AZ_B, "quarantined", reason="bad")
+        p = run_lifeboat(env, "reap", "--metrics")
+        assert p.returncode == EXIT_ATTENTION, p.stderr
+        assert "metrics: 0 of 10 datapoints published" in p.stdout and "InternalServiceError" in p.stdout
+
+        # CloudWatch unreachable: the same.
+        fake.reset_faults()
+        env["AWS_ENDPOINT_URL_CLOUDWATCH"] = "http://127.0.0.1:9"
+        p, doc = reap_json(env, "--metrics")
+        assert p.returncode == EXIT_ATTENTION and doc["metrics"]["published"] == 0 and doc["metrics"]["error"]
+
+
+def test_dry_run_publishes_nothing(fake, tmp_path):
+        env = metrics_env(fake, tmp_path)
+        group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        p, doc = reap_json(env, "--metrics", "--dry-run")
+        assert p.returncode == EXIT_OK, p.stderr
+        assert doc["metrics"]["skipped"] == "dry run" and doc["metrics"]["published"] == 0
+        assert requests(fake, action="PutMetricData") == []
+        # Without --metrics (and without the setting) the key is null and nothing is sent.
+        p, doc = reap_json(env)
+        assert p.returncode == EXIT_OK and doc["metrics"] is None
+        assert requests(fake, action="PutMetricData") == []
+
+
+# --------------------------------------------------------------------------
+# the per-instance timer: this instance's zone only
+# --------------------------------------------------------------------------
+
+def unit_exec_start() -> list[str]:
+        """The shipped reap unit's command line, with this build's binary."""
+        unit = (lbtest.SOURCE_DIR / "packaging/systemd/lifeboat-reap.service").read_text()
+        [line] = [l for l in unit.splitlines() if l.startswith("ExecStart=")]
+        argv = shlex.split(line.split("=", 1)[1])
+        assert argv[0] == "/usr/sbin/lifeboat"
+        return [lbtest.lifeboat_bin(), *argv[1:]]
+
+
+def test_timer_reaps_only_this_instances_zone(fake, tmp_path):
+        inst = fake.add_instance(availability_zone=AZ_B)
+        env = fake.env_for(inst)
+        here = group_volume(fake, AZ_B, "flushed", flushed_at=iso_ago(3600))
+        elsewhere = group_volume(fake, AZ_A, "flushed", flushed_at=iso_ago(3600))
+        quarantined_elsewhere = group_volume(fake, AZ_A, "quarantined", reason="bad")
+
+        argv = unit_exec_start()
+        p = subprocess.run([*argv, "--json"], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == EXIT_OK, p.stderr     # the other zone's quarantined volume is not ours
+        doc = json.loads(p.stdout)
+        assert doc["availability_zone"] == AZ_B
+        assert [v["volume_id"] for v in doc["volumes"]] == [here]
+        assert state_of(fake, here) == "deleted"
+        assert state_of(fake, elsewhere) == "available" and state_of(fake, quarantined_elsewhere) == "available"
+        [describe] = requests(fake, action="DescribeVolumes")[:1]
+        assert describe["status"] == 200
+
+        # With LIFEBOAT_METRICS on the instance, the zone's metrics, and no group totals.
+        p = subprocess.run(argv, env={**env, "LIFEBOAT_METRICS": "true"}, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == EXIT_OK, p.stderr
+        assert set(published(fake)) == {(m, AZ_B) for m in METRICS}
+
+
+def test_this_az_needs_imds_and_excludes_az(fake, tmp_path):
+        env = reap_env(fake, tmp_path)       # IMDS disabled
+        p, doc = reap_json(env, "--this-az")
+        assert p.returncode == EXIT_UNAVAILABLE and "instance metadata service unavailable" in doc["error"]
+        p, doc = reap_json(env, "--this-az", "--az", AZ_A)
+        assert p.returncode == EXIT_USAGE and "exclude each other" in doc["error"]
+        assert requests(fake, service="ec2") == []

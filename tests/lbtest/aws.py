@@ -107,6 +107,8 @@ class FakeAWS:
                 self.ec2_port = info["ec2_port"]
                 self.region = region
                 self.ec2_endpoint = f"http://127.0.0.1:{self.ec2_port}"
+                # One port serves every Query service; the signature's scope picks the service.
+                self.cloudwatch_endpoint = self.ec2_endpoint
                 self.log_path = self.state_dir / "fakeaws.log"
                 self.children: list[subprocess.Popen] = []
 
@@ -267,6 +269,14 @@ class FakeAWS:
         def reset_requests(self) -> None:
                 self.control("POST", "requests/reset", {})
 
+        def metrics(self, namespace: str | None = None) -> list[dict[str, Any]]:
+                """The datapoints the fake CloudWatch took, in order: namespace, metric_name, value,
+                unit, timestamp, dimensions {name: value}, ..."""
+                return [d for d in self.control("GET", "metrics") if namespace is None or d["namespace"] == namespace]
+
+        def reset_metrics(self) -> None:
+                self.control("POST", "metrics/reset", {})
+
         # -- waiting --
 
         wait_for = staticmethod(wait_for)
@@ -295,6 +305,16 @@ class FakeAWS:
                 host = f"127.0.0.1:{self.ec2_port}"
                 headers = sigv4_headers(host, body, access_key, secret_key, self.region, token)
                 return http("POST", self.ec2_endpoint + "/", body, headers, timeout)
+
+        def cloudwatch(self, action: str, params: dict[str, str] | None = None, *,
+                       access_key: str = STATIC_ACCESS_KEY, secret_key: str = STATIC_SECRET_KEY,
+                       service: str = "monitoring", timeout: float = 30) -> HttpAnswer:
+                """A signed CloudWatch Query API call (form POST), signed for service."""
+                form = {"Action": action, "Version": "2010-08-01", **(params or {})}
+                body = urllib.parse.urlencode(form, quote_via=urllib.parse.quote).encode()
+                host = f"127.0.0.1:{self.ec2_port}"
+                headers = sigv4_headers(host, body, access_key, secret_key, self.region, service=service)
+                return http("POST", self.cloudwatch_endpoint + "/", body, headers, timeout)
 
         def imds_url(self, instance: str | dict, path: str) -> str:
                 return f"http://127.0.0.1:{self.imds_port}/{_iid(instance)}{path}"
@@ -328,6 +348,7 @@ class FakeAWS:
                         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                         "AWS_EC2_METADATA_SERVICE_ENDPOINT": info["imds_endpoint"],
                         "AWS_ENDPOINT_URL_EC2": self.ec2_endpoint,
+                        "AWS_ENDPOINT_URL_CLOUDWATCH": self.cloudwatch_endpoint,
                         "LIFEBOAT_SYSFS_ROOT": info["sysfs_root"],
                         "LIFEBOAT_DEV_ROOT": info["dev_root"],
                         "LIFEBOAT_RUN_DIR": str(dirs["run"]),

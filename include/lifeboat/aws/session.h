@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 
+#include "lifeboat/aws/cloudwatch.h"
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/imds.h"
 #include "lifeboat/aws/provider.h"
@@ -19,11 +20,13 @@ struct lb_aws {
         bool have_identity;
         struct lb_creds_provider *creds;        /* shared by every service client */
         struct lb_ec2 *ec2;
+        struct lb_cloudwatch *cloudwatch;       /* NULL unless LB_AWS_CLOUDWATCH */
 };
 
 enum {
         LB_AWS_NEED_IDENTITY = 1 << 0,  /* fail unless IMDS tells who we are */
         LB_AWS_IDENTITY_EXTRA = 1 << 1, /* also AZ id and lifecycle (2 more requests) */
+        LB_AWS_CLOUDWATCH = 1 << 2,     /* also a CloudWatch client, in EC2's region */
 };
 
 /* Opens IMDS (when needed or when no region/credentials are configured) and EC2. A

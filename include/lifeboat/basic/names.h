@@ -37,3 +37,8 @@ bool lb_region_valid(const char *r);
  * authority, so "http://127.0.0.1@example.com/" goes to example.com and is refused.
  */
 bool lb_url_cleartext_allowed(const char *url, bool imds);
+
+#define LB_METRIC_NAMESPACE_MAX 255
+/* A CloudWatch namespace lifeboat publishes to: 1 to 255 of [A-Za-z0-9 ._/#:-] (CloudWatch's
+ * set), not starting with ':' (its pattern) or "AWS/" (reserved for AWS's own metrics). */
+bool lb_metric_namespace_valid(const char *ns);

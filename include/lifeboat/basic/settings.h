@@ -54,10 +54,14 @@ struct lb_settings {
         uint64_t ec2_timeout_ms;    /* LIFEBOAT_EC2_TIMEOUT: per request */
         uint64_t max_response_bytes; /* LIFEBOAT_MAX_RESPONSE: cap on any HTTP answer body */
 
+        bool metrics;           /* LIFEBOAT_METRICS: reap publishes its counts to CloudWatch */
+        char *metrics_namespace; /* LIFEBOAT_METRICS_NAMESPACE */
+
         /* AWS conventional environment */
         char *imds_endpoint;    /* AWS_EC2_METADATA_SERVICE_ENDPOINT */
         bool imds_disabled;     /* AWS_EC2_METADATA_DISABLED */
         char *ec2_endpoint;     /* AWS_ENDPOINT_URL_EC2 > AWS_ENDPOINT_URL; NULL = https://ec2.REGION.amazonaws.com */
+        char *cloudwatch_endpoint; /* AWS_ENDPOINT_URL_CLOUDWATCH > AWS_ENDPOINT_URL; NULL = https://monitoring.REGION.amazonaws.com */
         char *region;           /* AWS_REGION > AWS_DEFAULT_REGION; NULL = from IMDS */
         char *access_key_id;    /* AWS_ACCESS_KEY_ID */
         char *secret_access_key; /* AWS_SECRET_ACCESS_KEY */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "lifeboat/aws/session.h"
 #include "lifeboat/state/volume.h"
 
 struct lb_context;
@@ -33,6 +34,8 @@ struct lb_volume_list;
 
 struct lb_reap_options {
         const char *availability_zone;  /* NULL: the whole region */
+        bool this_az;                   /* the zone of the instance it runs on (IMDS), not availability_zone */
+        bool metrics;                   /* also open CloudWatch: the report's session publishes the metrics */
         uint64_t min_age_ms;            /* flushed (and unused) volumes younger than this are kept */
         uint64_t stranded_after_ms;     /* dirty volumes available longer than this are stranded */
         bool delete_unused;             /* also delete unmarked volumes older than min_age_ms */
@@ -120,19 +123,23 @@ int lb_reap_exit_code(const struct lb_reap_plan *p);
 struct lb_reap_report {
         bool dry_run;
         char region[32];
+        char availability_zone[32];     /* the zone looked at; "" = the whole region */
         time_t now;                     /* the time the plan was made at */
         struct lb_reap_plan plan;
         bool interrupted;               /* SIGTERM/SIGINT stopped the deletions */
         unsigned ec2_requests;
         uint64_t elapsed_ms;
+        /* The session the run used, handed over once the plan is made so that what comes after
+         * the run (publishing the metrics) needs no second one; lb_reap_report_done() closes it. */
+        struct lb_aws aws;
 };
 
 void lb_reap_report_done(struct lb_reap_report *r);
 
 /*
  * Runs reap: one paginated DescribeVolumes of the group (in the zone when
- * given), the plan, the available-since marks, then the deletions, each batch
- * re-described right before DeleteVolume. Returns 0 when the plan was made
+ * given, or in this instance's with this_az), the plan, the available-since
+ * marks, then the deletions, each batch re-described right before DeleteVolume. Returns 0 when the plan was made
  * (check the items for failures), or a negative errno when AWS could not be
  * used for the describe (the report then has no items).
  */

@@ -107,6 +107,9 @@ static void test_defaults(void **state) {
         assert_string_equal(s->imds_endpoint, "http://169.254.169.254");
         assert_false(s->imds_disabled);
         assert_null(s->ec2_endpoint);
+        assert_null(s->cloudwatch_endpoint);
+        assert_false(s->metrics);
+        assert_string_equal(s->metrics_namespace, "Lifeboat");
         assert_null(s->region);
         assert_null(s->access_key_id);
         assert_null(s->secret_access_key);
@@ -296,6 +299,13 @@ static void test_config_invalid_values(void **state) {
                 { "AWS_DEFAULT_REGION", "us-east-1/x", "AWS region" },
                 { "AWS_ACCESS_KEY_ID", "AKIA EXAMPLE", "printable characters" },
                 { "AWS_CA_BUNDLE", "certs.pem", "absolute path" },
+                { "AWS_ENDPOINT_URL_CLOUDWATCH", "monitoring.example", "URL" },
+                { "LIFEBOAT_METRICS", "often", "true or false" },
+                /* CloudWatch reserves AWS/ and refuses a leading ':'; its character set, no more. */
+                { "LIFEBOAT_METRICS_NAMESPACE", "AWS/EBS", "not starting with : or AWS/" },
+                { "LIFEBOAT_METRICS_NAMESPACE", ":Lifeboat", "not starting with : or AWS/" },
+                { "LIFEBOAT_METRICS_NAMESPACE", "Life\"boat", "A-Z a-z 0-9 space . _ / # : -" },
+                { "LIFEBOAT_METRICS_NAMESPACE", "Life*boat", "A-Z a-z 0-9 space . _ / # : -" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 char text[512], want[512];
@@ -337,6 +347,8 @@ static void test_valid_values(void **state) {
                 "LIFEBOAT_POLL_INTERVAL=100ms",
                 "AWS_EC2_METADATA_DISABLED=TRUE",
                 "LIFEBOAT_SYSFS_ROOT=/",
+                "LIFEBOAT_METRICS=yes",
+                "LIFEBOAT_METRICS_NAMESPACE=aws/Team #2: spot logs_v1.0-x",
         };
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
                 if (lb_settings_parse_config(&f->ctx, good[i], "g.conf") != 0)
@@ -346,6 +358,8 @@ static void test_valid_values(void **state) {
         assert_string_equal(s->sysfs_root, "/");
         assert_string_equal(s->buffer_device, "/dev/xvdbz");
         assert_int_equal(s->poll_interval_ms, 100);
+        assert_true(s->metrics);
+        assert_string_equal(s->metrics_namespace, "aws/Team #2: spot logs_v1.0-x");
 
         /* An empty optional value given alone is "not set here". */
         assert_int_equal(lb_settings_parse_config(&f->ctx, "LIFEBOAT_BUFFER_DEVICE=\n", "g.conf"), 0);
@@ -480,6 +494,42 @@ static void test_endpoint_alias_order(void **state) {
         assert_int_equal(lb_settings_apply_environment(&f->ctx, e4), 0);
         assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:10");
         assert_int_equal(f->log.n_err, 0);
+}
+
+/* AWS_ENDPOINT_URL stands in for every service's endpoint, each losing to its own key. */
+static void test_endpoint_url_feeds_every_service(void **state) {
+        struct fixture *f = *state;
+        const struct lb_settings *s = &f->ctx.settings;
+
+        assert_int_equal(lb_settings_parse_config(&f->ctx, "AWS_ENDPOINT_URL=http://127.0.0.1:1\n", "a.conf"), 0);
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:1");
+        assert_string_equal(s->cloudwatch_endpoint, "http://127.0.0.1:1");
+        /* Each specific one wins in its source, whatever the order. */
+        assert_int_equal(lb_settings_parse_config(&f->ctx,
+                                                  "AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:3/cw\n"
+                                                  "AWS_ENDPOINT_URL=http://127.0.0.1:2\n",
+                                                  "b.conf"), 0);
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:2");
+        assert_string_equal(s->cloudwatch_endpoint, "http://127.0.0.1:3/cw");
+        char *env[] = { (char *) "AWS_ENDPOINT_URL=http://127.0.0.1:4", (char *) "AWS_ENDPOINT_URL_EC2=http://127.0.0.1:5",
+                        NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, env), 0);
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:5");
+        assert_string_equal(s->cloudwatch_endpoint, "http://127.0.0.1:4");
+        /* A flag sets every row too; a bad value is one error, not one per row. */
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_ENDPOINT_URL", "http://127.0.0.1:6", "--endpoint"), 0);
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:6");
+        assert_string_equal(s->cloudwatch_endpoint, "http://127.0.0.1:6");
+        assert_int_equal(f->log.n_err, 0);
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_ENDPOINT_URL", "nowhere", "--endpoint"), -EINVAL);
+        assert_int_equal(f->log.n_err, 1);
+        assert_string_equal(s->cloudwatch_endpoint, "http://127.0.0.1:6");
+
+        /* The dump lists each field once, under its own key. */
+        _cleanup_free_ char *dump = NULL;
+        assert_int_equal(lb_settings_dump(s, &dump), 0);
+        assert_non_null(strstr(dump, "AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:6\n"));
+        assert_null(strstr(dump, "AWS_ENDPOINT_URL="));
 }
 
 /* ---- group and finalize ---- */
@@ -635,7 +685,7 @@ static void test_dump(void **state) {
                 assert_true(eq && eq < nl);
                 lines++;
         }
-        assert_int_equal(lines, 38); /* one per field of struct lb_settings */
+        assert_int_equal(lines, 41); /* one per field of struct lb_settings */
 }
 
 /* What the dump prints reads back to the same settings. */
@@ -700,6 +750,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_env_invalid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_load_config_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_alias_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_endpoint_url_feeds_every_service, setup, teardown),
                 cmocka_unit_test(test_ecs_cluster_from_text),
                 cmocka_unit_test_setup_teardown(test_group_from_ecs_cluster, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_explicit_wins, setup, teardown),
