@@ -63,8 +63,8 @@ int boot_finish(struct boot *b, struct claim *c, enum lb_boot_outcome outcome, c
                 return r;
         (void) lb_strscpy(v->device, sizeof v->device, c->device);
         (void) lb_strscpy(v->previous_owner, sizeof v->previous_owner, previous_owner(b, c));
-        if (reason)
-                (void) lb_strscpy(v->reason, sizeof v->reason, reason);
+        if (reason)     /* quotes tags: cut on a character boundary, as the reason tag is */
+                (void) lb_utf8_copy(v->reason, sizeof v->reason, reason);
         if (outcome == LB_BOOT_QUARANTINED || outcome == LB_BOOT_LEFT_DIRTY)
                 lb_warn(b->ctx, "%s %s: %s", c->vol.id, outcome == LB_BOOT_QUARANTINED ? "quarantined" : "left dirty",
                         strna(reason));
@@ -219,7 +219,7 @@ struct recovery {
         bool remembered;                /* after the join: in the manifest, and that saved */
         struct lb_blockdev dev;
         char config_file[PATH_MAX];
-        char reason[320];
+        char reason[256];               /* as the report's and the reason tag's */
 };
 
 /* Waits for the claim's block device. */
@@ -239,7 +239,7 @@ static int wait_device(struct recovery *j) {
         int r = lb_blockdev_wait(&q, MIN(s->device_timeout_ms, boot_remaining_ms(b)), b->ctx->interrupted, &j->dev,
                                  reason, sizeof reason);
         if (r < 0)
-                (void) lb_snprintf(j->reason, sizeof j->reason, "block device not found: %.250s", reason);
+                lb_utf8_snprintf(j->reason, sizeof j->reason, "block device not found: %s", reason);
         return r;
 }
 
@@ -257,7 +257,7 @@ static int install_snippet(struct recovery *j) {
                                            sizeof j->config_file, reason, sizeof reason);
         if (r < 0) {
                 char err[256] = "";
-                (void) lb_snprintf(j->reason, sizeof j->reason, "fluentd config not written: %.250s", reason);
+                lb_utf8_snprintf(j->reason, sizeof j->reason, "fluentd config not written: %s", reason);
                 if (lb_umount(j->mount_path, err, sizeof err) < 0)
                         lb_warn(j->b->ctx, "unmounting %s failed: %s", j->mount_path, err);
                 return r;

@@ -135,16 +135,22 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
                         "status": 0, "t": time.monotonic()}
 
         def exchange(self, entry: dict[str, Any], answer: Callable[[], tuple[Reply | None, bool]]) -> None:
-                """Sends answer()'s reply, truncated or not, or drops the connection (None); the
-                request goes into the log in any case."""
+                """Sends answer()'s reply, truncated or not, or drops the connection (None). The
+                request goes into the log in any case, before the client sees the answer: a test
+                that reads the log right after its call finds the call there."""
+                logged = False
                 try:
                         reply, truncate = answer()
+                        if reply is not None:
+                                entry["status"] = reply.status
+                        self.app.requests.add(entry)
+                        logged = True
                         if reply is None:
                                 return self.drop()
-                        entry["status"] = reply.status
                         self.send(reply, truncate=truncate)
                 finally:
-                        self.app.requests.add(entry)
+                        if not logged:
+                                self.app.requests.add(entry)
 
 
 class ImdsHandler(BaseHandler):
