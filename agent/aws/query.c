@@ -71,6 +71,7 @@ static const struct code_kind code_kinds[] = {
         { "InvalidParameter", LB_AWS_ERR_INVALID_PARAMETER },
         { "InvalidParameterCombination", LB_AWS_ERR_INVALID_PARAMETER },
         { "MissingParameter", LB_AWS_ERR_INVALID_PARAMETER },
+        { "ValidationError", LB_AWS_ERR_INVALID_PARAMETER },     /* Auto Scaling, STS, CloudWatch */
         { "AttachmentLimitExceeded", LB_AWS_ERR_ATTACHMENT_LIMIT },
         { "InvalidVolume.NotFound", LB_AWS_ERR_VOLUME_NOT_FOUND },
         { "InvalidVolume.ZoneMismatch", LB_AWS_ERR_ZONE_MISMATCH },

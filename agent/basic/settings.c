@@ -14,8 +14,10 @@
  * the call fails). Secret values are never echoed.
  *
  * Precedence: flags (lb_settings_set) > environment > config file > defaults.
- * Within one source, AWS_ENDPOINT_URL_EC2 beats AWS_ENDPOINT_URL and
- * AWS_REGION beats AWS_DEFAULT_REGION whatever their order. An empty value of
+ * Within one source, AWS_ENDPOINT_URL_EC2 (AWS_ENDPOINT_URL_AUTO_SCALING) beats
+ * AWS_ENDPOINT_URL and AWS_REGION beats AWS_DEFAULT_REGION whatever their order;
+ * AWS_ENDPOINT_URL, as in the AWS SDKs, is the endpoint of every service, so it
+ * has one table entry per service endpoint and sets each of them. An empty value of
  * an optional key (AWS_REGION=, LIFEBOAT_BUFFER_DEVICE=, ...) in a config file
  * or the environment means "not set here"; it does not clear a lower level.
  * LIFEBOAT_FLUENTD_RPC= (disable) and LIFEBOAT_FLUENTD_BACKUP_DIR= (don't
@@ -56,6 +58,7 @@ enum setting_type {
         SETTING_DEVICE,
         SETTING_REGEX,
         SETTING_REGION,
+        SETTING_HOOK_NAME,
 };
 
 enum {
@@ -134,6 +137,10 @@ static const struct setting settings_table[] = {
           "10s", 0, DAY_MS, NULL, "stop waiting this long before the interruption time" },
         { "LIFEBOAT_SETTLE", SETTING_DURATION, F(settle_ms), 0,
           "30s", 0, DAY_MS, NULL, "a recovered volume must stay empty this long" },
+        { "LIFEBOAT_LIFECYCLE_HOOK", SETTING_HOOK_NAME, F(lifecycle_hook), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "the Auto Scaling termination lifecycle hook watch holds while it drains; unset = none" },
+        { "LIFEBOAT_LIFECYCLE_TIMEOUT", SETTING_DURATION, F(lifecycle_timeout_ms), 0,
+          "15m", 1000, 2 * DAY_MS, NULL, "longest a scale-in is held for a drain" },
         { "LIFEBOAT_IMDS_TIMEOUT", SETTING_DURATION, F(imds_timeout_ms), 0,
           "1s", 1, 3600 * 1000, NULL, "per IMDS request" },
         { "LIFEBOAT_EC2_TIMEOUT", SETTING_DURATION, F(ec2_timeout_ms), 0,
@@ -149,6 +156,10 @@ static const struct setting settings_table[] = {
           NULL, 0, 0, NULL, "EC2 endpoint; unset = https://ec2.REGION.amazonaws.com" },
         { "AWS_ENDPOINT_URL", SETTING_URL, F(ec2_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
           NULL, 0, 0, "AWS_ENDPOINT_URL_EC2", "EC2 endpoint unless AWS_ENDPOINT_URL_EC2 is set" },
+        { "AWS_ENDPOINT_URL_AUTO_SCALING", SETTING_URL, F(autoscaling_endpoint), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "Auto Scaling endpoint; unset = https://autoscaling.REGION.amazonaws.com" },
+        { "AWS_ENDPOINT_URL", SETTING_URL, F(autoscaling_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
+          NULL, 0, 0, "AWS_ENDPOINT_URL_AUTO_SCALING", "Auto Scaling endpoint unless AWS_ENDPOINT_URL_AUTO_SCALING is set" },
         { "AWS_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "region; unset = from IMDS" },
         { "AWS_DEFAULT_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
@@ -335,6 +346,9 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
         case SETTING_REGION:
                 (void) lb_strscpy(buf, size, "an AWS region such as us-east-1, or empty");
                 break;
+        case SETTING_HOOK_NAME:
+                (void) lb_strscpy(buf, size, "a lifecycle hook name: 1 to 255 of A-Z a-z 0-9 _ - /, or empty");
+                break;
         }
 }
 
@@ -414,6 +428,9 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
                 break;
         case SETTING_REGION:
                 ok = lb_region_valid(text);
+                break;
+        case SETTING_HOOK_NAME:
+                ok = lb_lifecycle_hook_name_valid(text);
                 break;
         default:
                 ok = false;
@@ -511,6 +528,22 @@ static int setting_apply(struct lb_context *ctx, const struct setting *st, size_
         }
         setting_store(&ctx->settings, st, &v);
         return 0;
+}
+
+/* Sets every entry called name: AWS_ENDPOINT_URL is the endpoint of more than one service. */
+static int setting_apply_all(struct lb_context *ctx, const char *name, const char *text, const char *origin,
+                             uint64_t *mask) {
+        int ret = -ENOENT;
+        for (size_t i = 0; i < ELEMENTSOF(settings_table); i++) {
+                if (!streq(settings_table[i].name, name))
+                        continue;
+                /* The entries share the name and the type: one error message is enough. */
+                int r = setting_apply(ctx, &settings_table[i], i, text, origin, mask);
+                if (r < 0)
+                        return r;
+                ret = 0;
+        }
+        return ret;
 }
 
 /* ---- lifecycle ---- */
@@ -618,8 +651,7 @@ int lb_settings_parse_config(struct lb_context *ctx, const char *text, const cha
                         continue;
                 }
 
-                size_t index;
-                const struct setting *st = setting_find(key, &index);
+                const struct setting *st = setting_find(key, NULL);
                 if (!st) {
                         lb_warn(ctx, "%s: unknown key %s, ignored", where, key);
                         continue;
@@ -628,7 +660,7 @@ int lb_settings_parse_config(struct lb_context *ctx, const char *text, const cha
                         lb_warn(ctx, "%s: %s has no effect in a config file, ignored", where, key);
                         continue;
                 }
-                r = setting_apply(ctx, st, index, value, where, &mask);
+                r = setting_apply_all(ctx, st->name, value, where, &mask);
                 if (r == -ENOMEM) {
                         ret = r;
                         break;
@@ -683,8 +715,7 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
                 memcpy(name, *e, n);
                 name[n] = '\0';
 
-                size_t index;
-                const struct setting *st = setting_find(name, &index);
+                const struct setting *st = setting_find(name, NULL);
                 if (!st) {
                         if (lb_startswith(name, "LIFEBOAT_")) {
                                 char echo[ECHO_MAX + 1];
@@ -693,7 +724,7 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
                         }
                         continue;
                 }
-                int r = setting_apply(ctx, st, index, eq + 1, "environment", &mask);
+                int r = setting_apply_all(ctx, st->name, eq + 1, "environment", &mask);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 && ret == 0)
@@ -703,15 +734,14 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
 }
 
 int lb_settings_set(struct lb_context *ctx, const char *key, const char *value, const char *origin) {
-        size_t index;
-        const struct setting *st = setting_find(key, &index);
+        const struct setting *st = setting_find(key, NULL);
         if (!st) {
                 lb_err(ctx, "%s: unknown setting %s", origin, key);
                 return -ENOENT;
         }
         if (!value)
                 return -EINVAL;
-        return setting_apply(ctx, st, index, value, origin, NULL);
+        return setting_apply_all(ctx, st->name, value, origin, NULL);
 }
 
 static const char *env_lookup(char *const *envp, const char *name) {

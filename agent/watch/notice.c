@@ -42,6 +42,20 @@ uint64_t lb_watch_flush_budget_ms(enum lb_watch_trigger t, time_t notice_time, u
         }
 }
 
+uint64_t lb_watch_lifecycle_budget_ms(uint64_t now_wall_ms, time_t waiting_since, uint64_t timeout_ms,
+                                      uint64_t global_timeout_s, uint64_t margin_ms) {
+        uint64_t start = waiting_since > 0 ? (uint64_t) waiting_since * 1000u : now_wall_ms;
+        uint64_t elapsed = now_wall_ms > start ? now_wall_ms - start : 0;
+        uint64_t budget = timeout_ms > elapsed ? timeout_ms - elapsed : 0;
+        if (global_timeout_s > 0) {
+                /* The group ends the wait then with the hook's default result, whatever we do. */
+                uint64_t end = start + global_timeout_s * 1000u;
+                uint64_t left = end > margin_ms && end - margin_ms > now_wall_ms ? end - margin_ms - now_wall_ms : 0;
+                budget = MIN(budget, left);
+        }
+        return budget;
+}
+
 static uint64_t wall_ms(void) {
         struct timespec ts;
         (void) clock_gettime(CLOCK_REALTIME, &ts);
@@ -67,9 +81,24 @@ static void set_deadline(struct watch *w, uint64_t budget_ms, bool replace) {
         w->st.own.deadline = (time_t) ((wall_ms() + budget_ms + 999u) / 1000u);
 }
 
+void watch_shorten_deadline(struct watch *w, uint64_t budget_ms) {
+        set_deadline(w, budget_ms, false);
+}
+
+/* A scale-in held by the lifecycle hook may take LIFEBOAT_LIFECYCLE_TIMEOUT; without one (or once
+ * it turned out not to hold) LIFEBOAT_FLUSH_TIMEOUT, as for the other notices. */
+static uint64_t flush_timeout_ms(const struct watch *w, enum lb_watch_trigger t) {
+        const struct lb_watch_hook *h = &w->st.hook;
+        if (t != LB_WATCH_TRIGGER_ASG || !w->st.have_hook ||
+            (h->state != LB_WATCH_HOOK_IDLE && h->state != LB_WATCH_HOOK_HOLDING))
+                return w->s->flush_timeout_ms;
+        return lb_watch_lifecycle_budget_ms(wall_ms(), h->waiting_since, w->s->lifecycle_timeout_ms,
+                                            h->global_timeout_s, w->s->flush_margin_ms);
+}
+
 void watch_begin_end(struct watch *w, enum lb_watch_trigger t, time_t notice_time, const char *what,
                      const char *short_what) {
-        uint64_t budget = lb_watch_flush_budget_ms(t, notice_time, wall_ms(), w->s->flush_timeout_ms,
+        uint64_t budget = lb_watch_flush_budget_ms(t, notice_time, wall_ms(), flush_timeout_ms(w, t),
                                                    w->s->flush_margin_ms);
         w->st.ending = true;
         set_deadline(w, budget, t == LB_WATCH_TRIGGER_SIGNAL);
@@ -114,6 +143,9 @@ static void on_asg_state(struct watch *w, const char *state) {
                 return;
         }
         watch_add_notice(w, LB_WATCH_TRIGGER_ASG, state, 0);
+        /* The wait of a lifecycle hook began about now (a restarted watch carries the start over). */
+        if (w->st.have_hook && w->st.hook.waiting_since == 0)
+                w->st.hook.waiting_since = time(NULL);
         watch_begin_end(w, LB_WATCH_TRIGGER_ASG, 0, "ASG target lifecycle state is Terminated (scale-in)",
                         "scale-in");
 }

@@ -28,3 +28,11 @@ bool lb_plain_path_valid(const char *path);
 bool lb_group_valid(const char *g);
 /* A region name: [a-z][a-z0-9-]*, at most 31 characters, not ending in '-' ("us-east-1"). */
 bool lb_region_valid(const char *r);
+
+#define LB_ASG_NAME_MAX 1600
+#define LB_LIFECYCLE_HOOK_NAME_MAX 255
+/* An Auto Scaling group name as lifeboat accepts it: 1 to 1600 bytes of valid UTF-8 without
+ * control characters (AWS allows 1600 characters; lifeboat logs and stores it, so no newline). */
+bool lb_asg_name_valid(const char *name);
+/* A lifecycle hook name: 1 to 255 of [A-Za-z0-9_/-], as PutLifecycleHook requires. */
+bool lb_lifecycle_hook_name_valid(const char *name);
