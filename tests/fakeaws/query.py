@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""AWS's Query protocol (EC2, and later Auto Scaling, STS, CloudWatch): a form POST
+"""AWS's Query protocol (EC2, Auto Scaling, and later STS, CloudWatch): a form POST
 (or GET) of Action=...&Version=... with the parameters flattened (Name.N, Name.N.Key),
 signed with SigV4, answered in XML.
 
@@ -181,9 +181,9 @@ class Paginator:
 # errors
 # --------------------------------------------------------------------------
 
-def error_reply(e: AwsError, request_id: str) -> Reply:
-        """The common error answer: the HTTP status, and Code and Message in XML."""
-        return Reply(e.status, xmlout.error(e.code, e.message, request_id), XML_CONTENT_TYPE)
+def error_reply(e: AwsError, request_id: str, service: "QueryService") -> Reply:
+        """The error answer: the HTTP status, and Code and Message in the service's XML."""
+        return Reply(e.status, service.error(e, request_id), XML_CONTENT_TYPE)
 
 
 def server_error(status: int | None) -> AwsError:
@@ -223,6 +223,18 @@ class QueryService:
 
         def response(self, action: str, request_id: str, nodes: list[Node]) -> bytes:
                 return xmlout.response(action, self.namespace, request_id, nodes)
+
+        def error(self, e: AwsError, request_id: str) -> bytes:
+                """The error document (EC2's Response/Errors/Error; awsquery services override it)."""
+                return xmlout.error(e.code, e.message, request_id)
+
+        def throttled(self) -> AwsError:
+                """What the service answers when it throttles a caller."""
+                return AwsError("RequestLimitExceeded", "Request limit exceeded.", 503)
+
+        def done_nodes(self, action: str) -> list[Node]:
+                """The answer of an action that changes something, for faults that pretend it ran."""
+                return [("return", True)]
 
 
 class QueryEndpoint:
@@ -276,10 +288,10 @@ class QueryEndpoint:
                         nodes = service.call(action, params)
                         reply = Reply(200, service.response(action, request_id, nodes), XML_CONTENT_TYPE)
                         if fault and fault.after_success:
-                                return self.fault_after(fault, reply, request_id)
+                                return self.fault_after(fault, reply, request_id, service)
                         return reply, False
                 except AwsError as e:
-                        return error_reply(e, request_id), False
+                        return error_reply(e, request_id, service), False
 
         def fault_before(self, fault: Fault, service: QueryService, action: str, params: dict[str, str],
                          request_id: str) -> tuple[Reply | None, bool] | bool:
@@ -289,10 +301,9 @@ class QueryEndpoint:
                         time.sleep(fault.latency_ms / 1000)
                         return False
                 if kind == "throttle":
-                        return error_reply(AwsError("RequestLimitExceeded", "Request limit exceeded.", 503),
-                                           request_id), False
+                        return error_reply(service.throttled(), request_id, service), False
                 if kind == "5xx":
-                        return error_reply(server_error(fault.status), request_id), False
+                        return error_reply(server_error(fault.status), request_id, service), False
                 if kind == "drop":
                         return None, False
                 if kind in ("truncate", "malformed"):
@@ -302,9 +313,9 @@ class QueryEndpoint:
                                 try:
                                         body = service.response(action, request_id, service.call(action, params))
                                 except AwsError as e:
-                                        return error_reply(e, request_id), False
+                                        return error_reply(e, request_id, service), False
                         else:
-                                body = service.response(action, request_id, [("return", True)])
+                                body = service.response(action, request_id, service.done_nodes(action))
                         if kind == "truncate":
                                 return Reply(200, body, XML_CONTENT_TYPE), True
                         broken = body[: len(body) * 2 // 3] + b"<<not xml&\x00>\n"
@@ -312,10 +323,11 @@ class QueryEndpoint:
                 return False    # *_after_success
 
         @staticmethod
-        def fault_after(fault: Fault, reply: Reply, request_id: str) -> tuple[Reply | None, bool]:
+        def fault_after(fault: Fault, reply: Reply, request_id: str,
+                        service: QueryService) -> tuple[Reply | None, bool]:
                 kind = fault.base_kind
                 if kind == "drop":
                         return None, False
                 if kind == "truncate":
                         return reply, True
-                return error_reply(server_error(fault.status), request_id), False
+                return error_reply(server_error(fault.status), request_id, service), False

@@ -13,6 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
+from .autoscaling import AutoScaling, AutoScalingApi
 from .base import Logger, Reply
 from .config import Config
 from .control import ControlApi
@@ -193,8 +194,10 @@ class FakeAws:
                 self.store = Store(state_dir, region, self.config, self.attacher, self.log, self.stopping)
                 self.verifier = SigV4Verifier(self.store.credentials.get, region)
                 self.ec2 = Ec2Api(self.store)
+                self.autoscaling = AutoScaling(self.store, self.log, self.stopping)
                 # Another Query service is one more module, and one more entry here.
-                self.query = QueryEndpoint([self.ec2], self.verifier, self.faults, self.config)
+                self.query = QueryEndpoint([self.ec2, AutoScalingApi(self.autoscaling)], self.verifier, self.faults,
+                                           self.config)
                 self.imds = ImdsService(self.store, self.config, self.faults, self.stopping)
                 self.control = ControlApi(self)
                 self.imds_port = 0

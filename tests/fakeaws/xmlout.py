@@ -46,3 +46,24 @@ def error(code: str, message: str, request_id: str) -> bytes:
                 f"<Response><Errors><Error><Code>{xml_escape(code)}</Code>"
                 f"<Message>{xml_escape(message)}</Message></Error></Errors>"
                 f"<RequestID>{request_id}</RequestID></Response>").encode()
+
+
+def query_response(action: str, namespace: str, request_id: str, nodes: list[Node]) -> bytes:
+        """The awsquery answer (Auto Scaling, STS, CloudWatch): <ActionResponse> holding
+        <ActionResult> with the nodes (always there, empty or not: awscli needs it) and
+        <ResponseMetadata><RequestId>."""
+        out = ['<?xml version="1.0" encoding="UTF-8"?>', f'<{action}Response xmlns="{namespace}">']
+        lines(f"{action}Result", nodes, 1, out)
+        lines("ResponseMetadata", [("RequestId", request_id)], 1, out)
+        out.append(f"</{action}Response>")
+        return ("\n".join(out) + "\n").encode()
+
+
+def query_error(code: str, message: str, request_id: str, namespace: str, sender: bool) -> bytes:
+        """The awsquery error document: <ErrorResponse><Error> with Type (Sender or Receiver),
+        Code and Message, then <RequestId>."""
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<ErrorResponse xmlns="{namespace}">\n'
+                f"    <Error>\n        <Type>{'Sender' if sender else 'Receiver'}</Type>\n"
+                f"        <Code>{xml_escape(code)}</Code>\n        <Message>{xml_escape(message)}</Message>\n"
+                f"    </Error>\n    <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n").encode()
