@@ -471,7 +471,10 @@ int lb_imds_tag_value_parse(const char *text, char *buf, size_t size) {
         for (const char *p = text; *p; p++)
                 if ((unsigned char) *p < 0x20 || *p == 0x7f)
                         return -EBADMSG;
-        return lb_strscpy(buf, size, text) < 0 ? -ENOBUFS : 0;
+        if (n >= size)
+                return -ENOBUFS;
+        memcpy(buf, text, n + 1);
+        return 0;
 }
 
 const char *lb_spot_action_to_string(enum lb_spot_action a) {

@@ -65,6 +65,7 @@ static const struct code_kind code_kinds[] = {
         { "InvalidClientTokenId", LB_AWS_ERR_AUTH },
         { "SignatureDoesNotMatch", LB_AWS_ERR_AUTH },
         { "OptInRequired", LB_AWS_ERR_AUTH },
+        { "AccessDenied", LB_AWS_ERR_AUTH },            /* IAM's refusal in Auto Scaling, STS, CloudWatch */
         { "VolumeInUse", LB_AWS_ERR_VOLUME_IN_USE },
         { "IncorrectState", LB_AWS_ERR_INCORRECT_STATE },
         { "InvalidParameterValue", LB_AWS_ERR_INVALID_PARAMETER },

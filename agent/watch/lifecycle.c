@@ -40,19 +40,22 @@
 #define CALL_RETRY_MS 5000u
 
 enum lb_watch_hook_step lb_watch_hook_next_step(enum lb_watch_own_state own, bool stopping, uint64_t now_ms,
-                                                uint64_t deadline_ms, uint64_t expires_ms,
+                                                uint64_t limit_ms, uint64_t expires_ms,
                                                 uint64_t heartbeat_timeout_ms) {
         if (own == LB_WATCH_OWN_FLUSHED || own == LB_WATCH_OWN_NONE)
                 return LB_WATCH_HOOK_COMPLETE;
-        /* At a stop the instance is going down anyway, or watch is restarted and takes over:
-         * only a drained volume lets it go. */
-        if (!stopping && (own == LB_WATCH_OWN_UNDRAINED || now_ms >= deadline_ms))
+        /* The limit holds whatever happens: past it the scale-in goes on, drained or not. */
+        if (now_ms >= limit_ms)
+                return LB_WATCH_HOOK_COMPLETE;
+        /* Before it, a stop lets the instance go only drained: the system is going down anyway,
+         * or watch is restarted and the next one takes the wait over. */
+        if (!stopping && own == LB_WATCH_OWN_UNDRAINED)
                 return LB_WATCH_HOOK_COMPLETE;
         if (expires_ms == 0)
                 return LB_WATCH_HOOK_HEARTBEAT;         /* not confirmed yet: the first one says whether it holds */
         uint64_t lead = heartbeat_timeout_ms / 2;
-        /* The wait outlives the deadline by more than a late poll: the completion comes first. */
-        if (expires_ms > deadline_ms && expires_ms - deadline_ms > lead)
+        /* The wait outlives the limit by more than a late poll: the completion comes first. */
+        if (expires_ms > limit_ms && expires_ms - limit_ms > lead)
                 return LB_WATCH_HOOK_WAIT;
         return now_ms + lead >= expires_ms ? LB_WATCH_HOOK_HEARTBEAT : LB_WATCH_HOOK_WAIT;
 }
@@ -166,7 +169,7 @@ static int describe_hook(struct watch *w) {
         adopt_hook(w, &lh);
         /* A scale-in already under way: the global timeout may end the wait before our deadline. */
         if (h->waiting_since > 0 && !w->signalled && h->state == LB_WATCH_HOOK_HOLDING)
-                watch_shorten_deadline(w, lb_watch_lifecycle_budget_ms(wall_ms(), h->waiting_since,
+                watch_shorten_deadline(w, lb_watch_lifecycle_budget_ms(wall_ms(), watch_hook_waiting_since_ms(w),
                                                                        w->s->lifecycle_timeout_ms,
                                                                        h->global_timeout_s, w->s->flush_margin_ms));
         return 0;
@@ -218,7 +221,7 @@ static void hook_gone(struct watch *w, const char *action) {
                   h->name, h->group, action);
         if (w->signalled)
                 return;         /* the stop's own budget stands */
-        uint64_t start = (uint64_t) h->waiting_since * 1000u, now = wall_ms();
+        uint64_t start = watch_hook_waiting_since_ms(w), now = wall_ms();
         uint64_t elapsed = now > start ? now - start : 0;
         watch_shorten_deadline(w, w->s->flush_timeout_ms > elapsed ? w->s->flush_timeout_ms - elapsed : 0);
 }
@@ -252,7 +255,7 @@ static void heartbeat(struct watch *w) {
                                   "in Terminating:Wait until the own buffer volume is drained, %.0f s at most "
                                   "(heartbeat every %.0f s)",
                           h->name, h->group,
-                          w->deadline_ms > now ? (double) (w->deadline_ms - now) / 1000.0 : 0.0,
+                          rt->limit_ms > now ? (double) (rt->limit_ms - now) / 1000.0 : 0.0,
                           (double) (rt->heartbeat_timeout_ms / 2) / 1000.0);
         else
                 lb_debug(w->ctx, "lifecycle hook %s: heartbeat %u, the wait now ends in %.0f s", h->name, h->heartbeats,
@@ -296,7 +299,7 @@ static void hold(struct watch *w) {
         struct hook_rt *rt = &w->hook;
         if (h->state == LB_WATCH_HOOK_IDLE || h->state == LB_WATCH_HOOK_LEFT)
                 h->state = LB_WATCH_HOOK_HOLDING;
-        switch (lb_watch_hook_next_step(w->st.own.state, w->signalled, lb_now_ms(), w->deadline_ms, rt->expires_ms,
+        switch (lb_watch_hook_next_step(w->st.own.state, w->signalled, lb_now_ms(), rt->limit_ms, rt->expires_ms,
                                         rt->heartbeat_timeout_ms)) {
         case LB_WATCH_HOOK_HEARTBEAT:
                 heartbeat(w);
@@ -356,6 +359,7 @@ static void carry_over(struct watch *w) {
 
 void watch_lifecycle_init(struct watch *w) {
         const struct lb_settings *s = w->s;
+        w->hook.limit_ms = UINT64_MAX;
         if (isempty(s->lifecycle_hook))
                 return;
         w->st.have_hook = true;

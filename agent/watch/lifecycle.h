@@ -23,13 +23,14 @@ enum lb_watch_hook_step {
 };
 /*
  * What to do now for a held instance. COMPLETE once the own volume is drained (FLUSHED, or NONE:
- * nothing to drain), and, unless watch is stopping on a signal (then only a drained volume lets the
- * instance go), once the deadline passed (UNDRAINED, or now_ms >= deadline_ms). HEARTBEAT when the
- * wait ends (expires_ms; 0 = no heartbeat answered yet) within half the heartbeat timeout and not
- * well after the deadline (the completion comes first then). WAIT otherwise. All times on one clock.
+ * nothing to drain), once limit_ms (the scale-in's deadline, or a spot notice's) is reached,
+ * and, unless watch is stopping on a signal (then only a drained volume or the limit lets the
+ * instance go), once the volume is UNDRAINED. HEARTBEAT when the wait ends (expires_ms; 0 = no
+ * heartbeat answered yet) within half the heartbeat timeout and not well after the limit (the
+ * completion comes first then). WAIT otherwise. All times on one clock.
  */
 enum lb_watch_hook_step lb_watch_hook_next_step(enum lb_watch_own_state own, bool stopping, uint64_t now_ms,
-                                                uint64_t deadline_ms, uint64_t expires_ms,
+                                                uint64_t limit_ms, uint64_t expires_ms,
                                                 uint64_t heartbeat_timeout_ms);
 
 /* Fills the hook's state from the settings (nothing without LIFEBOAT_LIFECYCLE_HOOK), and carries

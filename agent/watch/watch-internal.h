@@ -48,6 +48,9 @@ struct hook_rt {
         uint64_t resolve_backoff_ms;
         uint64_t heartbeat_timeout_ms;  /* the hook's, or the least a hook may have while not known */
         uint64_t expires_ms;            /* CLOCK_MONOTONIC: the wait ends without a heartbeat; 0 = not held yet */
+        uint64_t waiting_since_ms;      /* wall clock: when this watch saw the scale-in; 0 = not (st.hook has it to the second) */
+        uint64_t limit_ms;              /* CLOCK_MONOTONIC: the notices' deadline, without a signal's own budget:
+                                         * the hook is never held past it; UINT64_MAX = none */
         bool failing;                   /* the last call failed: warned once */
 };
 
