@@ -35,7 +35,7 @@ EXPECTED_FILES = {
     "/usr/share/doc/lifeboat/README.md",
     *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
         "fluent.conf", "ecs-task-definition.json", "lifeboat-policy.json", "launch-template.json",
-        "cloud-config.yaml", "user-data.sh")),
+        "cloud-config.yaml", "user-data.sh", "lifecycle-hook.json")),
 }
 EXPECTED_DIRS = {
     "/etc/lifeboat",
@@ -451,6 +451,19 @@ def test_launch_template_is_a_valid_request_that_keeps_and_tags_the_buffer_volum
     assert data["MetadataOptions"]["HttpTokens"] == "required"
 
 
+def test_lifecycle_hook_example_is_a_valid_request_that_never_abandons():
+    path = PKG / "autoscaling/lifecycle-hook.json"
+    aws_validate("autoscaling", "put-lifecycle-hook", path)
+    hook = json.loads(path.read_text())
+    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    # ABANDON on a timeout would skip the group's other hooks (ECS managed draining's).
+    assert hook["DefaultResult"] == "CONTINUE"
+    conf = dict(re.findall(r"^#([A-Z][A-Z0-9_]*)=(.*)$", (PKG / "lifeboat.conf").read_text(), re.M))
+    assert conf["LIFEBOAT_LIFECYCLE_HOOK"] == hook["LifecycleHookName"]
+    # AWS's range; heartbeats go out at half of it.
+    assert 30 <= hook["HeartbeatTimeout"] <= 7200
+
+
 def test_iam_policy_is_least_privilege():
     policy = json.loads((PKG / "iam/lifeboat-policy.json").read_text())
     assert policy["Version"] == "2012-10-17"
@@ -465,14 +478,24 @@ def test_iam_policy_is_least_privilege():
             by_action.setdefault(a, []).append(s)
     assert set(by_action) == {"ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:AttachVolume",
                               "ec2:DetachVolume", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteVolume",
-                              "ec2:ModifyInstanceAttribute"}
-    for a in ("ec2:DescribeVolumes", "ec2:DescribeInstances"):
+                              "ec2:ModifyInstanceAttribute",
+                              "autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLifecycleHooks",
+                              "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"}
+    describe = ("ec2:DescribeVolumes", "ec2:DescribeInstances", "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLifecycleHooks")
+    for a in describe:
         assert all(s["Resource"] == "*" and "Condition" not in s for s in by_action[a])
     for a, ss in by_action.items():
-        if a.startswith("ec2:Describe"):
+        if a in describe:
             continue
+        # Auto Scaling names a group's tags with its own condition key.
+        condition = group_condition if a.startswith("ec2:") else f"autoscaling:ResourceTag/{GROUP_TAG}"
         for s in ss:
-            assert s["Resource"] != "*" and group_condition in s["Condition"]["StringEquals"], (a, s)
+            assert s["Resource"] != "*" and condition in s["Condition"]["StringEquals"], (a, s)
+    # A scale-in is held only in Auto Scaling groups (tagged with the group).
+    for a in ("autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"):
+        assert {s["Resource"] for s in by_action[a]} == {
+            "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"}
     # Attach and detach: the volume and the instance are both limited to the group.
     for a in ("ec2:AttachVolume", "ec2:DetachVolume"):
         assert {s["Resource"] for s in by_action[a]} == {"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:instance/*"}
