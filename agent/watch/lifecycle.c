@@ -229,7 +229,7 @@ static void hook_gone(struct watch *w, const char *action) {
 static void call_failed(struct watch *w, const char *action) {
         char err[600];
         hook_problem(w, "%s failed: %s; trying again", action, last_error(w, err, sizeof err));
-        w->hook.next_resolve_ms = lb_now_ms() + CALL_RETRY_MS;
+        w->hook.next_call_ms = lb_now_ms() + CALL_RETRY_MS;
 }
 
 static void heartbeat(struct watch *w) {
@@ -325,11 +325,12 @@ void watch_lifecycle_tick(struct watch *w) {
         if (!w->st.have_hook || h->state == LB_WATCH_HOOK_COMPLETED || h->state == LB_WATCH_HOOK_GONE)
                 return;
         bool ending = scale_in(w);
-        if (lb_now_ms() < rt->next_resolve_ms)
-                return;
-        if (!(rt->group_known && rt->described) && !(rt->no_group && !ending) && resolve(w) < 0)
+        uint64_t now = lb_now_ms();
+        /* A scale-in does not wait out the long pauses between lookups before it. */
+        bool due = now >= rt->next_resolve_ms || (ending && rt->resolve_backoff_ms > CALL_RETRY_MS);
+        if (!(rt->group_known && rt->described) && !(rt->no_group && !ending) && due && resolve(w) < 0)
                 retry_later(w, ending);
-        if (ending && rt->group_known)
+        if (ending && rt->group_known && now >= rt->next_call_ms)
                 hold(w);
 }
 

@@ -44,8 +44,9 @@ struct hook_rt {
         bool group_known;               /* st.hook.group is this instance's group */
         bool described;                 /* the hook's timeouts are known, or cannot be */
         bool no_group;                  /* in no group: not asked again before a scale-in */
-        uint64_t next_resolve_ms;       /* CLOCK_MONOTONIC */
+        uint64_t next_resolve_ms;       /* CLOCK_MONOTONIC: the next lookup of the group or the hook */
         uint64_t resolve_backoff_ms;
+        uint64_t next_call_ms;          /* CLOCK_MONOTONIC: the next heartbeat or completion after a failed one */
         uint64_t heartbeat_timeout_ms;  /* the hook's, or the least a hook may have while not known */
         uint64_t expires_ms;            /* CLOCK_MONOTONIC: the wait ends without a heartbeat; 0 = not held yet */
         uint64_t waiting_since_ms;      /* wall clock: when this watch saw the scale-in; 0 = not (st.hook has it to the second) */

@@ -412,3 +412,26 @@ def test_example_hook_beside_ecs_managed_draining(nodes, fake, tmp_path):
         assert node.member()["lifecycle_state"] == "Terminated"
         assert w.stop() == 0
         assert "warning" not in w.log(), w.log()
+
+
+def test_failed_lookup_before_the_scale_in_does_not_delay_the_hold(nodes, fake):
+        """DescribeLifecycleHooks fails at start (watch then asks again only a minute later); a
+        scale-in does not wait for that minute: the lookup and the hold start at once."""
+        node = nodes()
+        fake.fault(action="DescribeLifecycleHooks", kind="5xx", status=500, count=-1)
+        write_chunks(node.live, 100)
+        node.start_fluentd("--flush-delay", "2")
+        w = node.watch()
+        h = node.wait_hook("the failed lookup", lambda h: "DescribeLifecycleHooks" in (h["reason"] or ""), timeout=15)
+        assert h["group"] == GROUP and h["heartbeat_timeout_s"] is None
+        assert lines_with(w.log(), "warning:", f"lifecycle hook {HOOK}: cannot read the hook"), w.log()
+        fake.reset_faults()
+
+        fake.scale_in(GROUP, node.iid)
+        t0 = time.monotonic()
+        node.wait_hook("the hold", lambda h: h["state"] == "holding" and h["heartbeats"] >= 1, timeout=5)
+        assert time.monotonic() - t0 < 3
+        h = node.wait_hook("the completion", lambda h: h["state"] == "completed", timeout=15)
+        assert (h["heartbeat_timeout_s"], h["completed_because"], h["reason"]) == (2, "drained", None)
+        assert node.action()["ended_by"] == "complete"
+        assert w.stop() == 0
