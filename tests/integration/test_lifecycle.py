@@ -127,6 +127,16 @@ def nodes(fake: lbtest.FakeAWS, tmp_path: Path):
         for n in made:
                 if n.fluentd:
                         n.fluentd.stop()
+        # A scale-in ends with the fake terminating the instance while its buffer is still
+        # mounted here (a real instance would be gone): its loop device is only marked to go
+        # away with the last user. Unmount, and wait for the kernel to let it go, so that the
+        # fixtures' cleanup does not race it on a busy machine.
+        for n in made:
+                if fake.instance(n.iid)["state"] == "terminated" and lbtest.mount_of(n.buffer):
+                        lbtest.run(["umount", str(n.buffer)])
+        lbtest.wait_for("the terminated instances' loop devices to go away",
+                        lambda: not [d for d in lbtest.loop_devices()
+                                     if d["autoclear"] and lbtest.is_under(d["back-file"], tmp_path)], 20, 0.1)
 
 
 def wall(iso: str) -> float:
