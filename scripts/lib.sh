@@ -1,9 +1,10 @@
 # shellcheck shell=bash disable=SC2034  # sourced: the arrays are used by the scripts
 # Shared by scripts/test, scripts/demo and scripts/bench. Sourced, not run.
 
-# Debian package names. Build: compiler, CMake, the five libraries through pkg-config.
+# Debian package names. Build: compiler, CMake, the libraries through pkg-config (libsystemd
+# for sd_notify is optional to the build, but CI builds with it).
 LB_BUILD_PACKAGES=(gcc cmake make pkg-config libcurl4-openssl-dev libjansson-dev libexpat1-dev
-    libblkid-dev libmount-dev)
+    libblkid-dev libmount-dev libsystemd-dev)
 # Run time: the mkfs tools and losetup.
 LB_RUNTIME_PACKAGES=(xfsprogs e2fsprogs util-linux mount)
 # Tests: cmocka, Debian's pytest, awscli for the faithfulness check of the fake AWS.
@@ -13,6 +14,10 @@ LB_TEST_PACKAGES=(libcmocka-dev python3 python3-pytest awscli fdisk curl time "$
 # Packaging tests: rpmbuild and rpmlint, rpm2cpio and cpio to unpack, cloud-init's schema
 # check, the shell linter, systemd-analyze, YAML for reading the cloud-config.
 LB_TEST_PACKAGES+=(rpm rpm2cpio rpmlint cpio cloud-init shellcheck systemd python3-yaml)
+# The man page (scdoc makes it, mandoc and man lint it) and the bash completion (run in bash).
+LB_TEST_PACKAGES+=(scdoc mandoc man-db groff-base bash-completion)
+# The AMI bake template is checked with Debian's packer (packer validate, offline).
+LB_TEST_PACKAGES+=(packer)
 
 lb_require_root() {
     if [ "$(id -u)" != 0 ]; then

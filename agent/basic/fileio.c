@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lifeboat/basic/chase.h"
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/util.h"
 
@@ -73,34 +74,17 @@ int lb_write_all(int fd, const void *buf, size_t len) {
         return 0;
 }
 
-static int fsync_parent_dir(const char *path) {
-        char dir[PATH_MAX];
-        int r = lb_strscpy(dir, sizeof dir, path);
-        if (r < 0)
-                return r;
-        char *slash = strrchr(dir, '/');
-        if (!slash)
-                return lb_strscpy(dir, sizeof dir, ".");
-        if (slash == dir)
-                slash[1] = '\0';
-        else
-                *slash = '\0';
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        if (fsync(dfd) < 0)
-                return -errno;
-        return 0;
-}
-
 int lb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        char tmp[PATH_MAX];
-        int r = lb_snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long) getpid());
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        char name[NAME_MAX + 1], tmp[NAME_MAX + 1];
+        /* The directory without following a symlink, a temp name nobody could plant a FIFO or
+         * a symlink at in advance, and a rename that replaces whatever sits at name itself. */
+        int r = lb_chase_parent(path, &dfd, name, sizeof name);
         if (r < 0)
                 return r;
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return -errno;
+        r = lb_tmpfile_at(dfd, name, mode, &fd, tmp, sizeof tmp);
+        if (r < 0)
+                return r;
         r = lb_write_all(fd, data, len);
         if (r >= 0 && fchmod(fd, mode) < 0)
                 r = -errno;
@@ -108,34 +92,17 @@ int lb_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
                 r = -errno;
         if (r >= 0 && close(TAKE_FD(fd)) < 0)
                 r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
+        if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
                 r = -errno;
         if (r < 0) {
-                (void) unlink(tmp);
+                (void) unlinkat(dfd, tmp, 0);
                 return r;
         }
-        return fsync_parent_dir(path);
+        return fsync(dfd) < 0 ? -errno : 0;
 }
 
 int lb_mkdir_p(const char *path, mode_t mode) {
-        char p[PATH_MAX];
-        int r = lb_strscpy(p, sizeof p, path);
-        if (r < 0)
-                return r;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        struct stat st;
-        if (stat(p, &st) < 0)
-                return -errno;
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        return lb_mkdir_p_safe(path, mode, NULL);
 }
 
 int lb_stat_block(int fd, const char *path, struct stat *ret_st, char *reason, size_t reason_size) {

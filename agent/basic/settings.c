@@ -115,6 +115,8 @@ static const struct setting settings_table[] = {
           "/dev", 0, 0, NULL, "device directory" },
         { "LIFEBOAT_RUN_DIR", SETTING_PATH, F(run_dir), 0,
           "/run/lifeboat", 0, 0, NULL, "runtime state directory" },
+        { "LIFEBOAT_STATE_DIR", SETTING_PATH, F(state_dir), 0,
+          "/var/lib/lifeboat/state", 0, 0, NULL, "state that must survive a crash (mount markers)" },
         { "LIFEBOAT_FLUENTD_TEMPLATE", SETTING_PATH, F(fluentd_template), 0,
           "/etc/lifeboat/fluentd-recovery.conf.in", 0, 0, NULL, "template of recovery snippets" },
         { "LIFEBOAT_FLUENTD_CONF_DIR", SETTING_PATH, F(fluentd_conf_dir), 0,
@@ -765,8 +767,9 @@ int lb_settings_load(struct lb_context *ctx, char *const *envp, const char *conf
                 if (r < 0)
                         return r;
         }
-        /* Only the default file may be missing: a file someone named must exist. */
-        r = lb_settings_load_config_file(ctx, ctx->settings.config_path, !config_path);
+        /* Only a file named with --config must exist; LIFEBOAT_CONFIG and the default are
+         * optional, like EnvironmentFile=-. */
+        r = lb_settings_load_config_file(ctx, ctx->settings.config_path, !streq(origin, "--config"));
         if (r < 0)
                 return r;
         r = lb_settings_apply_environment(ctx, envp);

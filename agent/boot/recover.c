@@ -14,12 +14,14 @@
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/names.h"
+#include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/boot/boot.h"
 #include "lifeboat/disk/mounts.h"
 #include "lifeboat/disk/probe.h"
 #include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/state/manifest.h"
+#include "lifeboat/state/mount-marker.h"
 
 /*
  * The instance that wrote the volume's buffers: what the manifest learnt when this instance
@@ -82,12 +84,60 @@ static bool mount_error_blames_content(int r) {
         return r == -EUCLEAN || r == -EBADMSG || r == -EINVAL;
 }
 
+/* A marker of an earlier boot: this machine went down while it mounted the volume (see
+ * lb_mount_marker). Returns 1 when the volume must not be mounted again. */
+static int mount_crashed_before(struct boot *b, struct claim *c, char *reason, size_t reason_size) {
+        struct lb_mount_marker m;
+        int r = lb_mount_marker_find(b->s->state_dir, c->vol.id, &m);
+        if (r <= 0)
+                return r;
+        if (m.earlier_boot) {
+                char at[40];
+                (void) lb_snprintf(reason, reason_size, "the instance went down while mounting it (mount in progress "
+                                   "since %s): not mounting it again",
+                                   lb_format_iso8601_or_dash(m.since, at, sizeof at));
+        } else
+                lb_info(b->ctx, "an earlier run of this boot stopped while mounting %s: trying again", c->vol.id);
+        r = lb_mount_marker_remove(b->s->state_dir, c->vol.id);
+        if (r < 0)
+                lb_warn(b->ctx, "cannot remove the mount marker of %s in %s: %s", c->vol.id, b->s->state_dir,
+                        strerror(-r));
+        return m.earlier_boot;
+}
+
+/* Mounts with the marker on the root disk around the mount. */
+static int mount_marked(struct boot *b, struct claim *c, const struct lb_blockdev *dev, const char *mount_path,
+                        const char *fstype, const char *options, char *err, size_t err_size) {
+        int r = lb_mount_marker_write(b->s->state_dir, c->vol.id, dev->node, time(NULL));
+        if (r < 0) {
+                (void) lb_snprintf(err, err_size, "cannot write its mount marker in %s: %s", b->s->state_dir,
+                                   strerror(-r));
+                return r;
+        }
+        r = lb_mount(dev->node, mount_path, fstype, options, err, err_size);
+        int k = lb_mount_marker_remove(b->s->state_dir, c->vol.id);
+        if (k < 0)
+                lb_warn(b->ctx, "cannot remove the mount marker of %s in %s: %s (the next boot would quarantine it)",
+                        c->vol.id, b->s->state_dir, strerror(-k));
+        return r;
+}
+
 static int mount_recovered(struct boot *b, struct claim *c, const struct lb_blockdev *dev, const char *mount_path,
                            char *reason, size_t reason_size, bool *ret_suspect) {
         struct lb_probe probe = { 0 };
         int r = lb_mount_is_mounted_at(dev->devno, mount_path);
-        if (r > 0)
-                return 0; /* an earlier run mounted it */
+        if (r > 0) {
+                (void) lb_mount_marker_remove(b->s->state_dir, c->vol.id); /* an earlier run mounted it */
+                return 0;
+        }
+        r = mount_crashed_before(b, c, reason, reason_size);
+        if (r != 0) {
+                *ret_suspect = r > 0;
+                if (r < 0)
+                        (void) lb_snprintf(reason, reason_size, "cannot read its mount marker in %s: %s",
+                                           b->s->state_dir, strerror(-r));
+                return r < 0 ? r : -EUCLEAN;
+        }
 
         r = lb_blockdev_verify(dev, lb_volume_tag(&c->vol, b->key_fs_uuid), &probe, reason, reason_size);
         if (r < 0) {
@@ -106,7 +156,7 @@ static int mount_recovered(struct boot *b, struct claim *c, const struct lb_bloc
         char options[128], err[512] = "";
         r = lb_mount_options(probe.type, true, options, sizeof options);
         if (r >= 0)
-                r = lb_mount(dev->node, mount_path, probe.type, options, err, sizeof err);
+                r = mount_marked(b, c, dev, mount_path, probe.type, options, err, sizeof err);
         if (r < 0) {
                 (void) lb_snprintf(reason, reason_size, "mount failed: %s", err);
                 *ret_suspect = mount_error_blames_content(r);

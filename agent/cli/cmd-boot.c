@@ -7,6 +7,8 @@
 #include "lifeboat/boot/boot.h"
 #include "cmd-common.h"
 #include "cmd-boot.h"
+#include "lifeboat/basic/json.h"
+#include "output.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 
@@ -20,7 +22,7 @@ static void boot_usage(FILE *f) {
                 "ECS agent starts.\n"
                 "\n"
                 "  --dry-run  print what it would attach, format and mount; change nothing\n"
-                "  --json     machine-readable report\n"
+                "  --json     machine-readable report (one JSON object, also on failure)\n"
                 "\n"
                 "Exit codes: 0 done (or nothing to do), 1 partial (volumes quarantined or left\n"
                 "dirty), 2 usage or config error, 3 AWS unreachable or own buffer volume not ready.\n");
@@ -33,13 +35,15 @@ static json_t *volume_json(const struct lb_boot_volume *v) {
                          v->winner, "reason", v->reason);
 }
 
-static int print_json(const struct lb_boot_report *r, int exit_code) {
+/* The report as JSON; NULL when it cannot be built (a value that is not valid UTF-8). Before
+ * boot learnt who this instance is, instance_id and availability_zone are null, not "". */
+static json_t *report_json(const struct lb_boot_report *r) {
         json_auto_t *vols = json_array();
         if (!vols)
-                return -ENOMEM;
+                return NULL;
         for (size_t i = 0; i < r->n_volumes; i++)
                 if (json_array_append_new(vols, volume_json(&r->volumes[i])) < 0)
-                        return -ENOMEM;
+                        return NULL;
         const struct lb_boot_own *o = &r->own;
         json_auto_t *own = o->configured
                 ? json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s}", "ready", o->ready,
@@ -48,15 +52,14 @@ static int print_json(const struct lb_boot_report *r, int exit_code) {
                             "mounted_now", o->mounted_now, "delete_on_termination_cleared",
                             o->delete_on_termination_cleared, "tags_written", o->tags_written, "reason", o->reason)
                 : json_null();
-        json_auto_t *root = json_pack("{s:b, s:s, s:s, s:O, s:O, s:I, s:b, s:I, s:I, s:I, s:i}", "dry_run", r->dry_run,
-                                      "instance_id", r->instance_id, "availability_zone", r->availability_zone,
-                                      "own_volume", own, "volumes", vols, "candidates", (json_int_t) r->candidates,
-                                      "timed_out", r->timed_out, "imds_requests", (json_int_t) r->imds_requests,
-                                      "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms",
-                                      (json_int_t) r->elapsed_ms, "exit_code", exit_code);
-        if (!root)
-                return -ENOMEM;
-        return lb_cmd_print_json(root);
+        if (!own)
+                return NULL;
+        return json_pack("{s:b, s:o, s:o, s:O, s:O, s:I, s:b, s:I, s:I, s:I}", "dry_run", r->dry_run, "instance_id",
+                         lb_json_string_or_null(r->instance_id), "availability_zone",
+                         lb_json_string_or_null(r->availability_zone), "own_volume", own, "volumes", vols,
+                         "candidates", (json_int_t) r->candidates, "timed_out", r->timed_out, "imds_requests",
+                         (json_int_t) r->imds_requests, "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms",
+                         (json_int_t) r->elapsed_ms);
 }
 
 static void print_own(const struct lb_boot_report *r) {
@@ -149,21 +152,21 @@ int lb_cmd_boot(struct lb_context *ctx, int argc, char **argv) {
                         boot_usage(stdout);
                         return LB_EXIT_OK;
                 default:
+                        lb_cmd_bad_option(ctx, "boot", argv, optopt);
                         boot_usage(stderr);
-                        return LB_EXIT_USAGE;
+                        return lb_output_fail(ctx, LB_EXIT_USAGE);
                 }
         if (lb_cmd_options_done(ctx, argc, argv) < 0)
-                return LB_EXIT_USAGE;
+                return lb_output_fail(ctx, LB_EXIT_USAGE);
 
         struct lb_boot_report report = { 0 };
         r = lb_boot_run(ctx, dry_run, &report);
         int exit_code = r < 0 ? (r == -EINVAL ? LB_EXIT_USAGE : LB_EXIT_UNAVAILABLE)
                         : r > 0 ? LB_EXIT_PARTIAL
                                 : LB_EXIT_OK;
-        if (json) {
-                if (print_json(&report, exit_code) < 0)
-                        lb_err(ctx, "cannot format the report");
-        } else
+        if (json)
+                (void) lb_output_json_report(ctx, report_json(&report), exit_code);
+        else
                 print_text(&report);
         lb_boot_report_done(&report);
         return exit_code;

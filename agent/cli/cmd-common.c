@@ -1,31 +1,27 @@
 /* SPDX-License-Identifier: MIT */
-/* What the commands (agent/cmd-*.c, agent/main.c) share: they alone decide what the user sees. */
+/* What the commands (agent/cli/cmd-*.c, main.c) share: they alone decide what the user sees. */
 #include <errno.h>
 #include <getopt.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "cmd-common.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
-#include "lifeboat/basic/json.h"
 #include "lifeboat/basic/log.h"
 
 int lb_cmd_options_done(struct lb_context *ctx, int argc, char **argv) {
         if (optind < argc) {
-                fprintf(stderr, "lifeboat %s: unexpected argument '%s'\n", argv[0], argv[optind]);
+                lb_err(ctx, "%s: unexpected argument '%s'", argv[0], argv[optind]);
                 return -EINVAL;
         }
         return lb_settings_finalize(ctx);
 }
 
-int lb_cmd_print_json(const json_t *root) {
-        _cleanup_free_ char *text = NULL;
-        int r = lb_json_dump_line(root, JSON_INDENT(2) | JSON_SORT_KEYS, &text);
-        if (r < 0)
-                return r;
-        (void) fputs(text, stdout);
-        return 0;
+void lb_cmd_bad_option(struct lb_context *ctx, const char *command, char **argv, int opt) {
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+        if (opt != 0 && opt != '?' && arg[0] == '-' && arg[1] != '-' && arg[1] != (char) opt)
+                lb_err(ctx, "%s: unknown option '-%c'", command, opt);
+        else
+                lb_err(ctx, "%s: unknown option, or an option without its argument: '%s'", command, arg);
 }
 
 int lb_exit_code_for_aws_error(int r) {
@@ -37,30 +33,4 @@ int lb_exit_code_for_aws_error(int r) {
                 /* Unreachable, throttled past retries, refused credentials: AWS is not usable. */
                 return LB_EXIT_UNAVAILABLE;
         }
-}
-
-static const char *level_prefix(int level) {
-        switch (level) {
-        case LB_LOG_ERR:
-                return "error: ";
-        case LB_LOG_WARNING:
-                return "warning: ";
-        case LB_LOG_DEBUG:
-                return "debug: ";
-        default:
-                return "";
-        }
-}
-
-/* One line per message, written with a single call so concurrent writers
- * (several lifeboat processes under one journal) don't interleave. */
-void lb_log_stderr(void *userdata, int level, const char *fmt, va_list ap) {
-        char msg[2048];
-        int n = vsnprintf(msg, sizeof msg, fmt, ap);
-        if (n < 0)
-                return;
-        size_t len = strlen(msg);
-        while (len > 0 && msg[len - 1] == '\n')
-                msg[--len] = '\0';
-        (void) fprintf(stderr, "lifeboat: %s%s\n", level_prefix(level), msg);
 }

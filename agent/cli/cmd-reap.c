@@ -6,6 +6,7 @@
 
 #include "cmd-common.h"
 #include "cmd-reap.h"
+#include "output.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/basic/parse-util.h"
@@ -29,11 +30,13 @@ static void reap_usage(FILE *f) {
                 "  --delete-unused           also delete group volumes without a state tag, once\n"
                 "                            older than --min-age\n"
                 "  --dry-run                 print the plan; delete and tag nothing\n"
-                "  --json                    machine-readable report (schema in the README)\n"
+                "  --json                    machine-readable report (schema in lifeboat(8)); one\n"
+                "                            JSON object, also on failure\n"
                 "\n"
-                "Durations: 90, 90s, 500ms, 10m, 1h. Exit codes: 0 nothing needs a human, 1 a deletion or\n"
-                "tag change failed, 2 usage or config error, 3 AWS unreachable, 4 stranded or\n"
-                "quarantined volumes exist.\n");
+                "Durations as systemd writes them: 90 (seconds), 500ms, 10min, 1h 30min.\n"
+                "\n"
+                "Exit codes: 0 nothing needs a human, 1 a deletion or tag change failed, 2 usage\n"
+                "or config error, 3 AWS unreachable, 4 stranded or quarantined volumes exist.\n");
 }
 
 /* ---- JSON ---- */
@@ -53,36 +56,33 @@ static json_t *item_json(const struct lb_reap_item *it) {
                          isempty(it->error) ? NULL : it->error);
 }
 
-static int print_json(const struct lb_context *ctx, const struct lb_reap_options *o, const struct lb_reap_report *r,
-                      const char *error, int exit_code) {
+/* The report as JSON; NULL when it cannot be built (a value that is not valid UTF-8). */
+static json_t *report_json(const struct lb_context *ctx, const struct lb_reap_options *o,
+                           const struct lb_reap_report *r, int exit_code) {
         size_t count[_LB_REAP_CAT_MAX] = { 0 };
         json_auto_t *vols = json_array();
         json_auto_t *counts = json_object();
         if (!vols || !counts)
-                return -ENOMEM;
+                return NULL;
         for (size_t i = 0; i < r->plan.n; i++) {
                 if (json_array_append_new(vols, item_json(&r->plan.items[i])) < 0)
-                        return -ENOMEM;
+                        return NULL;
                 count[lb_reap_item_category(&r->plan.items[i])]++;
         }
         for (int c = 0; c < _LB_REAP_CAT_MAX; c++)
                 if (json_object_set_new(counts, lb_reap_category_to_string(c), json_integer((json_int_t) count[c])) < 0)
-                        return -ENOMEM;
+                        return NULL;
         char now[40] = "";
         if (r->now > 0)
                 (void) lb_format_iso8601(r->now, now, sizeof now);
-        json_auto_t *root = json_pack(
-                "{s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:b, s:O, s:O, s:b, s:b, s:s?, s:I, s:I, s:i}",
+        return json_pack(
+                "{s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:b, s:O, s:O, s:b, s:b, s:I, s:I}",
                 "dry_run", o->dry_run, "group", ctx->settings.group, "tag_prefix", ctx->settings.tag_prefix, "region",
                 isempty(r->region) ? NULL : r->region, "availability_zone", o->availability_zone, "now",
                 now[0] ? now : NULL, "min_age_s", (json_int_t) (o->min_age_ms / 1000), "stranded_after_s",
                 (json_int_t) (o->stranded_after_ms / 1000), "delete_unused", o->delete_unused, "volumes", vols,
                 "counts", counts, "needs_attention", exit_code == LB_EXIT_ATTENTION, "interrupted", r->interrupted,
-                "error", error, "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms", (json_int_t) r->elapsed_ms,
-                "exit_code", exit_code);
-        if (!root)
-                return -ENOMEM;
-        return lb_cmd_print_json(root);
+                "ec2_requests", (json_int_t) r->ec2_requests, "elapsed_ms", (json_int_t) r->elapsed_ms);
 }
 
 /* ---- text ---- */
@@ -163,10 +163,9 @@ static void print_text(const struct lb_context *ctx, const struct lb_reap_option
 
 /* ---- options ---- */
 
-static int parse_duration_option(const char *name, const char *value, uint64_t *ret) {
+static int parse_duration_option(struct lb_context *ctx, const char *name, const char *value, uint64_t *ret) {
         if (lb_parse_duration_ms(value, ret) < 0) {
-                fprintf(stderr, "lifeboat reap: --%s: '%s' is not a duration (90, 90s, 500ms, 10m, 1h)\n", name,
-                        value);
+                lb_err(ctx, "reap: --%s: '%s' is not a duration (90, 90s, 500ms, 10min, 1h 30min)", name, value);
                 return -EINVAL;
         }
         return 0;
@@ -195,18 +194,18 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                 switch (c) {
                 case OPT_AZ:
                         if (isempty(optarg)) {
-                                fprintf(stderr, "lifeboat reap: --az needs a zone name\n");
-                                return LB_EXIT_USAGE;
+                                lb_err(ctx, "reap: --az needs a zone name");
+                                return lb_output_fail(ctx, LB_EXIT_USAGE);
                         }
                         o.availability_zone = optarg;
                         break;
                 case OPT_MIN_AGE:
-                        if (parse_duration_option("min-age", optarg, &o.min_age_ms) < 0)
-                                return LB_EXIT_USAGE;
+                        if (parse_duration_option(ctx, "min-age", optarg, &o.min_age_ms) < 0)
+                                return lb_output_fail(ctx, LB_EXIT_USAGE);
                         break;
                 case OPT_STRANDED_AFTER:
-                        if (parse_duration_option("stranded-after", optarg, &o.stranded_after_ms) < 0)
-                                return LB_EXIT_USAGE;
+                        if (parse_duration_option(ctx, "stranded-after", optarg, &o.stranded_after_ms) < 0)
+                                return lb_output_fail(ctx, LB_EXIT_USAGE);
                         break;
                 case OPT_DELETE_UNUSED:
                         o.delete_unused = true;
@@ -221,24 +220,19 @@ int lb_cmd_reap(struct lb_context *ctx, int argc, char **argv) {
                         reap_usage(stdout);
                         return LB_EXIT_OK;
                 default:
+                        lb_cmd_bad_option(ctx, "reap", argv, optopt);
                         reap_usage(stderr);
-                        return LB_EXIT_USAGE;
+                        return lb_output_fail(ctx, LB_EXIT_USAGE);
                 }
         if (lb_cmd_options_done(ctx, argc, argv) < 0)
-                return LB_EXIT_USAGE;
+                return lb_output_fail(ctx, LB_EXIT_USAGE);
 
         struct lb_reap_report report = { 0 };
         r = lb_reap_run(ctx, &o, &report);
         int exit_code = r < 0 ? lb_exit_code_for_aws_error(r) : lb_reap_exit_code(&report.plan);
-        if (json) {
-                char error[128] = "";
-                if (r < 0)
-                        (void) lb_snprintf(error, sizeof error, "%s", exit_code == LB_EXIT_USAGE
-                                                                              ? "usage or configuration error"
-                                                                              : "AWS unavailable: see the log");
-                if (print_json(ctx, &o, &report, r < 0 ? error : NULL, exit_code) < 0)
-                        lb_err(ctx, "cannot format the report");
-        } else if (r >= 0)
+        if (json)
+                (void) lb_output_json_report(ctx, report_json(ctx, &o, &report, exit_code), exit_code);
+        else if (r >= 0)
                 print_text(ctx, &o, &report);
         lb_reap_report_done(&report);
         return exit_code;

@@ -7,6 +7,7 @@
 
 #include "cmd-common.h"
 #include "cmd-status.h"
+#include "output.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
 #include "lifeboat/status/status.h"
@@ -18,7 +19,11 @@ static void status_usage(FILE *f) {
                 "Shows this instance (from IMDS), its group, the volumes of the group attached\n"
                 "here, and the group's volumes in this availability zone by lifeboat state.\n"
                 "\n"
-                "  --json   machine-readable output (schema in the README)\n");
+                "  --json   machine-readable output (schema in the README and lifeboat(8)); one\n"
+                "           JSON object, also on failure, with \"exit_code\" and \"error\"\n"
+                "\n"
+                "Exit codes: 0 done, 1 the status could not be formatted, 2 usage or\n"
+                "configuration error, 3 AWS unreachable (IMDS or EC2).\n");
 }
 
 int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
@@ -39,31 +44,31 @@ int lb_cmd_status(struct lb_context *ctx, int argc, char **argv) {
                         status_usage(stdout);
                         return LB_EXIT_OK;
                 default:
+                        lb_cmd_bad_option(ctx, "status", argv, optopt);
                         status_usage(stderr);
-                        return LB_EXIT_USAGE;
+                        return lb_output_fail(ctx, LB_EXIT_USAGE);
                 }
         if (lb_cmd_options_done(ctx, argc, argv) < 0)
-                return LB_EXIT_USAGE;
+                return lb_output_fail(ctx, LB_EXIT_USAGE);
 
         _cleanup_status_ struct lb_status st = { 0 };
         r = lb_status_gather(ctx, &st);
         if (r < 0)
-                return lb_exit_code_for_aws_error(r);
+                return lb_output_fail(ctx, lb_exit_code_for_aws_error(r));
 
         if (json) {
-                _cleanup_(json_decrefp) json_t *root = NULL;
+                json_t *root = NULL;
                 r = lb_status_to_json(&ctx->settings, &st, &root);
-                if (r >= 0)
-                        r = lb_cmd_print_json(root);
+                if (r < 0)
+                        lb_err(ctx, "cannot encode the status: %s", strerror(-r));
+                (void) lb_output_json_report(ctx, root, r < 0 ? LB_EXIT_PARTIAL : LB_EXIT_OK);
         } else {
                 _cleanup_free_ char *text = NULL;
                 r = lb_status_format(&ctx->settings, &st, &text);
-                if (r >= 0)
-                        (void) fputs(text, stdout);
+                if (r < 0)
+                        lb_err(ctx, "cannot format the status: %s", strerror(-r));
+                else
+                        lb_output_text(text);
         }
-        if (r < 0) {
-                lb_err(ctx, "cannot format the status: %s", strerror(-r));
-                return LB_EXIT_USAGE;
-        }
-        return LB_EXIT_OK;
+        return r < 0 ? LB_EXIT_PARTIAL : LB_EXIT_OK;
 }

@@ -51,6 +51,7 @@ int lb_cmd_watch(struct lb_context *ctx, int argc, char **argv) {
                         watch_usage(stdout);
                         return LB_EXIT_OK;
                 default:
+                        lb_cmd_bad_option(ctx, "watch", argv, optopt);
                         watch_usage(stderr);
                         return LB_EXIT_USAGE;
                 }

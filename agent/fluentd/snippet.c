@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "lifeboat/aws/http.h"
+#include "lifeboat/basic/chase.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/dirent-util.h"
 #include "lifeboat/basic/fileio.h"
@@ -153,14 +154,17 @@ int lb_fluentd_snippet_path(const char *conf_dir, const char *volume_id, char *b
         return lb_snprintf(buf, size, "%s/%s.conf", conf_dir, volume_id);
 }
 
-/* Whether path already holds exactly text: then nothing needs writing or reloading. */
+/* Whether path already holds exactly text: then nothing needs writing or reloading. Read without
+ * following a symlink or blocking on a FIFO (the directory may be shared with a container). */
 static bool file_has_content(const char *path, const char *text, size_t len) {
-        _cleanup_free_ char *old = NULL;
-        size_t old_len = 0;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        _cleanup_buf_ struct lb_buf old = { .limit = len + 1 };
+        char name[NAME_MAX + 1];
 
-        if (lb_read_file(path, len + 1, &old, &old_len) < 0)
+        if (lb_chase_parent(path, &dfd, name, sizeof name) < 0 || lb_open_regular_at(dfd, name, O_RDONLY, &fd) < 0 ||
+            lb_read_fd(fd, &old, false) < 0)
                 return false;
-        return old_len == len && memcmp(old, text, len) == 0;
+        return old.len == len && (len == 0 || memcmp(old.data, text, len) == 0);
 }
 
 int lb_fluentd_write_snippet(const char *conf_dir, const char *volume_id, const char *text, size_t len) {

@@ -130,12 +130,26 @@ static json_t *own_json(const struct lb_watch_own *o) {
                          lb_json_string_or_null(o->reason));
 }
 
+static json_t *holders_json(const struct lb_watch_recovered *r) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < r->n_holders; i++) {
+                const struct lb_holder *h = &r->holders[i];
+                if (json_array_append_new(a, json_pack("{s:I, s:s, s:I}", "pid", (json_int_t) h->pid, "comm", h->comm,
+                                                       "mnt_ns", (json_int_t) h->ns)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
 static json_t *recovered_json(const struct lb_watch_recovered *r) {
-        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o}", "volume_id", r->volume_id, "mount_path",
+        return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I, s:o, s:o, s:I}", "volume_id", r->volume_id, "mount_path",
                          r->mount_path, "state", lb_watch_rec_state_to_string(r->state), "chunk_files",
                          (json_int_t) r->chunk_files, "chunk_bytes", (json_int_t) r->chunk_bytes, "empty_since",
                          lb_json_time_or_null(r->empty_since), "backup_files", (json_int_t) r->backup_files, "released_at",
-                         lb_json_time_or_null(r->released_at));
+                         lb_json_time_or_null(r->released_at), "holders", holders_json(r), "holders_total",
+                         (json_int_t) r->holders_total);
 }
 
 static json_t *uint_or_null(uint64_t v) {
@@ -263,6 +277,29 @@ static int parse_own(json_t *o, struct lb_watch_own *ret) {
         return 0;
 }
 
+/* "holders" and "holders_total" came with the release through every mount namespace: a
+ * watch.json of an older watch has neither. */
+static int parse_holders(json_t *o, struct lb_watch_recovered *r) {
+        json_t *a = json_object_get(o, "holders");
+        if (!a)
+                return 0;
+        if (!json_is_array(a) || json_array_size(a) > LB_WATCH_MAX_HOLDERS ||
+            get_uint(o, "holders_total", &r->holders_total) < 0 || r->holders_total < json_array_size(a))
+                return -EBADMSG;
+        for (size_t i = 0; i < json_array_size(a); i++) {
+                json_t *h = json_array_get(a, i);
+                uint64_t pid, ns;
+                if (!json_is_object(h) || get_uint(h, "pid", &pid) < 0 || pid == 0 || pid > INT32_MAX ||
+                    get_uint(h, "mnt_ns", &ns) < 0 ||
+                    lb_json_get_string(h, "comm", false, r->holders[i].comm, sizeof r->holders[i].comm) < 0)
+                        return -EBADMSG;
+                r->holders[i].pid = (pid_t) pid;
+                r->holders[i].ns = ns;
+        }
+        r->n_holders = json_array_size(a);
+        return 0;
+}
+
 static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
         struct lb_watch_recovered r = { 0 };
         char state[32];
@@ -274,7 +311,8 @@ static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
             lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
             lb_watch_rec_state_from_string(state, &r.state) < 0 || get_uint(o, "chunk_files", &r.chunk_files) < 0 ||
             get_uint(o, "chunk_bytes", &r.chunk_bytes) < 0 || get_time(o, "empty_since", &r.empty_since) < 0 ||
-            get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0)
+            get_uint(o, "backup_files", &r.backup_files) < 0 || get_time(o, "released_at", &r.released_at) < 0 ||
+            parse_holders(o, &r) < 0)
                 return -EBADMSG;
         *ret = r;
         return 0;

@@ -124,6 +124,17 @@ static void describe_hook(struct lb_buf *b, const struct lb_watch_state *st) {
         (void) lb_buf_printf(b, "\n");
 }
 
+/* A tagged volume that some process still uses, in this or another mount namespace (a container). */
+static void describe_holders(struct lb_buf *b, const struct lb_watch_recovered *r) {
+        (void) lb_buf_printf(b, "tagged flushed; BUSY, still in use by");
+        for (size_t i = 0; i < r->n_holders; i++)
+                (void) lb_buf_printf(b, "%s pid %ld (%s) in mount namespace mnt:[%" PRIu64 "]", i > 0 ? "," : "",
+                                     (long) r->holders[i].pid, r->holders[i].comm, r->holders[i].ns);
+        if (r->holders_total > r->n_holders)
+                (void) lb_buf_printf(b, " and %" PRIu64 " more", r->holders_total - r->n_holders);
+        (void) lb_buf_printf(b, "; unmount retried every poll, nothing is killed\n");
+}
+
 static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st, const struct lb_manifest *m) {
         char t[40];
         size_t shown = 0;
@@ -140,6 +151,8 @@ static void describe_recovered(struct lb_buf *b, const struct lb_watch_state *st
                 else if (r->state == LB_WATCH_REC_SETTLING)
                         (void) lb_buf_printf(b, "empty since %s, released once settled\n",
                                              lb_format_iso8601_or_dash(r->empty_since, t, sizeof t));
+                else if (r->state == LB_WATCH_REC_TAGGED && r->holders_total > 0)
+                        describe_holders(b, r);
                 else if (r->state == LB_WATCH_REC_TAGGED)
                         (void) lb_buf_printf(b, "tagged flushed; unmount/detach pending\n");
                 else if (r->state == LB_WATCH_REC_MISSING)

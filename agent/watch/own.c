@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "release.h"
 #include "tag.h"
 #include "backup.h"
+#include "lifeboat/basic/chase.h"
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/settings.h"
@@ -100,18 +102,22 @@ static int write_marker(struct watch *w, time_t when) {
         return lb_write_file_atomic(path, text, strlen(text), 0644);
 }
 
+/* The volume is what fluentd (a container) writes: the marker's name is unlinked in the directory
+ * opened without following a symlink; whatever sits there (a planted symlink) goes, never its target. */
 static void remove_marker(struct watch *w) {
-        char path[PATH_MAX];
-        if (marker_path(w, path, sizeof path) < 0)
-                return;
-        if (unlink(path) < 0) {
-                if (errno != ENOENT)
-                        lb_warn(w->ctx, "cannot remove %s: %s", path, strerror(errno));
+        char path[PATH_MAX], name[NAME_MAX + 1];
+        _cleanup_close_ int dfd = -EBADF;
+        int r = marker_path(w, path, sizeof path);
+        if (r >= 0)
+                r = lb_chase_parent(path, &dfd, name, sizeof name);
+        if (r >= 0 && unlinkat(dfd, name, 0) < 0)
+                r = -errno;
+        if (r < 0) {
+                if (r != -ENOENT)
+                        lb_warn(w->ctx, "cannot remove %s: %s", path, strerror(-r));
                 return;
         }
-        _cleanup_close_ int dfd = open(w->s->buffer_mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                (void) fsync(dfd);
+        (void) fsync(dfd);
 }
 
 /* ---- tagging it ---- */

@@ -3,10 +3,14 @@
  * lifeboat watch: the volumes boot recovered (recovered.json). Each is
  * scanned every cycle; once it has held no chunk file for LIFEBOAT_SETTLE it
  * is tagged flushed, its fluentd snippet removed (and fluentd reloaded),
- * unmounted, detached and dropped from the manifest. Each step after the tag
- * is retried on the next cycle until it works.
+ * unmounted in every mount namespace that has a copy of it (a container's
+ * first, then the host's), its mount point removed, detached once nothing
+ * holds the device any more, and dropped from the manifest. Each step after
+ * the tag is retried on the next cycle until it works; a process that keeps
+ * the volume busy is reported, never killed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "lifeboat/aws/ec2.h"
+#include "lifeboat/basic/chase.h"
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/lock.h"
 #include "lifeboat/basic/log.h"
@@ -22,6 +27,7 @@
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/chunks.h"
 #include "lifeboat/disk/mounts.h"
+#include "lifeboat/disk/mountns.h"
 #include "lifeboat/fluentd/rpc.h"
 #include "lifeboat/fluentd/snippet.h"
 #include "lifeboat/state/manifest.h"
@@ -105,7 +111,8 @@ static bool rec_unmounted_by_watch(const struct lb_manifest_entry *e) {
         int r = lb_stat_block(-1, e->device, &st, NULL, 0);
         if (r == -ENOENT)
                 return true; /* detached already */
-        return r >= 0 && lb_mount_find_devno(st.st_rdev, NULL) == 0;
+        _cleanup_ns_mounts_ struct lb_ns_mounts ms = { 0 };
+        return r >= 0 && lb_mountns_find(st.st_rdev, &ms) == 0 && ms.n == 0;
 }
 
 static int rec_scan(struct watch *w, struct lb_watch_recovered *r) {
@@ -169,40 +176,203 @@ static void rec_untag(struct watch *w, size_t i) {
         }
 }
 
-/* 0 once it is unmounted (or was not mounted), negative to try again next cycle. */
+/* The volume's device (the manifest's node): its devno, -ENOENT once it is gone (detached). */
+static int rec_devno(const struct lb_manifest_entry *e, dev_t *ret) {
+        struct stat st;
+        int r = lb_stat_block(-1, e->device, &st, NULL, 0);
+        if (r == -ENOTBLK)
+                return -ENOENT; /* the node is gone and something else took its name */
+        if (r < 0)
+                return r;
+        *ret = st.st_rdev;
+        return 0;
+}
+
+static void rec_clear_holders(struct lb_watch_recovered *r) {
+        r->n_holders = 0;
+        r->holders_total = 0;
+}
+
+/* Says (once, and again when they change) who keeps the volume busy, and keeps it in
+ * watch.json for "lifeboat status". Nothing is killed or signalled: the step is retried. */
+static void rec_report_busy(struct watch *w, size_t i, dev_t devno, const char *what) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        struct lb_holder hs[LB_WATCH_MAX_HOLDERS];
+        size_t total = 0;
+        if (lb_device_holders(devno, hs, ELEMENTSOF(hs), &total) < 0)
+                total = 0;
+        size_t n = MIN(total, ELEMENTSOF(hs));
+        bool changed = n != r->n_holders || total != r->holders_total;
+        for (size_t k = 0; !changed && k < n; k++)
+                changed = hs[k].pid != r->holders[k].pid;
+        memcpy(r->holders, hs, n * sizeof *hs);
+        r->n_holders = n;
+        r->holders_total = total;
+        if (w->rt[i].warned && !changed)
+                return;
+        w->rt[i].warned = true;
+
+        _cleanup_buf_ struct lb_buf who = { .limit = 4096 };
+        for (size_t k = 0; k < n; k++)
+                (void) lb_buf_printf(&who, "%s pid %ld (%s) in mount namespace mnt:[%" PRIu64 "]", k > 0 ? "," : "",
+                                     (long) hs[k].pid, hs[k].comm, hs[k].ns);
+        if (total > n)
+                (void) lb_buf_printf(&who, " and %zu more", total - n);
+        lb_warn(w->ctx, "%s; %s%s; retrying every poll, nothing is killed", what,
+                total > 0 ? "in use by" : "no process holds a file on it (a lazily detached mount?)",
+                who.data ? who.data : "");
+}
+
+/*
+ * Unmounts the device in every mount namespace that has it, matched by major:minor: the copies
+ * other namespaces (containers) hold first, then ours, so that the volume stays mounted where
+ * the manifest says until no one else has it. 0 when it is mounted nowhere any more.
+ */
+static int rec_unmount_everywhere(struct watch *w, size_t i, dev_t devno) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        _cleanup_ns_mounts_ struct lb_ns_mounts ms = { 0 };
+        char err[600] = "", first_err[600] = "";
+        int busy = 0;
+        int k = lb_mountns_find(devno, &ms);
+        if (k < 0) {
+                if (!w->rt[i].warned)
+                        lb_warn(w->ctx, "cannot look for %s in the mount namespaces: %s (retrying)", r->volume_id,
+                                strerror(-k));
+                w->rt[i].warned = true;
+                return k;
+        }
+        for (int own = 0; own <= 1 && busy == 0; own++)
+                /* last first: a mount stacked on another comes off before it */
+                for (size_t j = ms.n; j-- > 0;) {
+                        const struct lb_ns_mount *m = &ms.items[j];
+                        if (m->own != (own == 1))
+                                continue;
+                        err[0] = '\0';
+                        k = lb_mountns_umount(m, devno, err, sizeof err);
+                        if (k == -ESTALE)
+                                continue; /* changed since the scan: seen again below */
+                        if (k < 0) {
+                                if (busy == 0)
+                                        (void) lb_strscpy(first_err, sizeof first_err, err);
+                                busy = k;
+                                continue;
+                        }
+                        if (!m->own)
+                                lb_info(w->ctx, "unmounted %s at %s in mount namespace mnt:[%" PRIu64 "] (pid %ld)",
+                                        r->volume_id, m->target, m->ns, (long) m->pid);
+                }
+        if (busy < 0) {
+                char what[800];
+                (void) lb_snprintf(what, sizeof what, "cannot unmount %s: %s", r->volume_id, first_err);
+                rec_report_busy(w, i, devno, what);
+                return busy;
+        }
+        lb_ns_mounts_done(&ms);
+        k = lb_mountns_find(devno, &ms);
+        if (k < 0)
+                return k;
+        if (ms.n == 0)
+                return 0;
+        /* A new copy meanwhile (a container started), or one that could not be reached by its
+         * name (something mounted over it): next poll. */
+        if (!w->rt[i].warned)
+                lb_warn(w->ctx, "%s is still mounted at %s in mount namespace mnt:[%" PRIu64 "] (pid %ld); retrying "
+                                "every poll",
+                        r->volume_id, ms.items[0].target, ms.items[0].ns, (long) ms.items[0].pid);
+        w->rt[i].warned = true;
+        return -EAGAIN;
+}
+
+/* Removes the empty mount point, without following a symlink (fluentd must not find it later). Only
+ * once no namespace has the volume: removing a mount point detaches the mounts on it in every
+ * other namespace, lazily, busy or not. */
+static void rec_remove_mount_point(const struct lb_watch_recovered *r) {
+        _cleanup_close_ int dfd = -EBADF;
+        char name[NAME_MAX + 1];
+        if (lb_chase_parent(r->mount_path, &dfd, name, sizeof name) >= 0)
+                (void) unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/* Whether devno is the own buffer volume's: never touched by a release. */
+static bool rec_is_own(const struct watch *w, dev_t devno) {
+        return (w->st.own.state != LB_WATCH_OWN_NONE && w->dev.devno == devno) ||
+               lb_mount_is_mounted_at(devno, w->s->buffer_mount) > 0;
+}
+
+/* 0 once it is unmounted everywhere (or was not mounted), negative to try again next cycle. */
 static int rec_unmount(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
         struct lb_watch_recovered *r = &w->st.recovered[i];
         struct rec_rt *rt = &w->rt[i];
-        char err[600] = "";
-        int k = rec_mounted(e);
-        if (k < 0)
+        dev_t devno = 0;
+        int k = rec_devno(e, &devno);
+        if (k < 0 && k != -ENOENT)
                 return k;
-        if (k > 0) {
+        if (k >= 0) {
+                if (rec_is_own(w, devno)) {
+                        if (!rt->warned)
+                                lb_err(w->ctx, "%s's device %s is the own buffer volume's: not releasing it", r->volume_id,
+                                       e->device);
+                        rt->warned = true;
+                        return -EBUSY;
+                }
+                k = rec_mounted(e);
+                if (k < 0)
+                        return k;
                 /* Nothing may have come back between the tag and the unmount. */
-                if (rec_scan(w, r) == 0 && r->chunk_files > 0) {
+                if (k > 0 && rec_scan(w, r) == 0 && r->chunk_files > 0) {
                         rec_untag(w, i);
                         return -EAGAIN;
                 }
-                k = lb_umount(r->mount_path, err, sizeof err);
-                if (k < 0) {
-                        if (!rt->warned)
-                                lb_warn(w->ctx, "cannot unmount %s (%s): %s; retrying every poll", r->mount_path,
-                                        r->volume_id, err);
-                        rt->warned = true;
+                k = rec_unmount_everywhere(w, i, devno);
+                if (k < 0)
                         return k;
-                }
         }
-        (void) rmdir(r->mount_path); /* the empty mount point; fluentd must not find it later */
+        rec_remove_mount_point(r);
+        rec_clear_holders(r);
         rt->unmounted = true;
         rt->warned = false;
         return 0;
 }
 
-static int rec_detach(struct watch *w, size_t i) {
+/* Right before DetachVolume: no namespace may have the device mounted, and nobody may claim it
+ * (a mount detached lazily with a file still open on it). */
+static int rec_confirm_free(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
+        dev_t devno;
+        int k = rec_devno(e, &devno);
+        if (k == -ENOENT)
+                return 0;
+        if (k < 0)
+                return k;
+        _cleanup_ns_mounts_ struct lb_ns_mounts ms = { 0 };
+        k = lb_mountns_find(devno, &ms);
+        if (k < 0)
+                return k;
+        if (ms.n > 0) {
+                w->rt[i].unmounted = false; /* mounted again somewhere: unmount again */
+                return -EAGAIN;
+        }
+        k = lb_device_claimed(e->device, devno);
+        if (k == 0 || k == -EXDEV)
+                return 0;
+        if (k > 0) {
+                char what[600];
+                (void) lb_snprintf(what, sizeof what, "not detaching %s: its device %s is still in use",
+                                   w->st.recovered[i].volume_id, e->device);
+                rec_report_busy(w, i, devno, what);
+                return -EBUSY;
+        }
+        return k;
+}
+
+static int rec_detach(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
         struct lb_watch_recovered *r = &w->st.recovered[i];
         struct rec_rt *rt = &w->rt[i];
         char err[600];
-        int k = lb_ec2_detach_volume(w->aws.ec2, r->volume_id, w->self, false);
+        int k = rec_confirm_free(w, i, e);
+        if (k < 0)
+                return k;
+        rec_clear_holders(r);
+        k = lb_ec2_detach_volume(w->aws.ec2, r->volume_id, w->self, false);
         /* Already detached (by hand, or an answer lost after it worked): fine. */
         if (k < 0 && k != -EALREADY && k != -ENOENT) {
                 if (!rt->warned)
@@ -249,7 +419,7 @@ static void rec_finish_release(struct watch *w, size_t i, const struct lb_manife
         }
         if (!rt->unmounted && rec_unmount(w, i, e) < 0)
                 return;
-        if (!rt->detached && rec_detach(w, i) < 0)
+        if (!rt->detached && rec_detach(w, i, e) < 0)
                 return;
         (void) rec_forget(w, i);
 }

@@ -93,6 +93,12 @@ struct watch {
         time_t rebalance_time;
         unsigned imds_failures;
 
+        /* the service manager (sd_notify) */
+        uint64_t watchdog_usec;         /* 0 = no watchdog */
+        uint64_t last_ping_ms;
+        bool ready_sent;
+        char status_sent[320];
+
         bool manifest_failed;
         bool tag_failing;               /* CreateTags failed last time: warned once */
         bool own_dirty_pending;         /* the own volume needs state=dirty and does not have it yet */

@@ -30,6 +30,7 @@
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/lock.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/notify.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/util.h"
 #include "lifeboat/disk/chunks.h"
@@ -56,6 +57,7 @@ static void on_signal(struct watch *w, int sig) {
         }
         w->signalled = true;
         w->last_progress_ms = lb_now_ms();
+        (void) lb_notify("STOPPING=1");
         const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
         char what[64];
         (void) lb_snprintf(what, sizeof what, "%s (stopping)", name);
@@ -87,6 +89,83 @@ static void save_state(struct watch *w) {
         w->state_write_failed = false;
         free(w->written);
         w->written = TAKE_PTR(text);
+}
+
+/* ---- the service manager ---- */
+
+/* One line for `systemctl status`: what watch is doing. */
+static void status_line(const struct watch *w, char *buf, size_t size) {
+        const struct lb_watch_own *o = &w->st.own;
+        char own[128];
+        switch (o->state) {
+        case LB_WATCH_OWN_NONE:
+                (void) lb_strscpy(own, sizeof own, "no own buffer volume (recovery only)");
+                break;
+        case LB_WATCH_OWN_UNKNOWN:
+                (void) lb_strscpy(own, sizeof own, "own buffer volume not confirmed yet");
+                break;
+        case LB_WATCH_OWN_DIRTY:
+                (void) lb_snprintf(own, sizeof own, "own buffer volume %s in use", o->volume_id);
+                break;
+        case LB_WATCH_OWN_DRAINING:
+                (void) lb_snprintf(own, sizeof own, "draining own buffer volume %s: %" PRIu64 " chunk file(s) left",
+                                   o->volume_id, o->chunk_files);
+                break;
+        case LB_WATCH_OWN_FLUSHED:
+                (void) lb_snprintf(own, sizeof own, "own buffer volume %s drained and tagged flushed", o->volume_id);
+                break;
+        case LB_WATCH_OWN_UNDRAINED:
+        default:
+                (void) lb_snprintf(own, sizeof own, "own buffer volume %s NOT drained: %" PRIu64 " chunk file(s) left",
+                                   o->volume_id, o->chunk_files);
+                break;
+        }
+        size_t draining = 0;
+        for (size_t i = 0; i < w->st.n_recovered; i++)
+                if (w->st.recovered[i].state != LB_WATCH_REC_RELEASED)
+                        draining++;
+        char rec[64] = "";
+        if (draining > 0)
+                (void) lb_snprintf(rec, sizeof rec, "; %zu recovered volume%s draining", draining,
+                                   draining == 1 ? "" : "s");
+        (void) lb_snprintf(buf, size, "%s; %s%s%s", w->signalled ? "stopping" : "watching", own, rec,
+                           w->st.imds_ok ? "" : "; IMDS failing");
+}
+
+/* READY=1 after the first cycle, STATUS= whenever it changes, WATCHDOG=1 every cycle. */
+static void notify_manager(struct watch *w) {
+        char status[320], msg[400];
+        status_line(w, status, sizeof status);
+        bool changed = !streq(status, w->status_sent);
+        if (w->ready_sent && !changed && w->watchdog_usec == 0)
+                return;
+        (void) lb_snprintf(msg, sizeof msg, "%s%s%s%s", w->ready_sent ? "" : "READY=1\n",
+                           w->watchdog_usec > 0 ? "WATCHDOG=1\n" : "", changed ? "STATUS=" : "", changed ? status : "");
+        if (lb_notify(msg) < 0)
+                return; /* the manager is gone or never was: nothing to tell */
+        w->ready_sent = true;
+        w->last_ping_ms = lb_now_ms();
+        (void) lb_strscpy(w->status_sent, sizeof w->status_sent, status);
+}
+
+/* Sleeps ms, waking up to keep the watchdog fed (half its interval) and for a signal. */
+static void watch_sleep(struct watch *w, uint64_t ms) {
+        uint64_t end = lb_now_ms() + ms;
+        for (;;) {
+                uint64_t now = lb_now_ms();
+                if (now >= end || lb_context_interrupted(w->ctx))
+                        return;
+                uint64_t step = end - now;
+                if (w->watchdog_usec > 0) {
+                        uint64_t half = MAX(w->watchdog_usec / 2000, (uint64_t) 1);
+                        if (now - w->last_ping_ms >= half) {
+                                (void) lb_notify("WATCHDOG=1");
+                                w->last_ping_ms = now;
+                        }
+                        step = MIN(step, half);
+                }
+                lb_sleep_ms(step, w->ctx->interrupted);
+        }
 }
 
 /* ---- the loop ---- */
@@ -201,6 +280,7 @@ static int watch_loop(struct watch *w) {
                         on_signal(w, sig);
                 }
                 cycle(w);
+                notify_manager(w);
                 if (w->opts->once)
                         break;
                 if (w->signalled && stop_now(w))
@@ -210,7 +290,7 @@ static int watch_loop(struct watch *w) {
                 if (w->signalled && w->deadline_ms > lb_now_ms())
                         wait = MIN(wait, w->deadline_ms - lb_now_ms());
                 if (wait > 0 && !(ctx->interrupted && *ctx->interrupted))
-                        lb_sleep_ms(wait, ctx->interrupted);
+                        watch_sleep(w, wait);
         }
         if (!w->opts->once)
                 stop_report(w);
@@ -274,6 +354,8 @@ int lb_watch_run(struct lb_context *ctx, const struct lb_watch_options *opts) {
         watch_lifecycle_init(&w);
 
         watch_own_identify(&w);
+        if (lb_notify_watchdog_usec(&w.watchdog_usec) < 0)
+                lb_warn(ctx, "WATCHDOG_USEC or WATCHDOG_PID cannot be read: no watchdog keep-alives");
         if (!opts->once)
                 announce(&w);
         return watch_loop(&w);

@@ -5,6 +5,7 @@ device (Attacher)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -193,13 +194,45 @@ class Attacher:
 
         @staticmethod
         def mounted(rdev: int) -> bool:
-                """Whether a filesystem on this device is mounted (field 3 of mountinfo)."""
+                """Whether a filesystem on this device is mounted in any mount namespace of the
+                machine (field 3 of /proc/PID/mountinfo, read for one process per namespace): a
+                container's private copy of a mount keeps the device as busy as the host's."""
                 want = f"{os.major(rdev)}:{os.minor(rdev)}"
+                seen: set[int] = set()
+                for pid in os.listdir("/proc"):
+                        if not pid.isdigit():
+                                continue
+                        try:
+                                ns = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+                                if ns in seen:
+                                        continue
+                                with open(f"/proc/{pid}/mountinfo", encoding="utf-8", errors="replace") as f:
+                                        lines = [line.split() for line in f if line.strip()]
+                        except OSError:
+                                continue        # gone meanwhile, or a kernel thread
+                        if not lines:
+                                continue        # a zombie's is empty: another process speaks for it
+                        seen.add(ns)
+                        if any(len(fields) > 2 and fields[2] == want for fields in lines):
+                                return True
+                return False
+
+        @staticmethod
+        def claimed(loop: str) -> bool:
+                """Whether someone holds the device exclusively (an O_EXCL open fails): a mounted
+                filesystem does, also one detached lazily (umount -l, or its mount point removed)
+                while a file on it is still open."""
                 try:
-                        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-                                return any(line.split()[2] == want for line in f if line.strip())
-                except OSError:
-                        return False
+                        fd = os.open(loop, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC)
+                except OSError as e:
+                        return e.errno == errno.EBUSY
+                os.close(fd)
+                return False
+
+        @classmethod
+        def in_use(cls, rdev: int, loop: str | None) -> bool:
+                """EBS keeps a detaching volume busy while the instance's OS still holds it."""
+                return cls.mounted(rdev) or (loop is not None and cls.claimed(loop))
 
         def teardown_all(self) -> None:
                 with self._lock:

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """EC2's state and its rules: creating volumes and instances, attaching and detaching
-(asynchronously, like EC2: attaching -> attached, detaching -> busy while mounted ->
-gone), tags, termination, spot and rebalance events, role credentials."""
+(asynchronously, like EC2: attaching -> attached, detaching -> busy while the OS holds the
+device, mounted in any mount namespace or open exclusively -> gone), tags, termination, spot
+and rebalance events, role credentials."""
 
 from __future__ import annotations
 
@@ -299,10 +300,11 @@ class Store:
         def _complete_detach(self, inst: Instance, v: Volume, a: Attachment) -> bool:
                 if a not in v.attachments:
                         return True             # the instance was terminated meanwhile
-                if a.rdev is not None and not a.force and Attacher.mounted(a.rdev):
-                        # Like AWS: a mounted volume does not go away until unmounted.
+                if a.rdev is not None and not a.force and Attacher.in_use(a.rdev, a.loop):
+                        # Like AWS: a volume the OS still holds (mounted in any mount namespace,
+                        # or open) does not go away until released.
                         if a.status != "busy":
-                                self.log("store", f"{v.id} is mounted on {inst.id}: busy")
+                                self.log("store", f"{v.id} is in use on {inst.id}: busy")
                         a.status = "busy"
                         return False
                 self._remove_device(inst, a)

@@ -374,6 +374,23 @@ def test_ext4_orphan(fake, tmp_path):
         assert m["fstype"] == "ext4" and "nouuid" not in m["options"]
 
 
+def test_ext4_recovery_mounts_errors_remount_ro_whatever_its_superblock_says(fake, tmp_path):
+        """Another instance's volume is untrusted: its superblock may ask for errors=panic."""
+        inst = add_instance(fake)
+        files = chunk_files(1)
+        vid, image, _ = orphan(fake, tmp_path, "panic", fs="ext4", files=files)
+        lbtest.run(["tune2fs", "-e", "panic", str(image)])
+        assert "panic" in lbtest.run(["dumpe2fs", "-h", str(image)]).stdout.lower()
+        env = boot_env(fake, inst)
+
+        r = boot(env)
+        assert_recovered(fake, inst, env, r, vid, files)
+        m = mount_of(Path(env["LIFEBOAT_RECOVERY_ROOT"]) / vid)
+        opts = m["options"].split(",")
+        assert "errors=remount-ro" in opts, m
+        assert {"nodev", "nosuid", "noexec"} <= set(opts), m
+
+
 def test_several_orphans_attached_concurrently(fake, tmp_path):
         fake.config(attach_delay_ms=1500)
         inst = add_instance(fake)
@@ -688,7 +705,8 @@ def test_json_report_shape(fake, tmp_path):
         r = boot(env)
         del r["_stderr"]
         assert set(r) == {"dry_run", "instance_id", "availability_zone", "own_volume", "volumes", "candidates",
-                          "timed_out", "imds_requests", "ec2_requests", "elapsed_ms", "exit_code"}
+                          "timed_out", "imds_requests", "ec2_requests", "elapsed_ms", "exit_code", "error"}
+        assert r["error"] is None
         assert r["instance_id"] == inst["instance_id"] and r["availability_zone"] == AZ
         assert r["dry_run"] is False and r["timed_out"] is False and r["exit_code"] == 0
         assert r["candidates"] == 1
@@ -1076,6 +1094,102 @@ def test_boot_timeout_before_claiming_is_partial(fake, tmp_path):
         v = by_volume(r)[vid]
         assert v["outcome"] == "not-claimed" and v["reason"] == "boot timeout"
         assert_untouched(fake, vid, before)
+
+
+# --------------------------------------------------------------------------
+# what a container with the recovery directory read-write can plant
+# --------------------------------------------------------------------------
+
+def test_symlink_planted_at_the_recovery_path_is_never_followed(fake, tmp_path):
+        """A container (root, with the recovery directory bind-mounted read-write) plants
+        RECOVERY_ROOT/<volume-id> -> /etc/cron.d before the next boot: boot never mounts
+        through it; the volume goes back dirty, and the log says why."""
+        inst = add_instance(fake)
+        files = chunk_files(2)
+        vid, image, _ = orphan(fake, tmp_path, "o", files=files)
+        env = boot_env(fake, inst)
+        host_dir = tmp_path / "host" / "etc" / "cron.d"
+        host_dir.mkdir(parents=True)
+        (host_dir / "0hourly").write_text("keep me\n")
+        before = {p.name: p.read_text() for p in host_dir.iterdir()}
+        planted = Path(env["LIFEBOAT_RECOVERY_ROOT"]) / vid
+        planted.symlink_to(host_dir)
+        digest = sha256(image)
+
+        r = boot(env, expect=1)
+        v = by_volume(r)[vid]
+        assert v["outcome"] == "left-dirty", v
+        assert "symlink" in v["reason"], v
+        assert f"{vid} left dirty" in r["_stderr"] and "symlink" in r["_stderr"], r["_stderr"]
+        assert {p.name: p.read_text() for p in host_dir.iterdir()} == before
+        assert mount_of(host_dir) is None and mount_of(planted) is None
+        assert planted.is_symlink()
+        vol = fake.wait_volume(vid, "available")
+        assert vol["tags"]["lifeboat:state"] == "dirty" and "lifeboat:reason" not in vol["tags"]
+        assert vid not in manifest(env) and snippets(env) == {}
+        assert sha256(image) == digest
+
+
+def test_symlink_planted_above_the_recovery_path_is_never_followed(fake, tmp_path):
+        """The same one level up: the recovery root itself replaced by a symlink (an older task
+        definition exposed all of /var/lib/lifeboat to the container)."""
+        inst = add_instance(fake)
+        vid, _, _ = orphan(fake, tmp_path, "o", files=chunk_files(1))
+        env = boot_env(fake, inst)
+        host_dir = tmp_path / "host" / "etc" / "systemd" / "system"
+        host_dir.mkdir(parents=True)
+        root = Path(env["LIFEBOAT_RECOVERY_ROOT"])
+        root.rmdir()
+        root.symlink_to(host_dir)
+
+        r = boot(env, expect=1)
+        v = by_volume(r)[vid]
+        assert v["outcome"] == "left-dirty" and "symlink" in v["reason"], v
+        assert list(host_dir.iterdir()) == []
+        fake.wait_volume(vid, "available")
+
+
+def test_mount_in_progress_marker_quarantines_the_volume_on_the_next_boot(fake, tmp_path):
+        """The machine went down while boot mounted a recovered volume (a crafted filesystem
+        can crash the kernel): the marker on the root disk makes the next boot quarantine the
+        volume instead of mounting it again. A marker of this very boot (a killed run) is
+        no such reason."""
+        inst = add_instance(fake)
+        files = chunk_files()
+        vid, image, _ = orphan(fake, tmp_path, "crash", files=files)
+        env = boot_env(fake, inst)
+        state_dir = Path(env["LIFEBOAT_STATE_DIR"])
+        first = boot(env)
+        assert_recovered(fake, inst, env, first, vid, files)
+        assert state_dir.is_dir() and list(state_dir.iterdir()) == [], "the marker goes once the mount is done"
+
+        # The reboot: nothing mounted, /run empty, the volume still attached, and the marker
+        # an earlier boot left on the root disk.
+        for target in (Path(env["LIFEBOAT_RECOVERY_ROOT"]) / vid, env["LIFEBOAT_BUFFER_MOUNT"]):
+                lbtest.run(["umount", str(target)])
+        (Path(env["LIFEBOAT_RUN_DIR"]) / "recovered.json").unlink()
+        marker = state_dir / f"{vid}.mounting"
+        marker.write_text(json.dumps({"volume": vid, "device": first["volumes"][0]["node"],
+                                      "boot_id": "00000000-0000-4000-8000-000000000000",
+                                      "time": "2026-11-26T16:12:55Z"}) + "\n")
+        digest = sha256(image)
+
+        r = boot(env, expect=1)
+        assert_quarantined(fake, inst, env, r, vid, "went down while mounting it")
+        assert "2026-11-26T16:12:55Z" in by_volume(r)[vid]["reason"]
+        assert "quarantined" in r["_stderr"]
+        assert not marker.exists()
+        assert sha256(image) == digest
+
+        # A marker written in this boot by a run that was killed: mounted as usual.
+        other, _, _ = orphan(fake, tmp_path, "killed", files=files)
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        killed = state_dir / f"{other}.mounting"
+        killed.write_text(json.dumps({"volume": other, "device": "", "boot_id": boot_id,
+                                      "time": "2026-11-26T16:12:55Z"}) + "\n")
+        r2 = boot(env)
+        assert outcomes(r2)[other] == "recovered"
+        assert not killed.exists()
 
 
 def test_unusable_mount_point_leaves_the_volume_dirty_not_quarantined(fake, tmp_path):

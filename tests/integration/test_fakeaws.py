@@ -576,6 +576,68 @@ def test_detach_waits_while_mounted(fake, tmp_path):
         assert not node.exists()
 
 
+def test_detach_waits_while_another_mount_namespace_holds_it(fake, tmp_path):
+        """A container's private copy of a mount keeps the device as busy as the host's (EBS
+        detaches only once the OS lets go): unmounted on the host, still busy, and awscli sees
+        the attachment "busy"; once the copy is gone it detaches."""
+        fake.config(detach_delay_ms=50)
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        vid = inst["buffer_volume_id"]
+        lbtest.make_image(fake.volume(vid)["image"], fs="ext4")
+        node = Path(inst["dev_root"]) / "nvme1n1"
+        rdev = node.stat().st_rdev
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        lbtest.run(["mount", str(node), str(mnt)])
+        holder = lbtest.NamespaceHolder()
+        fake.children.append(holder.proc)
+        try:
+                lbtest.run(["umount", str(mnt)])
+                assert [m for m in holder.mounts() if m["maj:min"] == f"{os.major(rdev)}:{os.minor(rdev)}"]
+                fake.ec2("DetachVolume", {"VolumeId": vid})
+                fake.wait_attachment(vid, "busy")
+                out = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", "--volume-ids", vid))
+                assert out["Volumes"][0]["Attachments"][0]["State"] == "busy"
+                assert out["Volumes"][0]["State"] == "in-use"
+                time.sleep(0.5)
+                assert fake.volume(vid)["attachments"][0]["status"] == "busy" and node.exists()
+        finally:
+                holder.stop()
+        fake.wait_volume(vid, "available")
+        assert not node.exists()
+
+
+def test_detach_waits_while_a_lazily_detached_mount_is_in_use(fake, tmp_path):
+        """Removing a mount point detaches the copies other namespaces hold (Linux >= 3.18),
+        lazily: with a file open on one, no mount table shows the device any more, but it is
+        still in use, and EBS would not let it go."""
+        fake.config(detach_delay_ms=50)
+        inst = fake.add_instance(buffer={"device": "/dev/sdf"})
+        vid = inst["buffer_volume_id"]
+        lbtest.make_image(fake.volume(vid)["image"], fs="ext4", files={"keep/open.txt": b"x"})
+        node = Path(inst["dev_root"]) / "nvme1n1"
+        rdev = node.stat().st_rdev
+        devno = f"{os.major(rdev)}:{os.minor(rdev)}"
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        lbtest.run(["mount", str(node), str(mnt)])
+        holder = lbtest.NamespaceHolder(open_file=mnt / "keep/open.txt")
+        fake.children.append(holder.proc)
+        try:
+                lbtest.run(["umount", str(mnt)])
+                mnt.rmdir()             # detaches the holder's copy, busy as it is
+                assert not [m for m in holder.mounts() if m["maj:min"] == devno]
+                fake.ec2("DetachVolume", {"VolumeId": vid})
+                fake.wait_attachment(vid, "busy")
+                time.sleep(0.5)
+                assert fake.volume(vid)["attachments"][0]["status"] == "busy"
+                holder.close_file()
+                fake.wait_volume(vid, "available")
+                assert holder.alive()
+        finally:
+                holder.stop()
+
+
 def test_force_detach_of_mounted_volume(fake, tmp_path):
         fake.config(detach_delay_ms=50)
         inst = fake.add_instance(buffer={"device": "/dev/sdf"})
@@ -807,7 +869,8 @@ def test_env_for(fake):
         assert not os.path.exists(env["LIFEBOAT_CONFIG"])
         assert Path(env["LIFEBOAT_FLUENTD_TEMPLATE"]).is_file()
         assert set(env) - {"PATH", "LANG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"} <= {k for k in env if k.startswith(("AWS_", "LIFEBOAT_"))}
-        for k in ("LIFEBOAT_RUN_DIR", "LIFEBOAT_BUFFER_MOUNT", "LIFEBOAT_RECOVERY_ROOT", "LIFEBOAT_FLUENTD_CONF_DIR"):
+        for k in ("LIFEBOAT_RUN_DIR", "LIFEBOAT_BUFFER_MOUNT", "LIFEBOAT_RECOVERY_ROOT", "LIFEBOAT_FLUENTD_CONF_DIR",
+                  "LIFEBOAT_STATE_DIR"):
                 assert env[k].startswith(str(fake.workdir) + "/instances/" + inst["instance_id"])
         role_env = fake.env_for(inst, use_role=True)
         assert "AWS_ACCESS_KEY_ID" not in role_env and "AWS_SECRET_ACCESS_KEY" not in role_env

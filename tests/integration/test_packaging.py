@@ -33,9 +33,12 @@ EXPECTED_FILES = {
     "/etc/lifeboat/lifeboat.conf",
     "/etc/lifeboat/fluentd-recovery.conf.in",
     "/usr/share/doc/lifeboat/README.md",
+    "/usr/share/man/man8/lifeboat.8",
+    "/usr/share/bash-completion/completions/lifeboat",
     *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
         "fluent.conf", "ecs-task-definition.json", "lifeboat-policy.json", "launch-template.json",
-        "cloud-config.yaml", "user-data.sh", "lifecycle-hook.json")),
+        "cloud-config.yaml", "user-data.sh", "lifecycle-hook.json", "lifeboat-ecs-al2023.pkr.hcl",
+        "install-lifeboat.sh")),
 }
 EXPECTED_DIRS = {
     "/etc/lifeboat",
@@ -158,18 +161,54 @@ def test_spec_version_is_the_cmake_project_version():
     assert spec == cmake
 
 
-def test_rpmlint_reports_no_errors(rpms):
+# Warnings of Debian's rpm and rpmlint that the project cannot fix: on Amazon Linux, rpmbuild
+# strips the binary (find-debuginfo) and compresses the man page (brp-compress), and rpmlint
+# 1.11 finds the man page, which rpmlint 2.4.0 looks up by its section instead of its name.
+PLATFORM_WARNINGS = {
+    "unstripped-binary-or-object": "/usr/sbin/lifeboat",
+    "manpage-not-compressed": "/usr/share/man/man8/lifeboat.8",
+    "no-manual-page-for-binary": "lifeboat",
+}
+
+
+def test_rpmlint_reports_no_errors_and_no_warning_the_project_could_fix(rpms):
     p = run(["rpmlint", "-c", PKG / "rpmlint.toml", rpms["binary"], rpms["source"], PKG / "lifeboat.spec"])
     errors = [line for line in p.stdout.splitlines() if re.search(r": E: ", line)]
     assert p.returncode == 0 and not errors, p.stdout + p.stderr
     assert "2 packages and 1 specfiles checked; 0 errors" in p.stdout, p.stdout
+    for line in p.stdout.splitlines():
+        m = re.search(r": W: (\S+) ?(.*)$", line)
+        if m:
+            assert m[1] in PLATFORM_WARNINGS and PLATFORM_WARNINGS[m[1]] in m[2], line
+    # The one rpmlint 2.4.0 gets wrong: the page it looks for is there.
+    assert "/usr/share/man/man8/lifeboat.8" in check(["rpm", "-qlp", rpms["binary"]]).stdout
+
+
+def test_spec_has_license_url_and_a_current_changelog():
+    spec = (PKG / "lifeboat.spec").read_text()
+    assert re.search(r"^%license LICENSE$", spec, re.M) and (SRC / "LICENSE").read_text().startswith("MIT License")
+    assert re.search(r"^URL:\s+https://", spec, re.M)
+    version = re.search(r"^Version:\s*(\S+)", spec, re.M)[1]
+    entry = re.search(r"^%changelog\n\* (\w{3} \w{3} \d{2} \d{4}) .* - (\S+)$", spec, re.M)
+    assert entry and entry[2] == f"{version}-1", "the newest changelog entry names this version"
+    import datetime as dt
+    day = dt.datetime.strptime(entry[1], "%a %b %d %Y")
+    assert day.strftime("%a") == entry[1][:3], "the weekday matches the date"
+
+
+def license_paths(paths):
+    """%license files land in /usr/share/licenses/NAME (Fedora, Amazon Linux) or NAME-VERSION
+    (Debian's rpm): the license and its directory, whichever it is."""
+    return {f for f in paths if re.fullmatch(r"/usr/share/licenses/lifeboat(-[0-9.]+)?(/LICENSE)?", f)}
 
 
 def test_rpm_file_list(rpms):
     listed = check(["rpm", "-qlp", rpms["binary"]]).stdout.split()
     # rpm adds build-id links for the binary; they are not part of the package's design.
     listed = {f for f in listed if not f.startswith("/usr/lib/.build-id")}
-    assert listed == EXPECTED_FILES | EXPECTED_DIRS
+    licenses = license_paths(listed)
+    assert len(licenses) == 2 and any(f.endswith("/LICENSE") for f in licenses), licenses
+    assert listed - licenses == EXPECTED_FILES | EXPECTED_DIRS
 
 
 def test_rpm_config_files_scriptlets_and_dependencies(rpms):
@@ -214,7 +253,8 @@ def test_make_install_gives_the_rpm_tree(rpms, install_tree, workdir):
         return {"/" + str(p.relative_to(root)) for p in root.rglob("*")
                 if not p.is_dir() and ".build-id" not in p.parts}
 
-    assert files(install_tree) == files(extracted) == EXPECTED_FILES
+    # %license is the package's: make install has no license directory.
+    assert files(install_tree) == files(extracted) - license_paths(files(extracted)) == EXPECTED_FILES
     for d in EXPECTED_DIRS:
         assert (install_tree / d.lstrip("/")).is_dir(), d
     for f in EXPECTED_FILES - {"/usr/sbin/lifeboat"}:  # the binary differs in build flags only
@@ -295,6 +335,12 @@ def test_unit_ordering_and_failure_semantics():
     assert {"lifeboat-boot.service", "network-online.target"} <= set(watch["Unit"]["After"])
     assert not {"Requires", "Requisite", "BindsTo", "PartOf"} & set(watch["Unit"])
     assert watch["Service"]["Restart"] == ["on-failure"]
+    # A hung watch loses data: it tells systemd when it is up and keeps the watchdog fed.
+    assert watch["Service"]["Type"] == ["notify"] and watch["Service"]["NotifyAccess"] == ["main"]
+    assert 60 <= seconds(watch["Service"]["WatchdogSec"][0]) <= 600
+    # A release enters the mount namespaces of containers (setns) and names busy processes.
+    assert {"CAP_SYS_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE"} <= set(watch["Service"]["CapabilityBoundingSet"])
+    assert watch["Service"]["RestrictNamespaces"] == ["mnt"]
     # Room for the final drain check: LIFEBOAT_FLUSH_TIMEOUT (100s) + LIFEBOAT_FLUSH_MARGIN (10s).
     assert seconds(watch["Service"]["TimeoutStopSec"][0]) >= 110
 
@@ -305,12 +351,24 @@ def test_unit_ordering_and_failure_semantics():
     assert seconds(timer["Timer"]["RandomizedDelaySec"][0]) > 0
     assert timer["Install"]["WantedBy"] == ["timers.target"]
 
+    assert "Release" not in timer["Unit"]["Description"][0], "releasing drained volumes is watch's job"
+
     for name in ("lifeboat-boot.service", "lifeboat-watch.service", "lifeboat-reap.service"):
         s = read_unit(sysd / name)["Service"]
         assert s["EnvironmentFile"] == ["-/etc/lifeboat/lifeboat.conf"], name
-        assert "CAP_SYS_ADMIN" in s["CapabilityBoundingSet"], name
         assert s["NoNewPrivileges"] == ["yes"], name
+    # boot and watch mount on the host: no private mount namespace, and CAP_SYS_ADMIN.
+    for name in ("lifeboat-boot.service", "lifeboat-watch.service"):
+        s = read_unit(sysd / name)["Service"]
+        assert "CAP_SYS_ADMIN" in s["CapabilityBoundingSet"], name
         assert not MOUNT_NAMESPACE_OPTIONS & set(s), f"{name}: {MOUNT_NAMESPACE_OPTIONS & set(s)}"
+    # reap only calls AWS: a sandbox of its own, without any capability.
+    s = reap["Service"]
+    assert s["CapabilityBoundingSet"] == [""] and s["ProtectSystem"] == ["strict"], s
+    assert s["PrivateDevices"] == ["yes"] and s["ProtectHome"] == ["yes"], s
+    exposure = run(["systemd-analyze", "security", "--offline=yes", str(sysd / "lifeboat-reap.service")]).stdout
+    level = float(re.search(r"Overall exposure level for lifeboat-reap.service: ([0-9.]+)", exposure)[1])
+    assert level <= 2.5, exposure[-400:]
 
 
 # ---- the settings file ----
@@ -358,9 +416,10 @@ def test_user_data_script_passes_bash_and_shellcheck():
     check(["shellcheck", path])
 
 
-def run_user_data(workdir, name, fake_env):
-    """Runs user-data.sh as root in a private mount namespace whose /etc is an overlay, with fake
-    systemctl, lifeboat, dnf and rpm; returns (process, files it wrote under /etc, command log)."""
+def run_user_data(workdir, name, fake_env, script=None):
+    """Runs user-data.sh (or script) as root in a private mount namespace whose /etc is an
+    overlay, with fake systemctl, lifeboat, dnf, rpm and sudo; returns (process, files it wrote
+    under /etc, command log)."""
     case = workdir / f"user-data-{name}"
     bindir, scratch, etc_out = case / "bin", case / "scratch", case / "etc"
     for d in (bindir, scratch, etc_out):
@@ -372,15 +431,16 @@ def run_user_data(workdir, name, fake_env):
                                       '  restart) exit "${FAKE_RESTART_RC:-0}" ;;\n'
                                       'esac\nexit 0\n')
     (bindir / "lifeboat").write_text(fake + 'exit "${FAKE_LIFEBOAT_RC:-0}"\n')
-    for tool in ("dnf", "rpm"):
-        (bindir / tool).write_text(fake + "exit 0\n")
+    (bindir / "dnf").write_text(fake + "exit 0\n")
+    (bindir / "rpm").write_text(fake + '[ "$1" = -K ] && echo "$2: ${FAKE_RPM_K:-digests signatures OK}"\nexit 0\n')
+    (bindir / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
     for f in bindir.iterdir():
         f.chmod(0o755)
     inner = ('set -e; mount -t tmpfs tmpfs "$SCRATCH"; mkdir "$SCRATCH/upper" "$SCRATCH/work"; '
              'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$SCRATCH/upper,workdir=$SCRATCH/work" /etc; '
              'set +e; bash "$SCRIPT"; rc=$?; cp -a "$SCRATCH/upper/." "$ETC_OUT/"; exit $rc')
     env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "FAKE_LOG": str(log), "SCRATCH": str(scratch),
-           "ETC_OUT": str(etc_out), "SCRIPT": str(PKG / "cloud-init/user-data.sh"), **fake_env}
+           "ETC_OUT": str(etc_out), "SCRIPT": str(script or PKG / "cloud-init/user-data.sh"), **fake_env}
     p = run(["unshare", "--mount", "--propagation", "private", "bash", "-c", inner], env=env)
     commands = log.read_text().splitlines() if log.exists() else []
     return p, etc_out, commands
@@ -410,6 +470,49 @@ def test_user_data_never_fails_the_instance_when_boot_fails(workdir):
     assert not any("ecs" in c for c in commands)
 
 
+# ---- the AMI bake ----
+
+def test_packer_template_validates_offline(workdir):
+    """Debian's packer (1.6.6, the amazon builder built in) validates without AWS or plugins."""
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "PACKER_CONFIG_DIR": str(workdir), "HOME": str(workdir)}
+    template = PKG / "packer/lifeboat-ecs-al2023.pkr.hcl"
+    p = run(["packer", "validate", "-var", "rpm=lifeboat.rpm", template], env=env, cwd=workdir)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # A template packer refuses is reported (the check can fail).
+    broken = workdir / "broken.pkr.hcl"
+    broken.write_text(template.read_text().replace("ssh_username", "ssh_usernme"))
+    p = run(["packer", "validate", "-var", "rpm=lifeboat.rpm", broken], env=env, cwd=workdir)
+    assert p.returncode != 0
+    # Without the RPM it cannot bake: the variable is required.
+    p = run(["packer", "validate", template], env=env, cwd=workdir)
+    assert p.returncode != 0 and "rpm" in p.stdout + p.stderr
+
+
+def test_bake_script_installs_the_rpm_and_fluentd_config_and_enables_the_units(workdir):
+    script = PKG / "packer/install-lifeboat.sh"
+    check(["shellcheck", script])
+    for name, env, signed in (("unsigned", {}, None), ("signed", {"RPM_KEY": "-----BEGIN PGP-----"}, True),
+                              ("bad-signature", {"RPM_KEY": "-----BEGIN PGP-----",
+                                                 "FAKE_RPM_K": "digests SIGNATURES NOT OK"}, False)):
+        bake = workdir / f"bake-{name}"
+        bake.mkdir()
+        (bake / "lifeboat.rpm").write_bytes(b"rpm")
+        (bake / "fluent.conf").write_text((PKG / "fluentd/fluent.conf").read_text())
+        p, etc, commands = run_user_data(workdir, f"bake-{name}", {"LIFEBOAT_BAKE_DIR": str(bake), **env}, script)
+        if signed is False:
+            assert p.returncode != 0 and "not signed" in p.stderr, p.stderr
+            assert not any(c.startswith("dnf") for c in commands), "an unsigned RPM is never installed"
+            continue
+        assert p.returncode == 0, p.stderr
+        assert (etc / "fluent/fluent.conf").read_text() == (PKG / "fluentd/fluent.conf").read_text()
+        assert (etc / "fluent/recovery.d").is_dir()
+        assert f"dnf install -y {bake}/lifeboat.rpm" in commands
+        assert commands[-1] == "systemctl enable lifeboat-boot.service lifeboat-watch.service lifeboat-reap.timer"
+        assert not any(c.startswith("systemctl start") for c in commands), "a bake starts nothing"
+        assert any(c.startswith("rpm --import") for c in commands) == bool(signed)
+        assert not (bake / "lifeboat.rpm").exists()
+
+
 # ---- fluentd, ECS, IAM, EC2 ----
 
 def aws_validate(service, operation, path):
@@ -432,11 +535,22 @@ def test_ecs_task_definition_is_a_valid_request_with_the_bind_mounts():
     task = json.loads(path.read_text())
     assert task["networkMode"] == "host", "the agent on the host reaches rpc_endpoint on 127.0.0.1"
     volumes = {v["name"]: v["host"]["sourcePath"] for v in task["volumes"]}
-    mounts = {volumes[m["sourceVolume"]]: m["containerPath"] for c in task["containerDefinitions"]
+    mounts = {volumes[m["sourceVolume"]]: (m["containerPath"], m["readOnly"]) for c in task["containerDefinitions"]
               for m in c["mountPoints"]}
-    # Same paths inside and out: lifeboat writes snippets naming host paths.
-    assert mounts["/var/lib/lifeboat"] == "/var/lib/lifeboat"
-    assert mounts["/etc/fluent/recovery.d"] == "/etc/fluent/recovery.d"
+    defaults = dict(re.findall(r"^#([A-Z][A-Z0-9_]*)=(.*)$", (PKG / "lifeboat.conf").read_text(), re.M))
+    buffer, recovery = defaults["LIFEBOAT_BUFFER_MOUNT"], defaults["LIFEBOAT_RECOVERY_ROOT"]
+    snippets, state = defaults["LIFEBOAT_FLUENTD_CONF_DIR"], defaults["LIFEBOAT_STATE_DIR"]
+    # Same paths inside and out (lifeboat writes snippets naming host paths): the live buffer and
+    # the recovered volumes read-write, the snippets read-only.
+    assert mounts[buffer] == (buffer, False)
+    assert mounts[recovery] == (recovery, False)
+    assert mounts[snippets] == (snippets, True)
+    # Nothing else of lifeboat's: the container (root) must not reach the state directory (the
+    # mount-in-progress markers) or plant anything beside the mount points.
+    lifeboat_dir = os.path.commonpath([buffer, recovery, state])
+    exposed = [src for src in mounts if src == lifeboat_dir or src.startswith(lifeboat_dir + "/")]
+    assert sorted(exposed) == sorted([buffer, recovery]), exposed
+    assert not any(state == src or state.startswith(src.rstrip("/") + "/") for src in mounts)
 
 
 def test_launch_template_is_a_valid_request_that_keeps_and_tags_the_buffer_volume():
@@ -521,3 +635,102 @@ def test_fluentd_example_matches_the_agent_defaults():
     assert re.search(r"^@include\s+" + re.escape(defaults["LIFEBOAT_FLUENTD_CONF_DIR"]) + r"/\*\.conf$", conf, re.M)
     paths = re.findall(r"^\s*path\s+(/\S+)", conf, re.M)
     assert paths and all(p.startswith(defaults["LIFEBOAT_BUFFER_MOUNT"] + "/") for p in paths), paths
+
+
+# ---- the man page and the bash completion ----
+
+def lifeboat_out(*args):
+    binary = os.environ.get("LIFEBOAT_BIN")
+    assert binary, "LIFEBOAT_BIN is not set (run through ctest)"
+    return check([binary, *args]).stdout
+
+
+def setting_names():
+    """Every key of the settings table (agent/basic/settings.c)."""
+    table = (SRC / "agent/basic/settings.c").read_text()
+    names = re.findall(r'^\s*\{ "((?:LIFEBOAT|AWS)_[A-Z0-9_]+)",', table, re.M)
+    assert len(names) >= 30, names
+    return names
+
+
+def man_text():
+    """The page as man renders it, without font changes."""
+    p = run(["man", "-l", "-Tutf8", PKG / "man/lifeboat.8"], env={**os.environ, "MANWIDTH": "100", "LC_ALL": "C.UTF-8"})
+    assert p.returncode == 0, p.stderr
+    return re.sub(r".\x08", "", p.stdout)
+
+
+def global_options(usage):
+    """The long options of the "Options:" block of lifeboat --help."""
+    block = usage.split("Options:")[1].split("\n\n")[0]
+    return set(re.findall(r"^ +(?:-\w, )?(--[a-z][a-z-]+)", block, re.M))
+
+
+def test_man_page_is_built_from_its_source_and_lints_clean():
+    check([SRC / "scripts/man", "--check"])
+    p = run(["mandoc", "-T", "lint", "-W", "warning", PKG / "man/lifeboat.8"])
+    assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), p.stdout + p.stderr
+    # man --warnings exits 0 even when groff warns: its stderr is the verdict.
+    p = run(["man", "--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", PKG / "man/lifeboat.8"],
+            env={**os.environ, "LC_ALL": "C.UTF-8", "MANROFFSEQ": "", "MANWIDTH": "80"})
+    assert p.returncode == 0 and not p.stderr.strip(), p.stderr
+
+
+def test_man_page_covers_every_command_option_setting_exit_code_and_tag():
+    text = man_text()
+    usage = lifeboat_out("--help")
+    commands = re.findall(r"^  ([a-z]+) +\S", usage.split("Commands:")[1].split("Options:")[0], re.M)
+    assert {"boot", "watch", "reap", "status", "help", "version"} <= set(commands)
+    for command in commands:
+        assert re.search(rf"^\s+{command}\b", text, re.M), f"the man page has no entry for {command}"
+        if command in ("help", "version"):
+            continue
+        for option in set(re.findall(r"(--[a-z][a-z-]+)", lifeboat_out(command, "--help"))) - {"--help"}:
+            assert option in text, f"{command} {option} is not in the man page"
+    for option in global_options(usage):
+        assert option in text, option
+    for name in setting_names():
+        assert name in text, f"setting {name} is not in the man page"
+    for code in range(5):
+        assert re.search(rf"^ {{7}}{code}\n", text, re.M), f"exit status {code} is not in the man page"
+    tags = re.findall(r'^#define LB_TAG_[A-Z_]+ "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M)
+    for tag in tags:
+        assert f"lifeboat:{tag}" in text, tag
+
+
+def test_readme_lists_every_setting():
+    readme = (SRC / "README.md").read_text()
+    for name in setting_names():
+        if name != "LIFEBOAT_CONFIG":   # described in the text above the table
+            assert f"`{name}`" in readme, f"setting {name} is not in the README's table"
+
+
+def complete(words):
+    """What the bash completion offers for the command line words (the last one being typed)."""
+    script = f"""
+source /usr/share/bash-completion/bash_completion
+source {PKG / "bash-completion/lifeboat"}
+COMP_WORDS=({" ".join(repr(w) if w else "''" for w in words)})
+COMP_CWORD={len(words) - 1}
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+_lifeboat lifeboat "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    p = check(["bash", "--norc", "--noprofile", "-c", script])
+    return set(p.stdout.split())
+
+
+def test_bash_completion_offers_every_command_and_option():
+    usage = lifeboat_out("--help")
+    commands = set(re.findall(r"^  ([a-z]+) +\S", usage.split("Commands:")[1].split("Options:")[0], re.M))
+    assert complete(["lifeboat", ""]) == commands
+    assert complete(["lifeboat", "st"]) == {"status"}
+    assert complete(["lifeboat", "--verbose", "re"]) == {"reap"}
+    assert global_options(usage) == complete(["lifeboat", "--"])
+    for command in commands - {"help", "version"}:
+        options = set(re.findall(r"(--[a-z][a-z-]+)", lifeboat_out(command, "--help"))) | {"--help"}
+        assert complete(["lifeboat", command, "--"]) == options, command
+        assert complete(["lifeboat", "-c", "/etc/x.conf", command, "--"]) == options, command
+    assert complete(["lifeboat", "help", ""]) == commands
+    assert complete(["lifeboat", "reap", "--min-age", ""]) == set(), "a duration is not completed"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import time
@@ -284,6 +285,42 @@ def test_chunk_after_flushed_tag_turns_dirty_again(cluster):
         assert_exactly_once(fl.shipped(), 1, 110)
         assert w.stop() == 0
         assert "tagged dirty again" in w.log()
+
+
+def test_marker_planted_by_a_container_is_replaced_never_followed(cluster, tmp_path):
+        """fluentd's container writes the buffer volume as root. A symlink at the marker's name
+        (to a host file) is replaced by the marker and, later, removed, never followed; FIFOs at
+        the temporary names lifeboat once used (NAME.tmp.PID) block nothing."""
+        inst = cluster()
+        victim = tmp_path / "host" / "shadow"
+        victim.parent.mkdir()
+        victim.write_text("root:*:19000:0:99999:7:::\n")
+        marker = inst.buffer / ".lifeboat-flushed"
+        marker.symlink_to(victim)
+        fl = inst.start_fluentd("--flush-delay", "0.3")
+        w = inst.watch()
+        wait_for("watch to confirm the own volume", lambda: own_state(inst) == "dirty")
+        for name in (f".lifeboat-flushed.tmp.{w.proc.pid}", f".lifeboat-flushed.tmp.{w.proc.pid + 1}"):
+                os.mkfifo(inst.buffer / name)
+        os.mkfifo(inst.run_dir / f"watch.json.tmp.{w.proc.pid}")
+
+        inst.fake.events(inst.iid, spot={"action": "terminate", "time": iso_in(100)})
+        wait_for("flushed", lambda: inst.tags().get(f"{PREFIX}:state") == "flushed", timeout=10)
+        assert not marker.is_symlink()
+        assert json.loads(marker.read_text())["volume"] == inst.own_volume
+        assert victim.read_text() == "root:*:19000:0:99999:7:::\n"
+        wait_for("watch.json to say flushed", lambda: own_state(inst) == "flushed", timeout=5)
+
+        # Planted again, then a chunk turns the volume dirty: the link goes, not its target.
+        marker.unlink()
+        marker.symlink_to(victim)
+        fl.mode(stuck=True)
+        write_chunks(inst.live, 5)
+        wait_for("dirty again", lambda: inst.tags().get(f"{PREFIX}:state") == "dirty", timeout=5)
+        wait_for("the planted marker removed", lambda: not marker.is_symlink(), timeout=5)
+        assert victim.read_text() == "root:*:19000:0:99999:7:::\n"
+        assert w.alive()
+        fl.mode(stuck=False)
 
 
 def test_failed_dirty_tag_is_retried_through_the_stop(cluster):
@@ -590,6 +627,98 @@ def test_busy_recovered_volume_is_retried(cluster):
         assert not any(m["target"] == str(mnt) for m in lbtest.mounts())
         inst.fake.wait_volume(old, "available")
         assert json.loads((inst.run_dir / "recovered.json").read_text())["volumes"] == []
+
+
+def devno_of(inst: Instance) -> str:
+        """major:minor of the recovered volume's device, as mountinfo shows it."""
+        m = lbtest.mount_of(inst.recovery_path())
+        assert m is not None
+        return m["maj:min"]
+
+
+def holder_in_namespace(inst: Instance, open_file: Path | None = None) -> lbtest.NamespaceHolder:
+        """A process in a private mount namespace holding a copy of the recovered mount, as
+        fluentd in a container does (Docker binds rprivate); stopped by the fixtures."""
+        h = lbtest.NamespaceHolder(open_file)
+        inst.fake.children.append(h.proc)
+        return h
+
+
+def test_release_goes_through_a_container_mount_namespace(cluster):
+        """A container holds its own copy of the recovered mount: watch unmounts it there too
+        (entering its namespace), and only then detaches; the container lives on."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        devno = devno_of(inst)
+        holder = holder_in_namespace(inst)
+        assert holder.namespace() != lbtest.mount_namespace()
+        assert [m["target"] for m in holder.mounts() if m["maj:min"] == devno] == [str(mnt)]
+        for c in chunk_files(mnt):
+                c.unlink()
+
+        r = lbtest.run_lifeboat(inst.env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        assert f"in mount namespace mnt:[{holder.namespace()}]" in r.stderr, r.stderr
+        assert not [m for m in lbtest.mounts() if m["maj:min"] == devno]
+        assert not [m for m in holder.mounts() if m["maj:min"] == devno]
+        assert not mnt.exists()
+        v = inst.fake.wait_volume(old, "available")
+        assert v["attachments"] == [] and v["tags"][f"{PREFIX}:state"] == "flushed"
+        assert inst.state()["recovered"][0]["state"] == "released"
+        assert inst.state()["recovered"][0]["holders"] == []
+        assert json.loads((inst.run_dir / "recovered.json").read_text())["volumes"] == []
+        assert holder.alive(), "nothing is killed"
+
+
+def test_file_open_in_a_container_keeps_the_volume_attached_until_closed(cluster):
+        """A file still open in the container's copy: watch says which process holds it (log,
+        watch.json, lifeboat status), keeps the volume flushed and attached, kills nothing,
+        and retries every poll; once the file is closed the release finishes."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        devno = devno_of(inst)
+        (mnt / "s3" / "kept-open.txt").write_text("held by the container\n")
+        holder = holder_in_namespace(inst, open_file=mnt / "s3" / "kept-open.txt")
+        ns = holder.namespace()
+        for c in chunk_files(mnt):
+                c.unlink()
+
+        w = inst.watch()
+        wait_for("the busy holder reported",
+                 lambda: (inst.peek().get("recovered") or [{}])[0].get("holders"), timeout=20)
+        rec = inst.state()["recovered"][0]
+        assert rec["state"] == "tagged"
+        assert rec["holders"] == [{"pid": holder.pid, "comm": "python3", "mnt_ns": ns}]
+        assert rec["holders_total"] == 1
+        time.sleep(1)           # several polls: nothing changes, nothing is forced
+        assert inst.tags(old)[f"{PREFIX}:state"] == "flushed"
+        att = inst.fake.volume(old)["attachments"]
+        assert att and att[0]["status"] == "attached", att
+        assert [m for m in holder.mounts() if m["maj:min"] == devno]
+        assert lbtest.mount_of(mnt) is not None, "the host mount stays until every copy is gone"
+        assert holder.alive()
+
+        st = lbtest.run_lifeboat(inst.env, "status", "--json")
+        assert st.returncode == 0, st.stderr
+        shown = json.loads(st.stdout)["watch"]["state"]["recovered"][0]
+        assert shown["holders"][0]["pid"] == holder.pid
+        text = lbtest.run_lifeboat(inst.env, "status")
+        assert f"BUSY, still in use by pid {holder.pid} (python3) in mount namespace mnt:[{ns}]" in text.stdout, \
+                text.stdout
+
+        holder.close_file()
+        wait_for("the release", lambda: inst.peek()["recovered"][0]["state"] == "released", timeout=20)
+        inst.fake.wait_volume(old, "available")
+        assert not [m for m in holder.mounts() if m["maj:min"] == devno]
+        assert lbtest.mount_of(mnt) is None and not mnt.exists()
+        assert inst.state()["recovered"][0]["holders"] == []
+        assert holder.alive()
+        assert w.stop() == 0
+        log = w.log()
+        assert log.count(f"pid {holder.pid} (python3) in mount namespace mnt:[{ns}]") == 1, log
+        assert "nothing is killed" in log and f"released {old}" in log
 
 
 def test_unmounted_recovered_volume_is_never_tagged(cluster):

@@ -8,10 +8,12 @@ Import it with tests/ on sys.path (the integration tests' conftest.py and the dr
 it there); everything is here under its own name, lbtest.NAME:
 
   base       paths, the fake's static credentials, Failure / fail(), require_root, iso_in
-  system     run(), loop devices, mounts (mount_of), leftovers and their cleanup (clean_dir)
+  system     run(), loop devices, mounts (mount_of, of any process), mount_namespace,
+             leftovers and their cleanup (clean_dir)
   images     make_image, mounted_image, image_files
   processes  wait_for, wait_ready, stop_process, Processes (a driver's processes and fakes,
-             recorded for stop_recorded, the safety net)
+             recorded for stop_recorded, the safety net), NamespaceHolder (a process in a
+             private mount namespace, as a container)
   lifeboat   lifeboat_bin, run_lifeboat
   aws        http(), sigv4_headers, group_tags, FakeAWS (start, shutdown, control API, add_orphan,
              env_for), awscli
@@ -23,9 +25,10 @@ it there); everything is here under its own name, lbtest.NAME:
 from .base import (AWSCLI, FAKEAWS, FAKEFLUENTD, GIB, PYTHON, SOURCE_DIR, STATIC_ACCESS_KEY,  # noqa: F401
                    STATIC_SECRET_KEY, TESTS_DIR, Failure, fail, iso_in, require_root)
 from .system import (clean_dir, cleanup_under, describe_leftovers, is_under, leftovers_under,  # noqa: F401
-                     loop_devices, mount_of, mounts, run)
+                     loop_devices, mount_namespace, mount_of, mounts, run)
 from .images import image_files, make_image, mounted_image  # noqa: F401
-from .processes import Processes, log_tail, stop_process, stop_recorded, wait_for, wait_ready  # noqa: F401
+from .processes import (NamespaceHolder, Processes, log_tail, stop_process, stop_recorded, wait_for,  # noqa: F401
+                        wait_ready)
 from .lifeboat import lifeboat_bin, run_lifeboat  # noqa: F401
 from .aws import FakeAWS, HttpAnswer, awscli, group_tags, http, sigv4_headers  # noqa: F401
 from .fluentd import (CHUNK_PATTERN, FakeFluentd, FluentdRpc, chunk_files, digest, record,  # noqa: F401

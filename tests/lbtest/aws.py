@@ -336,7 +336,7 @@ class FakeAWS:
                 info = self.instance(_iid(instance))
                 iid = info["instance_id"]
                 home = self.workdir / "instances" / iid
-                dirs = {name: home / name for name in ("run", "buffer", "recovery", "fluentd.d")}
+                dirs = {name: home / name for name in ("run", "buffer", "recovery", "fluentd.d", "state")}
                 for d in dirs.values():
                         d.mkdir(parents=True, exist_ok=True)
                 env = {
@@ -347,6 +347,7 @@ class FakeAWS:
                         "LIFEBOAT_SYSFS_ROOT": info["sysfs_root"],
                         "LIFEBOAT_DEV_ROOT": info["dev_root"],
                         "LIFEBOAT_RUN_DIR": str(dirs["run"]),
+                        "LIFEBOAT_STATE_DIR": str(dirs["state"]),
                         "LIFEBOAT_BUFFER_MOUNT": str(dirs["buffer"]),
                         "LIFEBOAT_RECOVERY_ROOT": str(dirs["recovery"]),
                         "LIFEBOAT_FLUENTD_CONF_DIR": str(dirs["fluentd.d"]),

@@ -6,14 +6,15 @@ safety net (stop_recorded) finds them even after the driver was killed."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .base import Failure, fail
-from .system import clean_dir
+from .base import PYTHON, Failure, fail
+from .system import clean_dir, mount_namespace, mounts
 
 if TYPE_CHECKING:
         from .aws import FakeAWS
@@ -58,6 +59,68 @@ def wait_ready(p: subprocess.Popen, ready: Path, what: str, output: Callable[[],
                         raise Failure(f"{what} did not start within {timeout:g} s:\n{output()}")
                 time.sleep(0.02)
         return ready.read_text()
+
+
+_HOLDER = r"""
+import sys, time
+held = open(sys.argv[1], "rb") if len(sys.argv) > 1 else None
+print("ready", flush=True)
+sys.stdin.readline()
+if held is not None:
+        held.close()
+print("closed", flush=True)
+while True:
+        time.sleep(3600)
+"""
+
+
+class NamespaceHolder:
+        """A process in a mount namespace of its own with private propagation, made by
+        `unshare --mount --propagation private`: what Docker's and containerd's rprivate bind
+        mounts give a container. It holds a copy of every mount that existed when it started
+        (and keeps the devices busy after the host unmounts them); with open_file it also
+        keeps that file open in its namespace until close_file(). Its cwd is "/".
+
+        Register it where a fixture stops it (`fake.children.append(holder.proc)`), so that it
+        never outlives a failing test."""
+
+        def __init__(self, open_file: Path | str | None = None, timeout: float = 10):
+                argv = ["unshare", "--mount", "--propagation", "private", PYTHON, "-c", _HOLDER]
+                if open_file is not None:
+                        argv.append(str(open_file))
+                self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True, cwd="/")
+                self.pid = self.proc.pid
+                self._expect("ready", timeout)
+
+        def _expect(self, word: str, timeout: float) -> None:
+                assert self.proc.stdout is not None
+                ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+                line = self.proc.stdout.readline() if ready else ""
+                if line.strip() != word:
+                        stop_process(self.proc, 2)
+                        err = self.proc.stderr.read() if self.proc.stderr else ""
+                        raise Failure(f"namespace holder did not say {word!r} (got {line!r}): {err.strip()}")
+
+        def namespace(self) -> int:
+                return mount_namespace(self.pid)
+
+        def mounts(self) -> list[dict[str, str]]:
+                """Its mount table (mountinfo of its namespace)."""
+                return mounts(self.pid)
+
+        def close_file(self, timeout: float = 10) -> None:
+                """Closes the file it keeps open; the process itself goes on."""
+                assert self.proc.stdin is not None
+                self.proc.stdin.write("close\n")
+                self.proc.stdin.flush()
+                self._expect("closed", timeout)
+
+        def alive(self) -> bool:
+                return self.proc.poll() is None
+
+        def stop(self) -> None:
+                stop_process(self.proc, 5)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

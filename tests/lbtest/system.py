@@ -5,6 +5,7 @@ left mounted or attached."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -45,11 +46,12 @@ def _unescape_mountinfo(s: str) -> str:
         return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
 
 
-def mounts() -> list[dict[str, str]]:
-        """[{"target", "source", "maj:min", "fstype", "options"}] from /proc/self/mountinfo,
-        in mount order; options are the mount's and then the filesystem's."""
+def mounts(pid: int | str = "self") -> list[dict[str, str]]:
+        """[{"target", "source", "maj:min", "fstype", "options"}] from /proc/PID/mountinfo (ours
+        by default; another process's shows its mount namespace, paths below its root), in
+        mount order; options are the mount's and then the filesystem's."""
         result = []
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        with open(f"/proc/{pid}/mountinfo", encoding="utf-8", errors="replace") as f:
                 for line in f:
                         fields = line.split()
                         sep = fields.index("-")
@@ -57,6 +59,11 @@ def mounts() -> list[dict[str, str]]:
                                        "source": _unescape_mountinfo(fields[sep + 2]), "fstype": fields[sep + 1],
                                        "options": fields[5] + "," + fields[sep + 3]})
         return result
+
+
+def mount_namespace(pid: int | str = "self") -> int:
+        """The mount namespace of a process: the inode of /proc/PID/ns/mnt (mnt:[N])."""
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino
 
 
 def mount_of(target: str | Path) -> dict[str, str] | None:

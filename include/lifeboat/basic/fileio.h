@@ -19,9 +19,11 @@ int lb_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
 int lb_read_attr(const char *path, char *buf, size_t size);
 /* Writes all of buf to fd, retrying short writes and EINTR. */
 int lb_write_all(int fd, const void *buf, size_t len);
-/* Writes a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
+/* Writes a file atomically: a new temp file (O_EXCL, unpredictable name) in the directory of
+ * path, fsync, rename over path, fsync of the directory. No symlink is followed: not in the
+ * directory's path, not at path (a symlink there is replaced, its target untouched). */
 int lb_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* mkdir -p */
+/* mkdir -p, following no symlink (lb_mkdir_p_safe); -ENOTDIR when path is not a directory. */
 int lb_mkdir_p(const char *path, mode_t mode);
 /* The one "is it a block device" check: fstat(fd) (fd >= 0) or stat(path), then S_ISBLK.
  * 0 with *ret_st (may be NULL), -ENOTBLK, or stat's error; the reason names path. */

@@ -36,6 +36,7 @@ struct lb_settings {
         char *sysfs_root;       /* LIFEBOAT_SYSFS_ROOT */
         char *dev_root;         /* LIFEBOAT_DEV_ROOT */
         char *run_dir;          /* LIFEBOAT_RUN_DIR */
+        char *state_dir;        /* LIFEBOAT_STATE_DIR: on the root disk, never given to a container */
 
         char *fluentd_template; /* LIFEBOAT_FLUENTD_TEMPLATE */
         char *fluentd_conf_dir; /* LIFEBOAT_FLUENTD_CONF_DIR */
@@ -79,9 +80,9 @@ int lb_settings_load_config_file(struct lb_context *ctx, const char *path, bool 
 int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp);
 /* Sets one known key; origin names where the value came from in error messages. */
 int lb_settings_set(struct lb_context *ctx, const char *key, const char *value, const char *origin);
-/* The usual order in one call: the config file (config_path when given, e.g. from --config;
- * else LIFEBOAT_CONFIG from envp; else the default, which alone may be missing), then the
- * environment over it. Flags go on top with lb_settings_set(), then lb_settings_finalize(). */
+/* The usual order in one call: the config file (config_path when given, from --config, which
+ * must exist; else LIFEBOAT_CONFIG from envp; else the default; these two may be missing), then
+ * the environment over it. Flags go on top with lb_settings_set(), then lb_settings_finalize(). */
 int lb_settings_load(struct lb_context *ctx, char *const *envp, const char *config_path);
 /* Fills in derived defaults (group from ECS_CLUSTER) and checks consistency. */
 int lb_settings_finalize(struct lb_context *ctx);

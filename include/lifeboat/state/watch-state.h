@@ -10,6 +10,7 @@
 
 #include "lifeboat/basic/macro.h"
 #include "lifeboat/basic/names.h"
+#include "lifeboat/disk/mountns.h"
 
 /*
  * LIFEBOAT_RUN_DIR/watch.json: what lifeboat watch is doing, written atomically by watch
@@ -20,6 +21,7 @@
 #define LB_WATCH_STATE_VERSION 1
 #define LB_WATCH_STATE_MAX_BYTES (1024u * 1024u)
 #define LB_WATCH_MAX_NOTICES 16
+#define LB_WATCH_MAX_HOLDERS 8          /* busy holders listed per recovered volume */
 
 
 /* What told watch the end is coming. */
@@ -102,6 +104,11 @@ struct lb_watch_recovered {
         time_t empty_since;             /* wall clock; 0 = holds chunks */
         uint64_t backup_files;          /* in fluentd's backup directory, naming this volume */
         time_t released_at;
+        /* TAGGED but still in use in some mount namespace: who holds a file on it (the first
+         * LB_WATCH_MAX_HOLDERS), and how many do; nothing is killed, the release is retried. */
+        struct lb_holder holders[LB_WATCH_MAX_HOLDERS];
+        size_t n_holders;
+        uint64_t holders_total;
 };
 
 struct lb_watch_hook {

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,6 +90,7 @@ static void test_defaults(void **state) {
         assert_string_equal(s->sysfs_root, "/sys");
         assert_string_equal(s->dev_root, "/dev");
         assert_string_equal(s->run_dir, "/run/lifeboat");
+        assert_string_equal(s->state_dir, "/var/lib/lifeboat/state");
         assert_string_equal(s->fluentd_template, "/etc/lifeboat/fluentd-recovery.conf.in");
         assert_string_equal(s->fluentd_conf_dir, "/etc/fluent/recovery.d");
         assert_string_equal(s->fluentd_rpc, "http://127.0.0.1:24444");
@@ -116,29 +118,48 @@ static void test_defaults(void **state) {
 }
 
 static void test_durations(void **state) {
-        uint64_t ms = 7;
-        assert_int_equal(lb_parse_duration_ms("90", &ms), 0);
-        assert_int_equal(ms, 90000);
-        assert_int_equal(lb_parse_duration_ms("90s", &ms), 0);
-        assert_int_equal(ms, 90000);
-        assert_int_equal(lb_parse_duration_ms("500ms", &ms), 0);
-        assert_int_equal(ms, 500);
-        assert_int_equal(lb_parse_duration_ms("10m", &ms), 0);
-        assert_int_equal(ms, 600000);
-        assert_int_equal(lb_parse_duration_ms("1h", &ms), 0);
-        assert_int_equal(ms, 3600000);
-        assert_int_equal(lb_parse_duration_ms("0", &ms), 0);
-        assert_int_equal(ms, 0);
+        static const struct {
+                const char *text;
+                uint64_t ms;
+        } good[] = {
+                /* what lifeboat always took */
+                { "90", 90000 }, { "90s", 90000 }, { "500ms", 500 }, { "10m", 600000 }, { "1h", 3600000 },
+                { "0", 0 },
+                /* systemd.time(7) spans, as `systemd-analyze timespan` reads them */
+                { "2min", 120000 }, { "1.5s", 1500 }, { "1h 30min", 5400000 }, { "1h30m", 5400000 },
+                { "55s500ms", 55500 }, { "300ms20s 5day", 432020300 }, { "2 h", 7200000 }, { "48hr", 172800000 },
+                { "1minute1", 61000 }, { "5 s3", 8000 }, { "+5s", 5000 }, { "\t5s\t3s", 8000 }, { " 10s ", 10000 },
+                { "10 s", 10000 }, { "1d 1d", 172800000 }, { "1w", 604800000 }, { "1M", 2629800000 },
+                { "1y", 31557600000 }, { "1.5h", 5400000 }, { ".5s", 500 }, { "1500us", 1 }, { "1.5us", 0 },
+                { "10sec", 10000 }, { "3 seconds", 3000 }, { "1 month", 2629800000 }, { "2 years", 63115200000 },
+                { "infinity", UINT64_MAX },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                uint64_t ms = 7;
+                if (lb_parse_duration_ms(good[i].text, &ms) != 0 || ms != good[i].ms)
+                        fail_msg("\"%s\": expected %" PRIu64 " ms, got %" PRIu64, good[i].text, good[i].ms, ms);
+        }
 
-        static const char *const bad[] = { "", "s", "ms", "10x", "-1", "+1", "1.5s", " 10s", "10 s",
-                                           "10s ", "10S", "1d", "10sec", "0x10" };
-        ms = 42;
+        uint64_t ms = 42;
+        static const char *const bad[] = { "", "  ", "s", "ms", "10x", "5.", "5S", "5MIN", "5secs", "5mins",
+                                           "1hrs", "10ns", "1e3s", "1,5s", "01:30", "5s,3s", "0x10", "infinity s" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_int_equal(lb_parse_duration_ms(bad[i], &ms), -EINVAL);
+                if (lb_parse_duration_ms(bad[i], &ms) != -EINVAL)
+                        fail_msg("\"%s\" was accepted", bad[i]);
+        assert_int_equal(lb_parse_duration_ms("-1", &ms), -ERANGE);
+        assert_int_equal(lb_parse_duration_ms("-0", &ms), -ERANGE);
         assert_int_equal(lb_parse_duration_ms("99999999999999999999", &ms), -ERANGE);
         assert_int_equal(lb_parse_duration_ms("18446744073709551615h", &ms), -ERANGE);
         assert_int_equal(lb_parse_duration_ms("18446744073709551615", &ms), -ERANGE);
         assert_int_equal(ms, 42); /* untouched on failure */
+
+        /* What the dump writes reads back the same. */
+        char buf[32];
+        for (size_t i = 0; i < ELEMENTSOF(good) - 1; i++) {
+                assert_int_equal(lb_format_duration_ms(good[i].ms, buf, sizeof buf), 0);
+                assert_int_equal(lb_parse_duration_ms(buf, &ms), 0);
+                assert_int_equal(ms, good[i].ms);
+        }
 }
 
 /* ---- config file syntax ---- */
@@ -664,7 +685,7 @@ static void test_dump(void **state) {
                 assert_true(eq && eq < nl);
                 lines++;
         }
-        assert_int_equal(lines, 40); /* one per field of struct lb_settings */
+        assert_int_equal(lines, 41); /* one per field of struct lb_settings */
 }
 
 /* What the dump prints reads back to the same settings. */

@@ -18,10 +18,13 @@
 #include <linux/fs.h>
 #include <linux/loop.h>
 #include <mntent.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -34,6 +37,7 @@
 #include "lifeboat/disk/blockdev.h"
 #include "lifeboat/disk/mkfs.h"
 #include "lifeboat/disk/mounts.h"
+#include "lifeboat/disk/mountns.h"
 #include "lifeboat/disk/probe.h"
 #include "testutil.h"
 
@@ -46,12 +50,21 @@ struct loop {
         struct lb_blockdev dev; /* node and sysfs in the fixture's tree */
 };
 
+/* A process in a mount namespace of its own (what a container is), holding copies of the mounts
+ * that existed when it was made; it lives until its pipe closes. */
+struct ns_holder {
+        pid_t pid;
+        int release_fd;         /* closing it ends the holder */
+};
+
 struct fx {
         char root[PATH_MAX];
         char sys[PATH_MAX];
         char dev[PATH_MAX];
         struct loop loops[MAX_LOOPS];
         size_t n_loops;
+        struct ns_holder holders[4];
+        size_t n_holders;
 };
 
 /* ---- helpers ---- */
@@ -192,7 +205,21 @@ static int umount_below(const char *root) {
         return -1;
 }
 
+static void holder_end(struct ns_holder *h) {
+        if (h->pid <= 0)
+                return;
+        (void) close(h->release_fd);
+        int status;
+        while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        h->pid = 0;
+}
+
 static int fx_cleanup(struct fx *f) {
+        /* The holders first: their namespaces keep copies of the mounts and the loop devices. */
+        for (size_t i = 0; i < f->n_holders; i++)
+                holder_end(&f->holders[i]);
+        f->n_holders = 0;
         int ok = umount_below(f->root) == 0;
         for (size_t i = 0; i < f->n_loops; i++) {
                 /* autoclear would detach on the last close; clearing explicitly does not wait for that */
@@ -244,6 +271,50 @@ static int group_setup(void **state) {
                 return -1;
         }
         return 0;
+}
+
+/*
+ * Starts a holder: a child that enters a new mount namespace with private propagation (as
+ * "unshare --mount --propagation private" and Docker's rprivate binds do) and, if open_path is
+ * given, keeps that file open there. Returns once it is ready.
+ */
+static struct ns_holder *start_holder(struct fx *f, const char *open_path) {
+        assert_true(f->n_holders < ELEMENTSOF(f->holders));
+        int ready[2], release[2];
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(release, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                (void) close(release[1]);
+                char ok = 'n';
+                int held = -1;
+                if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+                    (!open_path || (held = open(open_path, O_RDONLY | O_CLOEXEC)) >= 0))
+                        ok = 'y';
+                (void) !write(ready[1], &ok, 1);
+                char c;
+                (void) !read(release[0], &c, 1); /* until the parent closes its end */
+                _exit(0);
+        }
+        (void) close(ready[1]);
+        (void) close(release[0]);
+        struct ns_holder *h = &f->holders[f->n_holders++];
+        *h = (struct ns_holder) { .pid = pid, .release_fd = release[1] };
+        char ok = 0;
+        assert_int_equal(read(ready[0], &ok, 1), 1);
+        (void) close(ready[0]);
+        assert_int_equal(ok, 'y');
+        return h;
+}
+
+static uint64_t ns_of(pid_t pid) {
+        char p[64];
+        struct stat st;
+        lbt_pathf(p, "/proc/%ld/ns/mnt", (long) pid);
+        assert_int_equal(stat(p, &st), 0);
+        return (uint64_t) st.st_ino;
 }
 
 /* Formats with lb_mkfs and returns the fresh probe. */
@@ -648,11 +719,184 @@ static void test_mount_failure_message(void **state) {
         assert_int_equal(lb_umount(target, err, sizeof err), 0);
 }
 
+
+/* ---- mount points a container could have prepared ---- */
+
+static void test_mount_never_follows_a_symlink(void **state) {
+        struct fx *f = *state;
+        struct lb_blockdev *d = add_loop(f, 128);
+        char err[512] = "", opts[128], target[PATH_MAX], elsewhere[PATH_MAX], marker[PATH_MAX];
+
+        (void) format(d, LB_FS_EXT4);
+        assert_int_equal(lb_mount_options("ext4", true, opts, sizeof opts), 0);
+        /* the attacker's target: a host directory that must stay as it is */
+        lbt_pathf(elsewhere, "%s/etc-cron.d", f->root);
+        lbt_pathf(marker, "%s/keep", elsewhere);
+        lbt_write_text(marker, "untouched\n");
+
+        /* a symlink at the mount point */
+        mnt_path(f, target, "recovery/vol-0123456789abcdef0");
+        char parent[PATH_MAX];
+        lbt_pathf(parent, "%s/mnt/recovery", f->root);
+        assert_int_equal(lb_mkdir_p(parent, 0755), 0);
+        assert_int_equal(symlink(elsewhere, target), 0);
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), -ELOOP);
+        assert_non_null(strstr(err, "is a symlink"));
+        assert_int_equal(lb_mount_find_devno(d->devno, NULL), 0);
+        assert_int_equal(access(marker, F_OK), 0);
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 0);
+        assert_int_equal(unlink(target), 0);
+
+        /* a symlink above it */
+        char linkdir[PATH_MAX], via[PATH_MAX];
+        lbt_pathf(linkdir, "%s/mnt/linked", f->root);
+        assert_int_equal(symlink(elsewhere, linkdir), 0);
+        lbt_pathf(via, "%s/vol-0123456789abcdef0", linkdir);
+        assert_int_equal(lb_mount(d->node, via, "ext4", opts, err, sizeof err), -ELOOP);
+        assert_int_equal(lb_mount_find_devno(d->devno, NULL), 0);
+        struct stat st;
+        assert_int_equal(lstat(via, &st), -1); /* nothing created through it */
+
+        /* a regular file (or a FIFO) at the mount point */
+        lbt_write_text(target, "not a directory\n");
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), -ENOTDIR);
+        assert_non_null(strstr(err, "not a directory"));
+        assert_int_equal(unlink(target), 0);
+        assert_int_equal(mkfifo(target, 0644), 0);
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), -ENOTDIR);
+        assert_int_equal(unlink(target), 0);
+
+        /* the real thing works, and ext4 recoveries say errors=remount-ro in the mount table */
+        assert_int_equal(lb_mount(d->node, target, "ext4", opts, err, sizeof err), 0);
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 1);
+        _cleanup_free_ char *info = NULL;
+        assert_int_equal(lb_read_file("/proc/self/mountinfo", 1 << 20, &info, NULL), 0);
+        char *line = strstr(info, target);
+        assert_non_null(line);
+        char *eol = strchr(line, '\n');
+        assert_non_null(eol);
+        *eol = '\0';
+        assert_non_null(strstr(line, "errors=remount-ro"));
+
+        /* a mount point that already is one (of something else) is refused */
+        struct lb_blockdev *other = add_loop(f, 128);
+        (void) format(other, LB_FS_EXT4);
+        assert_int_equal(lb_mount(other->node, target, "ext4", opts, err, sizeof err), -EXDEV);
+        assert_non_null(strstr(err, "another mount"));
+        assert_int_equal(lb_mount_find_devno(other->devno, NULL), 0);
+
+        /* unmounting never follows a symlink either */
+        char alias[PATH_MAX];
+        lbt_pathf(alias, "%s/mnt/alias", f->root);
+        assert_int_equal(symlink(target, alias), 0);
+        assert_true(lb_umount(alias, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "not mounted"));
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, target), 1);
+        assert_int_equal(lb_mount_is_mounted_at(d->devno, alias), 0);
+        assert_int_equal(lb_umount(target, err, sizeof err), 0);
+}
+
+
+/* ---- the same device in other mount namespaces ---- */
+
+static const struct lb_ns_mount *find_in(const struct lb_ns_mounts *m, uint64_t ns) {
+        for (size_t i = 0; i < m->n; i++)
+                if (m->items[i].ns == ns)
+                        return &m->items[i];
+        return NULL;
+}
+
+static void test_mountns_unmounts_a_copy_in_another_namespace(void **state) {
+        struct fx *f = *state;
+        struct lb_blockdev *d = add_loop(f, 512);
+        char err[512] = "", opts[128], target[PATH_MAX];
+
+        (void) format(d, LB_FS_XFS);
+        assert_int_equal(lb_mount_options("xfs", true, opts, sizeof opts), 0);
+        mnt_path(f, target, "recovery/vol-0123456789abcdef0");
+        assert_int_equal(lb_mount(d->node, target, "xfs", opts, err, sizeof err), 0);
+        struct ns_holder *h = start_holder(f, NULL);
+
+        _cleanup_ns_mounts_ struct lb_ns_mounts m = { 0 };
+        assert_int_equal(lb_mountns_find(d->devno, &m), 0);
+        assert_true(m.namespaces >= 2);
+        assert_int_equal(m.n, 2);
+        assert_true(m.items[0].own);
+        assert_string_equal(m.items[0].target, target);
+        const struct lb_ns_mount *other = find_in(&m, ns_of(h->pid));
+        assert_non_null(other);
+        assert_false(other->own);
+        assert_string_equal(other->target, target);
+        assert_true(other->mnt_id != m.items[0].mnt_id);
+
+        /* the host unmount leaves the copy, and the device claimed */
+        assert_int_equal(lb_umount(target, err, sizeof err), 0);
+        lb_ns_mounts_done(&m);
+        assert_int_equal(lb_mountns_find(d->devno, &m), 0);
+        assert_int_equal(m.n, 1);
+        assert_false(m.items[0].own);
+        assert_int_equal(lb_device_claimed(d->node, d->devno), 1);
+
+        /* unmounted in its namespace: gone everywhere; the holder lives on, nothing signalled */
+        assert_int_equal(lb_mountns_umount(&m.items[0], d->devno, err, sizeof err), 0);
+        lb_ns_mounts_done(&m);
+        assert_int_equal(lb_mountns_find(d->devno, &m), 0);
+        assert_int_equal(m.n, 0);
+        assert_int_equal(lb_device_claimed(d->node, d->devno), 0);
+        assert_int_equal(kill(h->pid, 0), 0);
+        int status;
+        assert_int_equal(waitpid(h->pid, &status, WNOHANG), 0);
+}
+
+static void test_mountns_busy_copy_names_its_holder(void **state) {
+        struct fx *f = *state;
+        struct lb_blockdev *d = add_loop(f, 512);
+        char err[512] = "", opts[128], target[PATH_MAX], file[PATH_MAX];
+
+        (void) format(d, LB_FS_XFS);
+        assert_int_equal(lb_mount_options("xfs", true, opts, sizeof opts), 0);
+        mnt_path(f, target, "recovery/vol-0fedcba9876543210");
+        assert_int_equal(lb_mount(d->node, target, "xfs", opts, err, sizeof err), 0);
+        lbt_pathf(file, "%s/s3/buffer.q0123.log.meta", target);
+        lbt_write_text(file, "{}\n");
+        struct ns_holder *h = start_holder(f, file);
+        assert_int_equal(lb_umount(target, err, sizeof err), 0);
+
+        _cleanup_ns_mounts_ struct lb_ns_mounts m = { 0 };
+        assert_int_equal(lb_mountns_find(d->devno, &m), 0);
+        assert_int_equal(m.n, 1);
+        err[0] = '\0';
+        assert_int_equal(lb_mountns_umount(&m.items[0], d->devno, err, sizeof err), -EBUSY);
+        assert_non_null(strstr(err, "target is busy"));
+
+        struct lb_holder hs[4];
+        size_t total = 0;
+        assert_int_equal(lb_device_holders(d->devno, hs, ELEMENTSOF(hs), &total), 0);
+        assert_int_equal(total, 1);
+        assert_int_equal(hs[0].pid, h->pid);
+        assert_int_equal(hs[0].ns, ns_of(h->pid));
+        assert_true(hs[0].comm[0] != '\0');
+        assert_int_equal(lb_device_claimed(d->node, d->devno), 1);
+        assert_int_equal(kill(h->pid, 0), 0); /* still there: nothing is killed */
+
+        /* a mount that changed since the scan is not touched */
+        struct lb_ns_mount stale = m.items[0];
+        stale.mnt_id++;
+        assert_int_equal(lb_mountns_umount(&stale, d->devno, err, sizeof err), -ESTALE);
+
+        /* once the file is closed (the holder ends here), the device is free */
+        holder_end(h);
+        assert_int_equal(lb_device_holders(d->devno, hs, ELEMENTSOF(hs), &total), 0);
+        assert_int_equal(total, 0);
+        assert_int_equal(lb_device_claimed(d->node, d->devno), 0);
+}
+
 static void test_mount_options(void **state) {
         (void) state;
         char b[128];
+        /* another instance's ext4 superblock may ask for errors=panic: the mount overrides it */
         assert_int_equal(lb_mount_options("ext4", true, b, sizeof b), 0);
-        assert_string_equal(b, "nodev,nosuid,noexec,noatime");
+        assert_string_equal(b, "nodev,nosuid,noexec,noatime,errors=remount-ro");
         assert_int_equal(lb_mount_options("ext4", false, b, sizeof b), 0);
         assert_string_equal(b, "nodev,nosuid,noexec,noatime");
         assert_int_equal(lb_mount_options("xfs", true, b, sizeof b), 0);
@@ -686,6 +930,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_mount_xfs_same_uuid_needs_nouuid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mount_refuses_regular_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mount_failure_message, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mount_never_follows_a_symlink, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mountns_unmounts_a_copy_in_another_namespace, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mountns_busy_copy_names_its_holder, setup, teardown),
         };
         return cmocka_run_group_tests(tests, group_setup, NULL);
 }

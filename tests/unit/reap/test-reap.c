@@ -109,7 +109,7 @@ static void test_flushed_min_age_boundary(void **state) {
         tv_tag_time(&t, "lifeboat:flushed-at", NOW - 10 * MINUTE + 1);
         struct lb_reap_item it = classify(&t, &defaults);
         assert_int_equal(it.verdict, LB_REAP_KEEP);
-        assert_string_equal(it.reason, "too young: flushed 9m59s ago (min age 10m)");
+        assert_string_equal(it.reason, "too young: flushed 9m59s ago (min age 10min)");
 
         /* Sub-second minimum ages round up: 1500 ms needs 2 s. */
         struct lb_reap_options o = defaults;
@@ -292,7 +292,7 @@ static void test_unmarked(void **state) {
         tv_tag(&t, "lifeboat:group", "g");
         it = classify(&t, &o);
         assert_int_equal(it.verdict, LB_REAP_UNUSED);
-        assert_string_equal(it.reason, "never used, too young: created 3m0s ago (min age 10m)");
+        assert_string_equal(it.reason, "never used, too young: created 3m0s ago (min age 10min)");
 
         t.v.create_time[0] = '\0';
         it = classify(&t, &o);

@@ -89,6 +89,34 @@ static void test_state_round_trip(void **state) {
         assert_string_equal(text, again);
 }
 
+/* A tagged volume a container still uses: who holds it goes through the document. */
+static void test_holders_round_trip(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        _cleanup_watch_state_ struct lb_watch_state back = { 0 };
+        _cleanup_free_ char *text = NULL;
+        lbt_sample_watch_state(&st);
+        struct lb_watch_recovered *r = &st.recovered[0];
+        r->state = LB_WATCH_REC_TAGGED;
+        r->holders[0] = (struct lb_holder) { .pid = 31337, .comm = "fluentd", .ns = 4026532801u };
+        r->holders[1] = (struct lb_holder) { .pid = 42, .comm = "sh", .ns = 4026531841u };
+        r->n_holders = 2;
+        r->holders_total = 5;
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"pid\": 31337,\n"));
+        assert_non_null(strstr(text, "\"comm\": \"fluentd\""));
+        assert_non_null(strstr(text, "\"mnt_ns\": 4026532801"));
+        assert_non_null(strstr(text, "\"holders_total\": 5"));
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+        assert_int_equal(back.recovered[0].n_holders, 2);
+        assert_int_equal(back.recovered[0].holders_total, 5);
+        assert_int_equal(back.recovered[0].holders[0].pid, 31337);
+        assert_string_equal(back.recovered[0].holders[0].comm, "fluentd");
+        assert_int_equal(back.recovered[0].holders[0].ns, 4026532801u);
+        assert_int_equal(back.recovered[0].holders[1].pid, 42);
+        assert_int_equal(back.recovered[1].n_holders, 0);
+        assert_int_equal(back.recovered[1].holders_total, 0);
+}
+
 static const char *const good_doc =
         "{\"version\":1,\"pid\":7,\"instance_id\":\"i-0123456789abcdef0\",\"started_at\":\"2026-11-26T16:12:55Z\","
         "\"ending\":false,\"imds_ok\":true,\"imds_failing_since\":null,\"backup_files\":0,\"notices\":[],"
@@ -131,6 +159,37 @@ static void test_parse_rejects_bad_documents(void **state) {
         expect_bad("\"mount_path\":\"/b\",", "");
         expect_bad("\"recovered\":[]", "\"recovered\":[{\"volume_id\":\"vol-0123456789abcdef0\"}]");
         expect_bad("\"recovered\":[]", "\"recovered\":[1]");
+
+        /* holders: optional (an older watch wrote none), but well-formed when there */
+        const char *rec = "\"recovered\":[{\"volume_id\":\"vol-0123456789abcdef0\",\"mount_path\":\"/r\","
+                          "\"state\":\"tagged\",\"chunk_files\":0,\"chunk_bytes\":0,\"empty_since\":null,"
+                          "\"backup_files\":0,\"released_at\":null";
+        char doc[2048], with[1024];
+        assert_int_equal(lb_snprintf(with, sizeof with, "%s}]", rec), 0);
+        const char *at = strstr(good_doc, "\"recovered\":[]");
+        assert_int_equal(lb_snprintf(doc, sizeof doc, "%.*s%s%s", (int) (at - good_doc), good_doc, with,
+                                     at + strlen("\"recovered\":[]")), 0);
+        _cleanup_watch_state_ struct lb_watch_state old = { 0 };
+        assert_int_equal(lb_watch_state_parse(doc, strlen(doc), &old), 0);
+        assert_int_equal(old.recovered[0].n_holders, 0);
+        static const char *const bad_holders[] = {
+                ",\"holders\":{},\"holders_total\":0}]",
+                ",\"holders\":[],\"holders_total\":-1}]",
+                ",\"holders\":[]}]",
+                ",\"holders\":[{\"pid\":0,\"comm\":\"x\",\"mnt_ns\":1}],\"holders_total\":1}]",
+                ",\"holders\":[{\"pid\":7,\"mnt_ns\":1}],\"holders_total\":1}]",
+                ",\"holders\":[{\"pid\":7,\"comm\":\"x\",\"mnt_ns\":1}],\"holders_total\":0}]",
+                ",\"holders\":[1,2,3,4,5,6,7,8,9],\"holders_total\":9}]",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_holders); i++) {
+                char item[1024];
+                assert_int_equal(lb_snprintf(item, sizeof item, "%s%s", rec, bad_holders[i]), 0);
+                assert_int_equal(lb_snprintf(doc, sizeof doc, "%.*s%s%s", (int) (at - good_doc), good_doc, item,
+                                             at + strlen("\"recovered\":[]")), 0);
+                struct lb_watch_state parsed;
+                if (lb_watch_state_parse(doc, strlen(doc), &parsed) != -EBADMSG)
+                        fail_msg("accepted: %s", doc);
+        }
 }
 
 static void sample_hook(struct lb_watch_state *st) {
@@ -277,6 +336,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names_round_trip),
                 cmocka_unit_test(test_state_round_trip),
+                cmocka_unit_test(test_holders_round_trip),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
                 cmocka_unit_test(test_hook_round_trip),
                 cmocka_unit_test(test_hook_bad_documents),

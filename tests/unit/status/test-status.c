@@ -61,6 +61,23 @@ static void test_status_describe(void **state) {
         assert_int_equal(lb_status_watch_text(&st, true, NULL, &text), 0);
         assert_non_null(strstr(text, "NOT DRAINED by the deadline: 3 chunk file(s), 12345 bytes left"));
 
+        /* Tagged, but a container still has a file open on it: who, and that nothing is killed. */
+        st.recovered[0].state = LB_WATCH_REC_TAGGED;
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, true, &m, &text), 0);
+        assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: tagged flushed; "
+                                     "unmount/detach pending\n"));
+        st.recovered[0].holders[0] = (struct lb_holder) { .pid = 31337, .comm = "fluentd", .ns = 4026532801u };
+        st.recovered[0].n_holders = 1;
+        st.recovered[0].holders_total = 3;
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_status_watch_text(&st, true, &m, &text), 0);
+        assert_non_null(strstr(text, "recovered vol-0bbbbbbbbbbbbbbbb from i-0fedcba9876543210: tagged flushed; BUSY, "
+                                     "still in use by pid 31337 (fluentd) in mount namespace mnt:[4026532801] and 2 "
+                                     "more; unmount retried every poll, nothing is killed\n"));
+
         /* Watch never ran: the manifest alone. */
         free(text);
         text = NULL;
