@@ -17,6 +17,7 @@
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/time-util.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 
 #define IMDS_TOKEN_TTL_S 21600
@@ -34,6 +35,8 @@
 #define PATH_REBALANCE "/latest/meta-data/events/recommendations/rebalance"
 #define PATH_ASG_STATE "/latest/meta-data/autoscaling/target-lifecycle-state"
 #define PATH_ROLES "/latest/meta-data/iam/security-credentials/"
+#define PATH_TAGS "/latest/meta-data/tags/instance/"
+#define IMDS_TAG_KEY_MAX 128
 
 /* json_decrefp (for _cleanup_) comes with jansson.h. */
 
@@ -461,6 +464,19 @@ int lb_lifecycle_state_parse(const char *text, char *buf, size_t size) {
         return 0;
 }
 
+int lb_imds_tag_value_parse(const char *text, char *buf, size_t size) {
+        size_t n = strlen(text);
+        if (!lb_utf8_valid(text, n))
+                return -EBADMSG;
+        for (const char *p = text; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return -EBADMSG;
+        if (n >= size)
+                return -ENOBUFS;
+        memcpy(buf, text, n + 1);
+        return 0;
+}
+
 const char *lb_spot_action_to_string(enum lb_spot_action a) {
         switch (a) {
         case LB_SPOT_NONE:
@@ -571,6 +587,35 @@ int lb_imds_lifecycle_state(struct lb_imds *imds, char *buf, size_t size) {
         r = lb_lifecycle_state_parse(body, buf, size);
         if (r == -EBADMSG)
                 lb_debug(imds->ctx, "IMDS: malformed autoscaling target-lifecycle-state");
+        return r;
+}
+
+/* Tag keys lifeboat asks for go into a URL path unescaped: a conservative alphabet. */
+static bool tag_key_valid(const char *key) {
+        size_t n = key ? strlen(key) : 0;
+        if (n == 0 || n > IMDS_TAG_KEY_MAX)
+                return false;
+        for (const char *p = key; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr(":._-", *p))
+                        return false;
+        return true;
+}
+
+int lb_imds_instance_tag(struct lb_imds *imds, const char *key, char *buf, size_t size) {
+        char path[sizeof PATH_TAGS + IMDS_TAG_KEY_MAX];
+        if (size == 0 || !tag_key_valid(key) || lb_snprintf(path, sizeof path, "%s%s", PATH_TAGS, key) < 0)
+                return -EINVAL;
+        _cleanup_free_ char *body = NULL;
+        int r = lb_imds_get(imds, path, &body);
+        if (r == -ENOENT) {
+                buf[0] = '\0';
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = lb_imds_tag_value_parse(body, buf, size);
+        if (r < 0)
+                lb_debug(imds->ctx, "IMDS: unusable value of instance tag %s", key);
         return r;
 }
 

@@ -65,12 +65,14 @@ static const struct code_kind code_kinds[] = {
         { "InvalidClientTokenId", LB_AWS_ERR_AUTH },
         { "SignatureDoesNotMatch", LB_AWS_ERR_AUTH },
         { "OptInRequired", LB_AWS_ERR_AUTH },
+        { "AccessDenied", LB_AWS_ERR_AUTH },            /* IAM's refusal in Auto Scaling, STS, CloudWatch */
         { "VolumeInUse", LB_AWS_ERR_VOLUME_IN_USE },
         { "IncorrectState", LB_AWS_ERR_INCORRECT_STATE },
         { "InvalidParameterValue", LB_AWS_ERR_INVALID_PARAMETER },
         { "InvalidParameter", LB_AWS_ERR_INVALID_PARAMETER },
         { "InvalidParameterCombination", LB_AWS_ERR_INVALID_PARAMETER },
         { "MissingParameter", LB_AWS_ERR_INVALID_PARAMETER },
+        { "ValidationError", LB_AWS_ERR_INVALID_PARAMETER },     /* Auto Scaling, STS, CloudWatch */
         { "AttachmentLimitExceeded", LB_AWS_ERR_ATTACHMENT_LIMIT },
         { "InvalidVolume.NotFound", LB_AWS_ERR_VOLUME_NOT_FOUND },
         { "InvalidVolume.ZoneMismatch", LB_AWS_ERR_ZONE_MISMATCH },

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <string.h>
 
+#include "lifeboat/aws/autoscaling.h"
 #include "lifeboat/aws/provider.h"
 #include "lifeboat/aws/session.h"
 #include "lifeboat/basic/context.h"
@@ -59,9 +61,23 @@ int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret) {
         return 0;
 }
 
+int lb_aws_open_autoscaling(struct lb_context *ctx, struct lb_aws *aws) {
+        if (aws->autoscaling)
+                return 0;
+        if (!aws->ec2)
+                return -EINVAL;
+        const char *region = lb_query_region(lb_ec2_query(aws->ec2));
+        int r = lb_autoscaling_new(ctx, aws->creds, region, &aws->autoscaling);
+        if (r < 0)
+                lb_err(ctx, "cannot set up the Auto Scaling client for %s: %s", region, strerror(-r));
+        return r;
+}
+
 void lb_aws_close(struct lb_aws *aws) {
         lb_cloudwatch_free(aws->cloudwatch);
         aws->cloudwatch = NULL;
+        lb_autoscaling_free(aws->autoscaling);
+        aws->autoscaling = NULL;
         lb_ec2_free(aws->ec2);
         aws->ec2 = NULL;
         lb_creds_provider_free(aws->creds);

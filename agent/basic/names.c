@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "lifeboat/basic/names.h"
+#include "lifeboat/basic/utf8.h"
 #include "lifeboat/basic/util.h"
 
 bool lb_volume_id_valid(const char *id) {
@@ -146,5 +147,27 @@ bool lb_metric_namespace_valid(const char *ns) {
         for (const char *p = ns; *p; p++)
                 if (!isalnum((unsigned char) *p) && !strchr(" ._/#:-", *p))
                         return false;
+        return true;
+}
+
+bool lb_asg_name_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n < 1 || n > LB_ASG_NAME_MAX || !lb_utf8_valid(name, n))
+                return false;
+        for (const char *p = name; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+bool lb_lifecycle_hook_name_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n < 1 || n > LB_LIFECYCLE_HOOK_NAME_MAX)
+                return false;
+        for (const char *p = name; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || c == '_' || c == '-' || c == '/'))
+                        return false;
+        }
         return true;
 }

@@ -14,7 +14,8 @@
  * the call fails). Secret values are never echoed.
  *
  * Precedence: flags (lb_settings_set) > environment > config file > defaults.
- * Within one source, AWS_ENDPOINT_URL_EC2 beats AWS_ENDPOINT_URL and
+ * Within one source, AWS_ENDPOINT_URL_EC2 (_CLOUDWATCH,
+ * _AUTO_SCALING) beats AWS_ENDPOINT_URL and
  * AWS_REGION beats AWS_DEFAULT_REGION whatever their order. A key may have
  * several rows in the table: AWS_ENDPOINT_URL has one per service endpoint it
  * stands in for, each losing to that service's own key. An empty value of
@@ -62,6 +63,7 @@ enum setting_type {
         SETTING_REGEX,
         SETTING_REGION,
         SETTING_METRIC_NAMESPACE,
+        SETTING_HOOK_NAME,
 };
 
 enum {
@@ -142,6 +144,10 @@ static const struct setting settings_table[] = {
           "10s", 0, DAY_MS, NULL, "stop waiting this long before the interruption time" },
         { "LIFEBOAT_SETTLE", SETTING_DURATION, F(settle_ms), 0,
           "30s", 0, DAY_MS, NULL, "a recovered volume must stay empty this long" },
+        { "LIFEBOAT_LIFECYCLE_HOOK", SETTING_HOOK_NAME, F(lifecycle_hook), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "the Auto Scaling termination lifecycle hook watch holds while it drains; unset = none" },
+        { "LIFEBOAT_LIFECYCLE_TIMEOUT", SETTING_DURATION, F(lifecycle_timeout_ms), 0,
+          "15m", 1000, 2 * DAY_MS, NULL, "longest a scale-in is held for a drain" },
         { "LIFEBOAT_IMDS_TIMEOUT", SETTING_DURATION, F(imds_timeout_ms), 0,
           "1s", 1, 3600 * 1000, NULL, "per IMDS request" },
         { "LIFEBOAT_EC2_TIMEOUT", SETTING_DURATION, F(ec2_timeout_ms), 0,
@@ -166,6 +172,10 @@ static const struct setting settings_table[] = {
           NULL, 0, 0, "AWS_ENDPOINT_URL_CLOUDWATCH", "CloudWatch endpoint unless AWS_ENDPOINT_URL_CLOUDWATCH is set" },
         { "AWS_ENDPOINT_URL_CLOUDWATCH", SETTING_AWS_URL, F(cloudwatch_endpoint), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "CloudWatch endpoint; unset = https://monitoring.REGION.amazonaws.com" },
+        { "AWS_ENDPOINT_URL", SETTING_AWS_URL, F(autoscaling_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
+          NULL, 0, 0, "AWS_ENDPOINT_URL_AUTO_SCALING", "Auto Scaling endpoint unless AWS_ENDPOINT_URL_AUTO_SCALING is set" },
+        { "AWS_ENDPOINT_URL_AUTO_SCALING", SETTING_AWS_URL, F(autoscaling_endpoint), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "Auto Scaling endpoint; unset = https://autoscaling.REGION.amazonaws.com" },
         { "AWS_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "region; unset = from IMDS" },
         { "AWS_DEFAULT_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
@@ -364,6 +374,9 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
                 (void) lb_strscpy(buf, size, "1 to 255 characters of A-Z a-z 0-9 space . _ / # : -, not starting "
                                   "with : or AWS/");
                 break;
+        case SETTING_HOOK_NAME:
+                (void) lb_strscpy(buf, size, "a lifecycle hook name: 1 to 255 of A-Z a-z 0-9 _ - /, or empty");
+                break;
         }
 }
 
@@ -451,6 +464,9 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
                 break;
         case SETTING_METRIC_NAMESPACE:
                 ok = lb_metric_namespace_valid(text);
+                break;
+        case SETTING_HOOK_NAME:
+                ok = lb_lifecycle_hook_name_valid(text);
                 break;
         default:
                 ok = false;

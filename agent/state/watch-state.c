@@ -45,6 +45,14 @@ static const char *const rec_state_names[_LB_WATCH_REC_STATE_MAX] = {
         [LB_WATCH_REC_UNCONFIRMED] = "unconfirmed",
 };
 
+static const char *const hook_state_names[_LB_WATCH_HOOK_STATE_MAX] = {
+        [LB_WATCH_HOOK_IDLE] = "idle",
+        [LB_WATCH_HOOK_HOLDING] = "holding",
+        [LB_WATCH_HOOK_COMPLETED] = "completed",
+        [LB_WATCH_HOOK_GONE] = "gone",
+        [LB_WATCH_HOOK_LEFT] = "left",
+};
+
 const char *lb_watch_trigger_to_string(enum lb_watch_trigger t) {
         return t >= 0 && t < _LB_WATCH_TRIGGER_MAX ? trigger_names[t] : "unknown";
 }
@@ -55,6 +63,10 @@ const char *lb_watch_own_state_to_string(enum lb_watch_own_state s) {
 
 const char *lb_watch_rec_state_to_string(enum lb_watch_rec_state s) {
         return s >= 0 && s < _LB_WATCH_REC_STATE_MAX ? rec_state_names[s] : "unknown";
+}
+
+const char *lb_watch_hook_state_to_string(enum lb_watch_hook_state s) {
+        return s >= 0 && s < _LB_WATCH_HOOK_STATE_MAX ? hook_state_names[s] : "unknown";
 }
 
 static int name_lookup(const char *const *names, int n, const char *s) {
@@ -77,6 +89,14 @@ int lb_watch_rec_state_from_string(const char *s, enum lb_watch_rec_state *ret) 
         if (i < 0)
                 return i;
         *ret = (enum lb_watch_rec_state) i;
+        return 0;
+}
+
+int lb_watch_hook_state_from_string(const char *s, enum lb_watch_hook_state *ret) {
+        int i = name_lookup(hook_state_names, _LB_WATCH_HOOK_STATE_MAX, s);
+        if (i < 0)
+                return i;
+        *ret = (enum lb_watch_hook_state) i;
         return 0;
 }
 
@@ -133,6 +153,27 @@ static json_t *recovered_json(const struct lb_watch_recovered *r) {
                          (json_int_t) r->holders_total, "reason", lb_json_string_or_null(r->reason));
 }
 
+static json_t *uint_or_null(uint64_t v) {
+        return v > 0 ? json_integer((json_int_t) v) : json_null();
+}
+
+/* The hook, or null when none is configured. */
+static json_t *hook_json(const struct lb_watch_state *st) {
+        if (!st->have_hook)
+                return json_null();
+        const struct lb_watch_hook *h = &st->hook;
+        return json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o}", "name", h->name, "group",
+                         lb_json_string_or_null(h->group), "state", lb_watch_hook_state_to_string(h->state),
+                         "heartbeat_timeout_s", uint_or_null(h->heartbeat_timeout_s), "global_timeout_s",
+                         uint_or_null(h->global_timeout_s), "default_result", lb_json_string_or_null(h->default_result),
+                         "waiting_since", lb_json_time_or_null(h->waiting_since), "heartbeats", (json_int_t) h->heartbeats,
+                         "last_heartbeat_at", lb_json_time_or_null(h->last_heartbeat), "completed_at",
+                         lb_json_time_or_null(h->completed_at), "result",
+                         lb_json_string_or_null(h->state == LB_WATCH_HOOK_COMPLETED ? "CONTINUE" : NULL),
+                         "completed_because", lb_json_string_or_null(h->completed_because), "reason",
+                         lb_json_string_or_null(h->reason));
+}
+
 int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
         _cleanup_(json_decrefp) json_t *notices = json_array();
         _cleanup_(json_decrefp) json_t *recovered = json_array();
@@ -155,6 +196,11 @@ int lb_watch_state_to_json(const struct lb_watch_state *st, json_t **ret) {
                                  "recovered", recovered);
         if (!root)
                 return -ENOMEM;
+        /* Added in version 1 as an optional key: readers that do not know it ignore it. */
+        if (json_object_set_new(root, "lifecycle_hook", hook_json(st)) < 0) {
+                json_decref(root);
+                return -ENOMEM;
+        }
         *ret = root;
         return 0;
 }
@@ -274,6 +320,47 @@ static int parse_recovered(json_t *o, struct lb_watch_recovered *ret) {
         return 0;
 }
 
+static int get_uint_or_null(json_t *obj, const char *key, uint64_t *ret) {
+        json_t *v = json_object_get(obj, key);
+        if (!v || json_is_null(v)) {
+                *ret = 0;
+                return 0;
+        }
+        return get_uint(obj, key, ret);
+}
+
+/* "lifecycle_hook": absent (written before it existed) or null when no hook is configured. */
+static int parse_hook(json_t *o, bool *ret_have, struct lb_watch_hook *ret) {
+        if (!o || json_is_null(o)) {
+                *ret_have = false;
+                return 0;
+        }
+        struct lb_watch_hook h = { 0 };
+        char state[32];
+        uint64_t heartbeats;
+        if (!json_is_object(o))
+                return -EBADMSG;
+        if (lb_json_get_string(o, "name", false, h.name, sizeof h.name) < 0 ||
+            lb_json_get_string(o, "group", true, h.group, sizeof h.group) < 0 ||
+            lb_json_get_string(o, "state", false, state, sizeof state) < 0 ||
+            lb_watch_hook_state_from_string(state, &h.state) < 0 ||
+            get_uint_or_null(o, "heartbeat_timeout_s", &h.heartbeat_timeout_s) < 0 ||
+            get_uint_or_null(o, "global_timeout_s", &h.global_timeout_s) < 0 ||
+            lb_json_get_string(o, "default_result", true, h.default_result, sizeof h.default_result) < 0 ||
+            get_time(o, "waiting_since", &h.waiting_since) < 0 || get_uint(o, "heartbeats", &heartbeats) < 0 ||
+            heartbeats > UINT32_MAX || get_time(o, "last_heartbeat_at", &h.last_heartbeat) < 0 ||
+            get_time(o, "completed_at", &h.completed_at) < 0 ||
+            lb_json_get_string(o, "completed_because", true, h.completed_because, sizeof h.completed_because) < 0 ||
+            lb_json_get_string(o, "reason", true, h.reason, sizeof h.reason) < 0)
+                return -EBADMSG;
+        if (!lb_lifecycle_hook_name_valid(h.name) || (!isempty(h.group) && !lb_asg_name_valid(h.group)))
+                return -EBADMSG;
+        h.heartbeats = (unsigned) heartbeats;
+        *ret = h;
+        *ret_have = true;
+        return 0;
+}
+
 int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret) {
         _cleanup_(json_decrefp) json_t *root = json_loadb(buf, len, 0, NULL);
         _cleanup_watch_state_ struct lb_watch_state st = { 0 };
@@ -301,6 +388,8 @@ int lb_watch_state_parse(const char *buf, size_t len, struct lb_watch_state *ret
                 if (parse_notice(json_array_get(notices, i), &st.notices[st.n_notices++]) < 0)
                         return -EBADMSG;
         if (parse_own(json_object_get(root, "own"), &st.own) < 0)
+                return -EBADMSG;
+        if (parse_hook(json_object_get(root, "lifecycle_hook"), &st.have_hook, &st.hook) < 0)
                 return -EBADMSG;
 
         json_t *rec = json_object_get(root, "recovered");

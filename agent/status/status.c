@@ -92,6 +92,48 @@ static void describe_own(struct lb_buf *b, const struct lb_watch_own *o) {
         }
 }
 
+static void describe_hook(struct lb_buf *b, const struct lb_watch_state *st) {
+        const struct lb_watch_hook *h = &st->hook;
+        char t1[40], t2[40];
+        if (!st->have_hook)
+                return;
+        (void) lb_buf_printf(b, "  lifecycle hook %s", h->name);
+        if (!isempty(h->group))
+                (void) lb_buf_printf(b, " of Auto Scaling group %s", h->group);
+        switch (h->state) {
+        case LB_WATCH_HOOK_IDLE:
+                if (isempty(h->group))
+                        (void) lb_buf_printf(b, ": group not known yet");
+                else if (h->heartbeat_timeout_s > 0)
+                        (void) lb_buf_printf(b, ": no scale-in (heartbeat timeout %" PRIu64 " s, default result %s)",
+                                             h->heartbeat_timeout_s, isempty(h->default_result) ? "?" : h->default_result);
+                else
+                        (void) lb_buf_printf(b, ": no scale-in");
+                break;
+        case LB_WATCH_HOOK_HOLDING:
+                (void) lb_buf_printf(b, ": HOLDING the scale-in since %s, %u heartbeat(s), the last at %s",
+                                     lb_format_iso8601_or_dash(h->waiting_since, t1, sizeof t1), h->heartbeats,
+                                     lb_format_iso8601_or_dash(h->last_heartbeat, t2, sizeof t2));
+                break;
+        case LB_WATCH_HOOK_COMPLETED:
+                (void) lb_buf_printf(b, ": completed (CONTINUE, %s) at %s after %u heartbeat(s)",
+                                     isempty(h->completed_because) ? "?" : h->completed_because,
+                                     lb_format_iso8601_or_dash(h->completed_at, t1, sizeof t1), h->heartbeats);
+                break;
+        case LB_WATCH_HOOK_GONE:
+                (void) lb_buf_printf(b, ": no action waited any more (timed out, or completed by someone else)");
+                break;
+        case LB_WATCH_HOOK_LEFT:
+                (void) lb_buf_printf(b, ": LEFT WAITING when watch stopped undrained (the hook's timeout ends it)");
+                break;
+        default:
+                break;
+        }
+        if (!isempty(h->reason))
+                (void) lb_buf_printf(b, " (%s)", h->reason);
+        (void) lb_buf_printf(b, "\n");
+}
+
 /* A tagged volume that some process still uses, in this or another mount namespace (a container). */
 static void describe_holders(struct lb_buf *b, const struct lb_watch_recovered *r) {
         (void) lb_buf_printf(b, "tagged flushed; BUSY, still in use by");
@@ -169,6 +211,7 @@ int lb_status_watch_text(const struct lb_watch_state *st, bool running, const st
                                              lb_format_iso8601_or_dash(st->imds_failing_since, t, sizeof t));
                 describe_notices(b, st);
                 describe_own(b, &st->own);
+                describe_hook(b, st);
                 if (st->backup_files > 0)
                         (void) lb_buf_printf(b, "  fluentd's backup directory: %" PRIu64
                                                  " file(s) since watch started (chunks NOT delivered)\n",

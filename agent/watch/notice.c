@@ -42,6 +42,20 @@ uint64_t lb_watch_flush_budget_ms(enum lb_watch_trigger t, time_t notice_time, u
         }
 }
 
+uint64_t lb_watch_lifecycle_budget_ms(uint64_t now_wall_ms, uint64_t since_wall_ms, uint64_t timeout_ms,
+                                      uint64_t global_timeout_s, uint64_t margin_ms) {
+        uint64_t start = since_wall_ms > 0 ? since_wall_ms : now_wall_ms;
+        uint64_t elapsed = now_wall_ms > start ? now_wall_ms - start : 0;
+        uint64_t budget = timeout_ms > elapsed ? timeout_ms - elapsed : 0;
+        if (global_timeout_s > 0) {
+                /* The group ends the wait then with the hook's default result, whatever we do. */
+                uint64_t end = start + global_timeout_s * 1000u;
+                uint64_t left = end > margin_ms && end - margin_ms > now_wall_ms ? end - margin_ms - now_wall_ms : 0;
+                budget = MIN(budget, left);
+        }
+        return budget;
+}
+
 static uint64_t wall_ms(void) {
         struct timespec ts;
         (void) clock_gettime(CLOCK_REALTIME, &ts);
@@ -61,15 +75,40 @@ void watch_add_notice(struct watch *w, enum lb_watch_trigger t, const char *deta
 static void set_deadline(struct watch *w, uint64_t budget_ms, bool replace) {
         uint64_t now = lb_now_ms();
         uint64_t deadline = budget_ms >= UINT64_MAX - now ? UINT64_MAX : now + budget_ms;
+        /* A signal's budget is for the final check, not for holding a scale-in longer. */
+        if (!replace)
+                w->hook.limit_ms = MIN(w->hook.limit_ms, deadline);
         if (deadline >= w->deadline_ms && !replace)
                 return;
         w->deadline_ms = deadline;
         w->st.own.deadline = (time_t) ((wall_ms() + budget_ms + 999u) / 1000u);
 }
 
+uint64_t watch_hook_waiting_since_ms(const struct watch *w) {
+        /* This watch saw it begin (to the ms), or took it over from watch.json (to the second). */
+        if (w->hook.waiting_since_ms > 0)
+                return w->hook.waiting_since_ms;
+        return w->st.hook.waiting_since > 0 ? (uint64_t) w->st.hook.waiting_since * 1000u : 0;
+}
+
+void watch_shorten_deadline(struct watch *w, uint64_t budget_ms) {
+        set_deadline(w, budget_ms, false);
+}
+
+/* A scale-in held by the lifecycle hook may take LIFEBOAT_LIFECYCLE_TIMEOUT; without one (or once
+ * it turned out not to hold) LIFEBOAT_FLUSH_TIMEOUT, as for the other notices. */
+static uint64_t flush_timeout_ms(const struct watch *w, enum lb_watch_trigger t) {
+        const struct lb_watch_hook *h = &w->st.hook;
+        if (t != LB_WATCH_TRIGGER_ASG || !w->st.have_hook ||
+            (h->state != LB_WATCH_HOOK_IDLE && h->state != LB_WATCH_HOOK_HOLDING))
+                return w->s->flush_timeout_ms;
+        return lb_watch_lifecycle_budget_ms(wall_ms(), watch_hook_waiting_since_ms(w), w->s->lifecycle_timeout_ms,
+                                            h->global_timeout_s, w->s->flush_margin_ms);
+}
+
 void watch_begin_end(struct watch *w, enum lb_watch_trigger t, time_t notice_time, const char *what,
                      const char *short_what) {
-        uint64_t budget = lb_watch_flush_budget_ms(t, notice_time, wall_ms(), w->s->flush_timeout_ms,
+        uint64_t budget = lb_watch_flush_budget_ms(t, notice_time, wall_ms(), flush_timeout_ms(w, t),
                                                    w->s->flush_margin_ms);
         w->st.ending = true;
         set_deadline(w, budget, t == LB_WATCH_TRIGGER_SIGNAL);
@@ -114,6 +153,11 @@ static void on_asg_state(struct watch *w, const char *state) {
                 return;
         }
         watch_add_notice(w, LB_WATCH_TRIGGER_ASG, state, 0);
+        /* The wait of a lifecycle hook began about now (a restarted watch carries the start over). */
+        if (w->st.have_hook && w->st.hook.waiting_since == 0) {
+                w->hook.waiting_since_ms = wall_ms();
+                w->st.hook.waiting_since = (time_t) (w->hook.waiting_since_ms / 1000u);
+        }
         watch_begin_end(w, LB_WATCH_TRIGGER_ASG, 0, "ASG target lifecycle state is Terminated (scale-in)",
                         "scale-in");
 }

@@ -10,6 +10,7 @@
  *   own.c       the own buffer volume: flush requests, scans, marker, tags
  *   release.c   the recovered volumes of recovered.json: settle and release
  *   tag.c       the state tags watch writes (flushed, dirty)
+ *   lifecycle.c the Auto Scaling termination lifecycle hook held while draining
  *   backup.c    fluentd's backup directory: chunks it could not deliver
  *
  * This header holds the daemon's state (types only); each module's functions are in its own
@@ -36,6 +37,22 @@ struct rec_rt {
         bool unmounted;
         bool detached;
         bool warned;                    /* a retried step was reported once */
+};
+
+/* What watch keeps about the lifecycle hook besides its public state (st.hook). */
+struct hook_rt {
+        bool group_known;               /* st.hook.group is this instance's group */
+        bool described;                 /* the hook's timeouts are known, or cannot be */
+        bool no_group;                  /* in no group: not asked again before a scale-in */
+        uint64_t next_resolve_ms;       /* CLOCK_MONOTONIC: the next lookup of the group or the hook */
+        uint64_t resolve_backoff_ms;
+        uint64_t next_call_ms;          /* CLOCK_MONOTONIC: the next heartbeat or completion after a failed one */
+        uint64_t heartbeat_timeout_ms;  /* the hook's, or the least a hook may have while not known */
+        uint64_t expires_ms;            /* CLOCK_MONOTONIC: the wait ends without a heartbeat; 0 = not held yet */
+        uint64_t waiting_since_ms;      /* wall clock: when this watch saw the scale-in; 0 = not (st.hook has it to the second) */
+        uint64_t limit_ms;              /* CLOCK_MONOTONIC: the notices' deadline, without a signal's own budget:
+                                         * the hook is never held past it; UINT64_MAX = none */
+        bool failing;                   /* the last call failed: warned once */
 };
 
 struct watch {
@@ -87,4 +104,5 @@ struct watch {
         bool own_dirty_pending;         /* the own volume needs state=dirty and does not have it yet */
         bool own_unmarked;              /* ... because it had no state tag at all (not: flushed over chunks) */
         time_t started_at;
+        struct hook_rt hook;            /* LIFEBOAT_LIFECYCLE_HOOK */
 };

@@ -42,6 +42,7 @@
 #include "release.h"
 #include "tag.h"
 #include "backup.h"
+#include "lifecycle.h"
 
 /* At a stop, with fluentd gone and nothing changing on the volume, waiting longer is pointless. */
 #define STOP_STALL_MS 10000u
@@ -176,6 +177,7 @@ static void cycle(struct watch *w) {
                 watch_poll_imds(w);
         watch_own_identify(w);
         watch_own_check(w);
+        watch_lifecycle_tick(w);
         save_state(w);
         watch_recovered_check(w);
         save_state(w);
@@ -292,6 +294,7 @@ static int watch_loop(struct watch *w) {
         }
         if (!w->opts->once)
                 stop_report(w);
+        watch_lifecycle_stop(w);
         save_state(w);
         return exit_status(w);
 }
@@ -348,6 +351,7 @@ int lb_watch_run(struct lb_context *ctx, const struct lb_watch_options *opts) {
                 return r;
         w.self = w.aws.identity.instance_id;
         watch_state_init(&w);
+        watch_lifecycle_init(&w);
 
         watch_own_identify(&w);
         if (lb_notify_watchdog_usec(&w.watchdog_usec) < 0)

@@ -14,6 +14,10 @@ One process serves, on 127.0.0.1 with ephemeral ports:
     sparse image file, and attaching it sets up a loop device, a fake sysfs
     entry and a real block device node in the attaching instance's own
     directories (STATE/hosts/<instance-id>/{sys,dev});
+  * a fake Auto Scaling Query API (version 2011-01-01) on the same port, told apart by the
+    SigV4 credential scope: groups, termination lifecycle hooks and the Terminating:Wait they
+    hold an instance in at a scale-in, until CompleteLifecycleAction or a timeout (then the
+    hook's default result), IMDS's target-lifecycle-state following it;
   * a control API under /_fake/ on the EC2 port (JSON, no signature) that
     tests use to create instances and volumes, inject events and faults, and
     read the request log.
@@ -44,6 +48,7 @@ The modules, from the bottom up:
              service base class and the endpoint that dispatches by credential scope
   ec2        the EC2 actions and the XML shapes of their answers
   cloudwatch CloudWatch's PutMetricData, its answers and errors, the datapoints taken
+  autoscaling  groups, lifecycle hooks and scale-ins, and the Auto Scaling actions
   imds       IMDSv2
   control    the /_fake/ control API
   server     the HTTP servers, the request log and FakeAws, which puts it all together
@@ -53,6 +58,7 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
   GET  /_fake/health                       {"ok": true}
   POST /_fake/instances                    {instance_id?, availability_zone? ("REGIONa"), az_id?,
                                             instance_type? ("m5.large"), lifecycle? ("spot"|"on-demand"),
+                                            metadata_tags? (false: instance tags in IMDS),
                                             device_style? ("nvme"|"xen"), attachment_slots? (27, root
                                             included), tags?, buffer?: {device? ("/dev/sdf"), size_gib? (1),
                                             image?, delete_on_termination? (true), tags?, volume_type?}}
@@ -101,6 +107,20 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             dimensions {name: value}, storage_resolution, received_at}]
   POST /_fake/metrics/reset
   GET  /_fake/requests                     [{service "imds"|"ec2"|"monitoring", action (Query Action or IMDS path),
+  POST /_fake/autoscaling/groups          {name, instances?: [instance id], hooks?: [hook]} -> the group
+                                           hook: {name, transition? (termination), heartbeat_timeout? (3600 s,
+                                            any >= 1 here), default_result? ("ABANDON"), global_timeout?
+                                            (min(100 x heartbeat, 48 h))}; a member gets the tag
+                                            aws:autoscaling:groupName and target-lifecycle-state InService
+  GET  /_fake/autoscaling/groups[/<name>]  {name, hooks, instances: [{instance_id, lifecycle_state, scale_in_at,
+                                            terminated_at, actions: [{hook, token, started, expires, deadline,
+                                            heartbeats: [t..], result, ended_by, ended_at}]}]} (times: t)
+  POST /_fake/autoscaling/groups/<name>/instances  {instance_id} -> the group
+  POST /_fake/autoscaling/groups/<name>/hooks      hook -> the group
+  POST /_fake/autoscaling/groups/<name>/scale-in   {instance_id}: Terminating:Wait (IMDS: Terminated) until
+                                            every termination hook's action ended, then EC2 terminates it
+                                           -> the instance
+  GET  /_fake/requests                     [{service "imds"|"ec2"|"autoscaling", action (Action or IMDS path),
                                             method, instance (IMDS: instance id; EC2: access key id),
                                             status (0: no answer), t (time.monotonic()), fault?,
                                             barrier?}]

@@ -13,10 +13,9 @@ import re
 import threading
 from typing import Any
 
-from .base import AwsError, Reply, iso_ms, utcnow
-from .query import XML_CONTENT_TYPE, QueryService, indexed, indexed_groups
-from .sigv4 import SignatureMismatch
-from .xmlout import Node, query_error, query_response
+from .base import AwsError, iso_ms, utcnow
+from .query import AwsQueryService, indexed, indexed_groups
+from .xmlout import Node, query_response
 
 CLOUDWATCH_NS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
 MAX_DATUMS = 1000
@@ -29,23 +28,6 @@ UNITS = ("Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megab
 NAMESPACE_RE = re.compile(r"[A-Za-z0-9 ._/#:-]{1,255}")
 PAST = dt.timedelta(weeks=2)
 FUTURE = dt.timedelta(hours=2)
-
-# The signature verifier speaks EC2's dialect; CloudWatch says the same things in its own
-# (codes and HTTP 403 of the Query services' common errors).
-AUTH_ERRORS = {
-        "AWS was not able to validate the provided access credentials":
-                ("InvalidClientTokenId", "The security token included in the request is invalid.", 403),
-        "The security token included in the request is invalid.":
-                ("InvalidClientTokenId", "The security token included in the request is invalid.", 403),
-        "The security token included in the request is expired":
-                ("ExpiredToken", "The security token included in the request is expired", 403),
-        "Request is missing Authentication Token":
-                ("MissingAuthenticationToken", "Request is missing Authentication Token", 403),
-}
-BAD_SIGNATURE = ("SignatureDoesNotMatch",
-                 "The request signature we calculated does not match the signature you provided. Check your "
-                 "AWS Secret Access Key and signing method. Consult the service documentation for details.", 403)
-
 
 def invalid_value(name: str, value: str) -> AwsError:
         return AwsError("InvalidParameterValue", f"The value {value} for parameter {name} is invalid.")
@@ -71,7 +53,7 @@ def parse_number(name: str, text: str) -> float:
         return v
 
 
-class CloudWatchApi(QueryService):
+class CloudWatchApi(AwsQueryService):
         """PutMetricData, and what it took (datapoints(), reset())."""
 
         name = "monitoring"
@@ -88,22 +70,6 @@ class CloudWatchApi(QueryService):
         def response(self, action: str, request_id: str, nodes: list[Node]) -> bytes:
                 # PutMetricData has no output: its answer is the request id alone.
                 return query_response(action, self.namespace, request_id, None)
-
-        def error_reply(self, e: AwsError, request_id: str) -> Reply:
-                code, message, status = e.code, e.message, e.status
-                if isinstance(e, SignatureMismatch):
-                        code, message, status = BAD_SIGNATURE
-                elif code == "AuthFailure":
-                        code, message, status = AUTH_ERRORS.get(message, BAD_SIGNATURE)
-                elif code == "IncompleteSignature":
-                        status = 403
-                elif code in ("RequestExpired", "ExpiredToken"):
-                        code, status = ("RequestExpired", 400) if code == "RequestExpired" else ("ExpiredToken", 403)
-                return Reply(status, query_error(code, message, request_id, self.namespace, status < 500),
-                             XML_CONTENT_TYPE)
-
-        def throttled(self) -> AwsError:
-                return AwsError("Throttling", "Rate exceeded", 400)
 
         def server_error(self, status: int | None) -> AwsError:
                 if status == 503:

@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: MIT
 """The control API under /_fake/ on the EC2 port (JSON in, JSON out, no signature): tests
-create instances and volumes, terminate instances, inject events, faults and settings, and
-read the request log. Errors are {"error": "..."} with 400/404/409/500."""
+create instances and volumes, terminate instances, inject events, faults and settings, make
+Auto Scaling groups, their hooks and scale-ins, and read the request log. Errors are {"error": "..."} with 400/404/409/500."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from .autoscaling import HOOK_NAME_RE, LAUNCHING, RESULTS, TERMINATING
 from .base import AwsError, ControlError, Reply
 from .model import Volume
 
@@ -104,7 +106,66 @@ class ControlApi:
                         case ("POST", ["metrics", "reset"]):
                                 app.cloudwatch.reset()
                                 return 200, {"ok": True}
+                        case ("POST", ["autoscaling", "groups"]):
+                                return 200, self.create_group(payload)
+                        case ("GET", ["autoscaling", "groups"]):
+                                return 200, app.autoscaling.as_json()
+                        case ("GET", ["autoscaling", "groups", name]):
+                                return 200, app.autoscaling.as_json(urllib.parse.unquote(name))
+                        case ("POST", ["autoscaling", "groups", name, "instances"]):
+                                app.autoscaling.add_instance(urllib.parse.unquote(name), self.instance_id(payload))
+                                return 200, app.autoscaling.as_json(urllib.parse.unquote(name))
+                        case ("POST", ["autoscaling", "groups", name, "hooks"]):
+                                self.put_hook(urllib.parse.unquote(name), payload)
+                                return 200, app.autoscaling.as_json(urllib.parse.unquote(name))
+                        case ("POST", ["autoscaling", "groups", name, "scale-in"]):
+                                m = app.autoscaling.scale_in(urllib.parse.unquote(name), self.instance_id(payload))
+                                with store.lock:
+                                        return 200, m.as_json()
                 raise ControlError(f"no such control endpoint: {method} {path}", 404)
+
+        @staticmethod
+        def instance_id(p: dict[str, Any]) -> str:
+                iid = p.get("instance_id")
+                if not isinstance(iid, str) or set(p) - {"instance_id"}:
+                        raise ControlError("expected {\"instance_id\": \"i-...\"}")
+                return iid
+
+        def create_group(self, p: dict[str, Any]) -> Any:
+                unknown = set(p) - {"name", "instances", "hooks"}
+                if unknown:
+                        raise ControlError(f"unknown group keys: {', '.join(sorted(unknown))}")
+                instances, hooks = p.get("instances") or [], p.get("hooks") or []
+                if not isinstance(instances, list) or not isinstance(hooks, list):
+                        raise ControlError("instances and hooks must be lists")
+                model = self.app.autoscaling
+                g = model.create_group(p.get("name"))
+                for h in hooks:
+                        self.put_hook(g.name, h)
+                for iid in instances:
+                        model.add_instance(g.name, iid)
+                return model.as_json(g.name)
+
+        def put_hook(self, group: str, h: Any) -> None:
+                """A hook as tests want it: any heartbeat timeout of a second or more (AWS's least is 30 s,
+                which PutLifecycleHook enforces), the transition defaults to termination."""
+                if not isinstance(h, dict) or set(h) - {"name", "transition", "heartbeat_timeout", "default_result",
+                                                         "global_timeout"}:
+                        raise ControlError("a hook is {name, transition?, heartbeat_timeout?, default_result?, "
+                                           "global_timeout?}")
+                name = h.get("name")
+                if not isinstance(name, str) or not HOOK_NAME_RE.fullmatch(name):
+                        raise ControlError("a hook needs a name of 1 to 255 of A-Za-z0-9-_/")
+                for key in ("heartbeat_timeout", "global_timeout"):
+                        v = h.get(key)
+                        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                                raise ControlError(f"{key} must be a positive integer (seconds)")
+                if h.get("default_result", "CONTINUE") not in RESULTS:
+                        raise ControlError("default_result must be CONTINUE or ABANDON")
+                if h.get("transition", TERMINATING) not in (TERMINATING, LAUNCHING):
+                        raise ControlError(f"transition must be {TERMINATING} or {LAUNCHING}")
+                self.app.autoscaling.put_hook(group, name, h.get("transition", TERMINATING), h.get("heartbeat_timeout"),
+                                              h.get("default_result"), h.get("global_timeout"))
 
         def create_volume(self, p: dict[str, Any]) -> Volume:
                 known = {"availability_zone", "size_gib", "image", "tags", "multi_attach", "volume_type",

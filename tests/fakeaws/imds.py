@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """IMDSv2 for every fake instance: tokens with a TTL (401 without one), the metadata tree,
 the identity document, role credentials that expire, the spot / rebalance / Auto Scaling
-events tests inject; and IMDS's own ways of failing (down, hanging, 500, faults)."""
+events tests inject (the Auto Scaling target lifecycle state also follows the instance's group,
+autoscaling.py), instance metadata tags when enabled; and IMDS's own ways of failing (down,
+hanging, 500, faults)."""
 
 from __future__ import annotations
 
@@ -183,6 +185,10 @@ class ImdsService:
                         md["events"] = {"recommendations": {"rebalance": json.dumps(inst.rebalance)}}
                 if inst.lifecycle_state is not None:
                         md["autoscaling"] = {"target-lifecycle-state": inst.lifecycle_state}
+                if inst.metadata_tags:
+                        # Keys with a '/' cannot be shown (AWS refuses to enable tags in IMDS then);
+                        # values are served as they are.
+                        md["tags"] = {"instance": {k: v for k, v in inst.tags.items() if "/" not in k}}
                 return {
                         "meta-data": md,
                         "dynamic": {"instance-identity": {"document": lambda: self.identity_document(inst)}},

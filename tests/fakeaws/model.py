@@ -145,6 +145,7 @@ class Instance:
         rebalance: dict[str, Any] | None = None
         lifecycle_state: str | None = None
         credential: RoleCredential | None = None
+        metadata_tags: bool = False     # instance metadata tags: meta-data/tags/instance/ in IMDS
 
         @property
         def running(self) -> bool:
@@ -167,4 +168,5 @@ class Instance:
                         "imds_endpoint": f"http://127.0.0.1:{imds_port}/{self.id}",
                         "events": {"spot": self.spot, "rebalance": self.rebalance,
                                    "lifecycle_state": self.lifecycle_state},
+                        "metadata_tags": self.metadata_tags,
                 }

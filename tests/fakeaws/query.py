@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""AWS's Query protocol (EC2, CloudWatch, and later Auto Scaling, STS): a form POST
+"""AWS's Query protocol (EC2, and the awsquery services: CloudWatch, Auto Scaling, STS): a form POST
 (or GET) of Action=...&Version=... with the parameters flattened (Name.N, Name.N.Key),
 signed with SigV4, answered in XML.
 
@@ -23,7 +23,7 @@ from . import xmlout
 from .base import AwsError, Reply
 from .config import Config
 from .faults import Fault, FaultQueue, Throttle
-from .sigv4 import SigV4Verifier, credential_scope
+from .sigv4 import SignatureMismatch, SigV4Verifier, credential_scope
 from .xmlout import Node
 
 XML_CONTENT_TYPE = "text/xml;charset=UTF-8"
@@ -194,7 +194,7 @@ class Paginator:
 # --------------------------------------------------------------------------
 
 def error_reply(e: AwsError, request_id: str) -> Reply:
-        """The common error answer: the HTTP status, and Code and Message in XML."""
+        """EC2's error answer: the HTTP status, and Code and Message in XML."""
         return Reply(e.status, xmlout.error(e.code, e.message, request_id), XML_CONTENT_TYPE)
 
 
@@ -251,6 +251,62 @@ class QueryService:
 
         def server_error(self, status: int | None) -> AwsError:
                 return server_error(status)
+
+        def done_nodes(self, action: str) -> list[Node]:
+                """The answer of an action that changes something, for faults that pretend it ran."""
+                return [("return", True)]
+
+
+# The signature verifier speaks EC2's dialect; the awsquery services say the same things in
+# theirs (codes and HTTP 403 of the Query services' common errors).
+AUTH_ERRORS = {
+        "AWS was not able to validate the provided access credentials":
+                ("InvalidClientTokenId", "The security token included in the request is invalid.", 403),
+        "The security token included in the request is invalid.":
+                ("InvalidClientTokenId", "The security token included in the request is invalid.", 403),
+        "The security token included in the request is expired":
+                ("ExpiredToken", "The security token included in the request is expired", 403),
+        "Request is missing Authentication Token":
+                ("MissingAuthenticationToken", "Request is missing Authentication Token", 403),
+}
+BAD_SIGNATURE = ("SignatureDoesNotMatch",
+                 "The request signature we calculated does not match the signature you provided. Check your "
+                 "AWS Secret Access Key and signing method. Consult the service documentation for details.", 403)
+
+
+class AwsQueryService(QueryService):
+        """A service of botocore's "query" protocol other than EC2 (CloudWatch, Auto Scaling,
+        STS): answers in <ActionResponse><ActionResult> (present even when empty: awscli needs
+        it), errors in <ErrorResponse><Error> with Type, Code and Message, throttling as
+        Throttling/400, and the common errors in their own codes."""
+
+        def response(self, action: str, request_id: str, nodes: list[Node]) -> bytes:
+                return xmlout.query_response(action, self.namespace, request_id, nodes)
+
+        def error_reply(self, e: AwsError, request_id: str) -> Reply:
+                code, message, status = e.code, e.message, e.status
+                if isinstance(e, SignatureMismatch):
+                        code, message, status = BAD_SIGNATURE
+                elif code == "AuthFailure":
+                        code, message, status = AUTH_ERRORS.get(message, BAD_SIGNATURE)
+                elif code == "IncompleteSignature":
+                        status = 403
+                elif code in ("RequestExpired", "ExpiredToken"):
+                        code, status = ("RequestExpired", 400) if code == "RequestExpired" else ("ExpiredToken", 403)
+                return Reply(status, xmlout.query_error(code, message, request_id, self.namespace, status < 500),
+                             XML_CONTENT_TYPE)
+
+        def throttled(self) -> AwsError:
+                return AwsError("Throttling", "Rate exceeded", 400)
+
+        def server_error(self, status: int | None) -> AwsError:
+                if status == 503:
+                        return AwsError("ServiceUnavailable", "Service is unavailable.", 503)
+                return AwsError("InternalFailure", "The request processing has failed because of an unknown error, "
+                                "exception or failure.", status or 500)
+
+        def done_nodes(self, action: str) -> list[Node]:
+                return []
 
 
 class QueryEndpoint:
@@ -340,7 +396,7 @@ class QueryEndpoint:
                                 except AwsError as e:
                                         return service.error_reply(e, request_id), False
                         else:
-                                body = service.response(action, request_id, [("return", True)])
+                                body = service.response(action, request_id, service.done_nodes(action))
                         if kind == "truncate":
                                 return Reply(200, body, XML_CONTENT_TYPE), True
                         broken = body[: len(body) * 2 // 3] + b"<<not xml&\x00>\n"

@@ -13,6 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
+from .autoscaling import AutoScaling, AutoScalingApi
 from .base import Logger, Reply
 from .cloudwatch import CloudWatchApi
 from .config import Config
@@ -202,9 +203,10 @@ class FakeAws:
                 self.verifier = SigV4Verifier(self.store.credentials.get, region)
                 self.ec2 = Ec2Api(self.store)
                 self.cloudwatch = CloudWatchApi()
+                self.autoscaling = AutoScaling(self.store, self.log, self.stopping)
                 # Another Query service is one more module, and one more entry here.
-                self.query = QueryEndpoint([self.ec2, self.cloudwatch], self.verifier, self.faults, self.config,
-                                           self.throttle)
+                self.query = QueryEndpoint([self.ec2, self.cloudwatch, AutoScalingApi(self.autoscaling)], self.verifier,
+                                           self.faults, self.config, self.throttle)
                 self.imds = ImdsService(self.store, self.config, self.faults, self.stopping)
                 self.control = ControlApi(self)
                 self.imds_port = 0

@@ -104,7 +104,7 @@ class Store:
 
         def create_instance(self, spec: dict[str, Any]) -> tuple[Instance, str | None]:
                 known = {"instance_id", "availability_zone", "az_id", "instance_type", "lifecycle",
-                         "device_style", "attachment_slots", "buffer", "tags"}
+                         "device_style", "attachment_slots", "buffer", "tags", "metadata_tags"}
                 unknown = set(spec) - known
                 if unknown:
                         raise ControlError(f"unknown instance keys: {', '.join(sorted(unknown))}")
@@ -131,7 +131,8 @@ class Store:
                                 device_style=style, attachment_slots=slots,
                                 host=Host(self.state_dir / "hosts" / iid, style),
                                 launch_time=utcnow(), image_id="ami-0abcdef1234567890",
-                                private_ip=f"10.0.{n // 250}.{n % 250 + 4}", tags=dict(spec.get("tags") or {}))
+                                private_ip=f"10.0.{n // 250}.{n % 250 + 4}", tags=dict(spec.get("tags") or {}),
+                                metadata_tags=bool(spec.get("metadata_tags", False)))
                         self.instances[iid] = inst
                         if self.first_instance is None:
                                 self.first_instance = iid

@@ -1108,3 +1108,222 @@ def test_env_for(fake):
                 assert env[k].startswith(str(fake.workdir) + "/instances/" + inst["instance_id"])
         role_env = fake.env_for(inst, use_role=True)
         assert "AWS_ACCESS_KEY_ID" not in role_env and "AWS_SECRET_ACCESS_KEY" not in role_env
+
+
+# --------------------------------------------------------------------------
+# Auto Scaling: groups, termination hooks, the wait of a scale-in
+# --------------------------------------------------------------------------
+
+AS_NS = {"as": "http://autoscaling.amazonaws.com/doc/2011-01-01/"}
+
+
+def as_error(answer: lbtest.HttpAnswer) -> tuple[str, str, str]:
+        """(Type, Code, Message) of an awsquery ErrorResponse."""
+        root = ET.fromstring(answer.body)
+        assert root.tag == f"{{{AS_NS['as']}}}ErrorResponse", answer.text
+        assert root.findtext("as:RequestId", namespaces=AS_NS)
+        return tuple(root.findtext(f"as:Error/as:{k}", namespaces=AS_NS) for k in ("Type", "Code", "Message"))
+
+
+def scale_in_group(fake, heartbeat_timeout: int = 30, **hook: object) -> tuple[str, dict]:
+        inst = fake.add_instance()
+        fake.add_group("ads-spot", [inst["instance_id"]],
+                       [{"name": "lifeboat-drain", "heartbeat_timeout": heartbeat_timeout, "default_result": "CONTINUE",
+                         **hook}])
+        return inst["instance_id"], inst
+
+
+def test_awscli_lifecycle_hooks(fake, tmp_path):
+        inst = fake.add_instance()
+        iid = inst["instance_id"]
+        fake.add_group("ads-spot", [iid])
+        assert awscli(fake, tmp_path, "autoscaling", "put-lifecycle-hook", "--lifecycle-hook-name", "lifeboat-drain",
+                      "--auto-scaling-group-name", "ads-spot", "--lifecycle-transition",
+                      "autoscaling:EC2_INSTANCE_TERMINATING", "--heartbeat-timeout", "300",
+                      "--default-result", "CONTINUE").returncode == 0
+        # Updating keeps what is not given.
+        assert awscli(fake, tmp_path, "autoscaling", "put-lifecycle-hook", "--lifecycle-hook-name", "lifeboat-drain",
+                      "--auto-scaling-group-name", "ads-spot", "--heartbeat-timeout", "120").returncode == 0
+        out = aws_json(awscli(fake, tmp_path, "autoscaling", "describe-lifecycle-hooks", "--auto-scaling-group-name",
+                              "ads-spot", "--lifecycle-hook-names", "lifeboat-drain"))
+        assert out["LifecycleHooks"] == [{
+                "LifecycleHookName": "lifeboat-drain", "AutoScalingGroupName": "ads-spot",
+                "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING", "HeartbeatTimeout": 120,
+                "GlobalTimeout": 12000, "DefaultResult": "CONTINUE"}]
+
+        # AWS's own limits on PutLifecycleHook (the control API may go below them).
+        r = awscli(fake, tmp_path, "autoscaling", "put-lifecycle-hook", "--lifecycle-hook-name", "x",
+                   "--auto-scaling-group-name", "ads-spot", "--lifecycle-transition",
+                   "autoscaling:EC2_INSTANCE_TERMINATING", "--heartbeat-timeout", "29")
+        assert r.returncode == 254 and "ValidationError" in r.stderr, r.stderr
+        r = awscli(fake, tmp_path, "autoscaling", "describe-lifecycle-hooks", "--auto-scaling-group-name", "nope")
+        assert r.returncode == 254 and "ValidationError" in r.stderr and "AutoScalingGroup name not found" in r.stderr
+
+        out = aws_json(awscli(fake, tmp_path, "autoscaling", "describe-auto-scaling-instances", "--instance-ids", iid,
+                              "i-0000000000000beef"))
+        assert out["AutoScalingInstances"] == [{
+                "InstanceId": iid, "InstanceType": "m5.large", "AutoScalingGroupName": "ads-spot",
+                "AvailabilityZone": inst["availability_zone"], "LifecycleState": "InService", "HealthStatus": "HEALTHY",
+                "ProtectedFromScaleIn": False}]
+        other = fake.add_instance()
+        out = aws_json(awscli(fake, tmp_path, "autoscaling", "describe-auto-scaling-instances", "--instance-ids",
+                              other["instance_id"]))
+        assert out["AutoScalingInstances"] == [], "an instance in no group is an empty list, not an error"
+
+
+def test_awscli_scale_in_waits_for_the_hook(fake, tmp_path):
+        iid, _ = scale_in_group(fake)
+        assert fake.imds(iid, "/latest/meta-data/autoscaling/target-lifecycle-state").text == "InService"
+        # Nothing waits yet.
+        r = awscli(fake, tmp_path, "autoscaling", "complete-lifecycle-action", "--lifecycle-hook-name", "lifeboat-drain",
+                   "--auto-scaling-group-name", "ads-spot", "--lifecycle-action-result", "CONTINUE", "--instance-id", iid)
+        assert r.returncode == 254, r.stderr
+        assert f"ValidationError) when calling the CompleteLifecycleAction operation: No active Lifecycle Action found " \
+               f"with instance ID {iid}" in r.stderr, r.stderr
+
+        fake.scale_in("ads-spot", iid)
+        assert fake.imds(iid, "/latest/meta-data/autoscaling/target-lifecycle-state").text == "Terminated"
+        out = aws_json(awscli(fake, tmp_path, "autoscaling", "describe-auto-scaling-instances", "--instance-ids", iid))
+        assert out["AutoScalingInstances"][0]["LifecycleState"] == "Terminating:Wait"
+        # awscli needs the (empty) Result element of both.
+        r = awscli(fake, tmp_path, "autoscaling", "record-lifecycle-action-heartbeat", "--lifecycle-hook-name",
+                   "lifeboat-drain", "--auto-scaling-group-name", "ads-spot", "--instance-id", iid)
+        assert r.returncode == 0 and r.stdout.strip() == "", r.stderr
+        assert fake.instance(iid)["state"] == "running"
+        r = awscli(fake, tmp_path, "autoscaling", "complete-lifecycle-action", "--lifecycle-hook-name", "lifeboat-drain",
+                   "--auto-scaling-group-name", "ads-spot", "--lifecycle-action-result", "CONTINUE", "--instance-id", iid)
+        assert r.returncode == 0, r.stderr
+
+        g = fake.group("ads-spot")
+        [m] = g["instances"]
+        [a] = m["actions"]
+        assert (m["lifecycle_state"], a["result"], a["ended_by"], len(a["heartbeats"])) == \
+               ("Terminated", "CONTINUE", "complete", 1)
+        assert m["terminated_at"] >= a["ended_at"]
+        assert fake.instance(iid)["state"] == "terminated"
+        assert awscli(fake, tmp_path, "autoscaling", "record-lifecycle-action-heartbeat", "--lifecycle-hook-name",
+                      "lifeboat-drain", "--auto-scaling-group-name", "ads-spot", "--instance-id",
+                      iid).returncode == 254
+        assert [q["service"] for q in fake.requests(action="CompleteLifecycleAction")] == ["autoscaling"] * 2
+
+
+def test_hook_timeouts_take_the_default_result(fake):
+        iid, _ = scale_in_group(fake, heartbeat_timeout=1, default_result="ABANDON")
+        fake.scale_in("ads-spot", iid)
+        time.sleep(0.6)
+        assert fake.autoscaling("RecordLifecycleActionHeartbeat", {"LifecycleHookName": "lifeboat-drain",
+                                                                   "AutoScalingGroupName": "ads-spot",
+                                                                   "InstanceId": iid}).status == 200
+        time.sleep(0.6)
+        assert fake.group("ads-spot")["instances"][0]["lifecycle_state"] == "Terminating:Wait", "the heartbeat extended it"
+        lbtest.wait_for("the heartbeat timeout", lambda: fake.group("ads-spot")["instances"][0]["terminated_at"], 3)
+        [a] = fake.group("ads-spot")["instances"][0]["actions"]
+        assert (a["result"], a["ended_by"]) == ("ABANDON", "heartbeat-timeout")
+        assert a["ended_at"] == pytest.approx(a["heartbeats"][0] + 1, abs=0.01)
+
+        # The global timeout ends the wait whatever the heartbeats.
+        other = fake.add_instance()["instance_id"]
+        fake.add_group("g2", [other], [{"name": "h", "heartbeat_timeout": 1, "global_timeout": 2,
+                                        "default_result": "CONTINUE"}])
+        fake.scale_in("g2", other)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5:
+                fake.autoscaling("RecordLifecycleActionHeartbeat", {"LifecycleHookName": "h",
+                                                                    "AutoScalingGroupName": "g2", "InstanceId": other})
+                time.sleep(0.3)
+        [a] = fake.group("g2")["instances"][0]["actions"]
+        assert (a["result"], a["ended_by"]) == ("CONTINUE", "global-timeout")
+        assert fake.instance(other)["state"] == "terminated"
+
+
+def test_abandon_skips_the_other_hooks(fake):
+        iid, _ = scale_in_group(fake)
+        fake.control("POST", "autoscaling/groups/ads-spot/hooks", {"name": "ecs-managed-draining-termination-hook",
+                                                                    "heartbeat_timeout": 3600})
+        fake.scale_in("ads-spot", iid)
+        base = {"AutoScalingGroupName": "ads-spot", "InstanceId": iid}
+        assert fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleHookName": "lifeboat-drain",
+                                                            "LifecycleActionResult": "CONTINUE"}).status == 200
+        assert fake.group("ads-spot")["instances"][0]["lifecycle_state"] == "Terminating:Wait", "ECS's hook still waits"
+        assert fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleHookName": "lifeboat-drain",
+                                                            "LifecycleActionResult": "CONTINUE"}).status == 400
+        assert fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleHookName": "ecs-managed-draining-termination-hook",
+                                                            "LifecycleActionResult": "CONTINUE"}).status == 200
+        assert fake.instance(iid)["state"] == "terminated"
+
+        other = fake.add_instance()["instance_id"]
+        fake.control("POST", "autoscaling/groups/ads-spot/instances", {"instance_id": other})
+        fake.scale_in("ads-spot", other)
+        base["InstanceId"] = other
+        assert fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleHookName": "lifeboat-drain",
+                                                            "LifecycleActionResult": "ABANDON"}).status == 200
+        m = [m for m in fake.group("ads-spot")["instances"] if m["instance_id"] == other][0]
+        assert m["lifecycle_state"] == "Terminated"
+        assert sorted((a["hook"], a["ended_by"]) for a in m["actions"]) == [
+                ("ecs-managed-draining-termination-hook", "abandoned"), ("lifeboat-drain", "complete")]
+
+
+def test_autoscaling_wire_format(fake):
+        iid, _ = scale_in_group(fake)
+        fake.scale_in("ads-spot", iid)
+        a = fake.autoscaling("RecordLifecycleActionHeartbeat", {"LifecycleHookName": "lifeboat-drain",
+                                                                "AutoScalingGroupName": "ads-spot", "InstanceId": iid})
+        root = ET.fromstring(a.body)
+        assert root.tag == f"{{{AS_NS['as']}}}RecordLifecycleActionHeartbeatResponse"
+        assert root.find("as:RecordLifecycleActionHeartbeatResult", AS_NS) is not None
+        assert root.findtext("as:ResponseMetadata/as:RequestId", namespaces=AS_NS)
+
+        base = {"AutoScalingGroupName": "ads-spot", "InstanceId": iid}
+        a = fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleHookName": "lifeboat drain",
+                                                         "LifecycleActionResult": "CONTINUE"})
+        assert a.status == 400 and as_error(a)[:2] == ("Sender", "ValidationError")
+        a = fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleHookName": "lifeboat-drain",
+                                                         "LifecycleActionResult": "MAYBE"})
+        assert a.status == 400 and as_error(a)[1] == "ValidationError"
+        a = fake.autoscaling("CompleteLifecycleAction", {"LifecycleHookName": "lifeboat-drain",
+                                                         "AutoScalingGroupName": "ads-spot",
+                                                         "LifecycleActionResult": "CONTINUE"})
+        assert as_error(a)[2] == "Either InstanceId or LifecycleActionToken must be specified"
+        a = fake.autoscaling("CompleteLifecycleAction", {**base, "LifecycleActionResult": "CONTINUE"})
+        assert "Value null at 'lifecycleHookName'" in as_error(a)[2]
+        # By token, as the SQS notification would give it.
+        token = fake.group("ads-spot")["instances"][0]["actions"][0]["token"]
+        a = fake.autoscaling("CompleteLifecycleAction", {"LifecycleHookName": "lifeboat-drain",
+                                                         "AutoScalingGroupName": "ads-spot", "LifecycleActionToken": token,
+                                                         "LifecycleActionResult": "CONTINUE"})
+        assert a.status == 200, a.text
+        a = fake.autoscaling("CompleteLifecycleAction", {"LifecycleHookName": "lifeboat-drain",
+                                                         "AutoScalingGroupName": "ads-spot", "LifecycleActionToken": token,
+                                                         "LifecycleActionResult": "CONTINUE"})
+        assert as_error(a) == ("Sender", "ValidationError", f"No active Lifecycle Action found with token {token}")
+
+        # The service is the credential scope's: an Auto Scaling action signed for ec2 is EC2's to refuse.
+        a = fake.ec2("DescribeAutoScalingInstances", {"InstanceIds.member.1": iid})
+        assert a.status == 400 and error_code(a) == "InvalidAction"
+        # Throttling and server errors in the awsquery shape.
+        fake.fault(action="DescribeAutoScalingInstances", kind="throttle")
+        fake.fault(action="DescribeAutoScalingInstances", kind="5xx", status=503)
+        a = fake.autoscaling("DescribeAutoScalingInstances", {"InstanceIds.member.1": iid})
+        assert a.status == 400 and as_error(a) == ("Sender", "Throttling", "Rate exceeded")
+        a = fake.autoscaling("DescribeAutoScalingInstances", {"InstanceIds.member.1": iid})
+        assert a.status == 503 and as_error(a)[0] == "Receiver"
+
+
+def test_awscli_rides_out_autoscaling_throttling(fake, tmp_path):
+        iid, _ = scale_in_group(fake)
+        fake.fault(action="DescribeAutoScalingInstances", kind="throttle")
+        out = aws_json(awscli(fake, tmp_path, "autoscaling", "describe-auto-scaling-instances", "--instance-ids", iid))
+        assert out["AutoScalingInstances"][0]["InstanceId"] == iid
+        assert [q["status"] for q in fake.requests(action="DescribeAutoScalingInstances")] == [400, 200]
+
+
+def test_imds_instance_tags(fake):
+        plain = fake.add_instance(tags={"team": "ads"})
+        tagged = fake.add_instance(tags={"team": "ads", "a/b": "hidden"}, metadata_tags=True)
+        fake.add_group("ads-spot", [plain["instance_id"], tagged["instance_id"]])
+        path = "/latest/meta-data/tags/instance/aws:autoscaling:groupName"
+        assert fake.imds(plain, path).status == 404, "instance metadata tags are off by default"
+        assert fake.imds(tagged, path).text == "ads-spot"
+        assert fake.imds(tagged, "/latest/meta-data/tags/instance/team").text == "ads"
+        assert sorted(fake.imds(tagged, "/latest/meta-data/tags/instance").text.split("\n")) == \
+               ["aws:autoscaling:groupName", "team"]

@@ -38,7 +38,8 @@ EXPECTED_FILES = {
     "/usr/share/bash-completion/completions/lifeboat",
     *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
         "fluent.conf", "ecs-task-definition.json", "lifeboat-policy.json", "launch-template.json",
-        "cloud-config.yaml", "user-data.sh", "lifeboat-ecs-al2023.pkr.hcl", "install-lifeboat.sh")),
+        "cloud-config.yaml", "user-data.sh", "lifecycle-hook.json", "lifeboat-ecs-al2023.pkr.hcl",
+        "install-lifeboat.sh")),
     *(f"/usr/share/doc/lifeboat/examples/{f}" for f in (
         "lifeboat-reap-policy.json", "lifeboat-reap-scheduler-policy.json", "lifeboat-reap-task-definition.json",
         "lifeboat-reap-schedule.json", "lifeboat-attention-alarm.json", "lifeboat-reaper-silent-alarm.json")),
@@ -672,6 +673,25 @@ def test_iam_policy_is_least_privilege():
         assert {s["Resource"] for s in by_action[a]} == {"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:instance/*"}
     [modify] = by_action["ec2:ModifyInstanceAttribute"]
     assert modify["Resource"] == "arn:aws:ec2:*:*:instance/*"
+
+
+def test_iam_autoscaling_statements_hold_only_the_groups_scale_ins():
+    """watch's Auto Scaling calls: the two lookups (no resource-level permissions), and the
+    heartbeat and completion only in Auto Scaling groups tagged with the group."""
+    by_action = {a: ss for a, ss in policy_statements("lifeboat-policy.json").items() if a.startswith("autoscaling:")}
+    assert set(by_action) == {"autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLifecycleHooks",
+                              "autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"}
+    calls = set(re.findall(r'(?:lb_form_init_action|action_form)\([^"\n;]*"([A-Z]\w+)"', (SRC / "agent/aws/autoscaling.c").read_text()))
+    assert {f"autoscaling:{a}" for a in calls} == set(by_action), calls
+    for a in ("autoscaling:DescribeAutoScalingInstances", "autoscaling:DescribeLifecycleHooks"):
+        assert all(s["Resource"] == "*" and "Condition" not in s for s in by_action[a])
+    # Auto Scaling names a group's tags with its own condition key.
+    for a in ("autoscaling:RecordLifecycleActionHeartbeat", "autoscaling:CompleteLifecycleAction"):
+        for s in by_action[a]:
+            assert s["Condition"] == {"StringEquals": {
+                f"autoscaling:ResourceTag/{GROUP_TAG}": "${aws:PrincipalTag/lifeboat:group}"}}, s
+        assert {s["Resource"] for s in by_action[a]} == {
+            "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"}
 
 
 def test_iam_reap_policy_is_reap_alone():

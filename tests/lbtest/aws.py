@@ -170,7 +170,8 @@ class FakeAWS:
 
         def add_instance(self, **kw: Any) -> dict[str, Any]:
                 """Launches a fake instance. kw: instance_id, availability_zone, az_id, instance_type,
-                lifecycle, device_style ("nvme"|"xen"), attachment_slots, tags, buffer={device,
+                lifecycle, device_style ("nvme"|"xen"), attachment_slots, tags, metadata_tags (instance
+                tags in IMDS), buffer={device,
                 size_gib, image, delete_on_termination, tags}. Returns the instance as JSON
                 (instance_id, sysfs_root, dev_root, imds_endpoint, buffer_volume_id, ...)."""
                 return self.control("POST", "instances", kw)
@@ -262,6 +263,34 @@ class FakeAWS:
         def config(self, **kw: Any) -> dict[str, Any]:
                 return self.control("POST", "config", kw)
 
+        # -- Auto Scaling --
+
+        def add_group(self, name: str, instances: list[str] | None = None,
+                      hooks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                """An Auto Scaling group with these instances (ids) and hooks ({name, transition,
+                heartbeat_timeout, default_result, global_timeout}); returns the group."""
+                return self.control("POST", "autoscaling/groups",
+                                    {"name": name, "instances": instances or [], "hooks": hooks or []})
+
+        def group(self, name: str) -> dict[str, Any]:
+                """{name, hooks, instances: [{instance_id, lifecycle_state, scale_in_at, terminated_at,
+                actions: [{hook, token, heartbeats, result, ended_by, ended_at, ...}]}]}; times are
+                time.monotonic(), like the request log's."""
+                return self.control("GET", f"autoscaling/groups/{urllib.parse.quote(name, safe='')}")
+
+        def scale_in(self, group: str, instance: str | dict) -> dict[str, Any]:
+                """The group terminates the instance: Terminating:Wait while termination hooks hold it."""
+                return self.control("POST", f"autoscaling/groups/{urllib.parse.quote(group, safe='')}/scale-in",
+                                    {"instance_id": _iid(instance)})
+
+        def autoscaling(self, action: str, params: dict[str, str] | None = None) -> HttpAnswer:
+                """A signed Auto Scaling Query API call (form POST, SigV4 service autoscaling)."""
+                form = {"Action": action, "Version": "2011-01-01", **(params or {})}
+                body = urllib.parse.urlencode(form, quote_via=urllib.parse.quote).encode()
+                headers = sigv4_headers(f"127.0.0.1:{self.ec2_port}", body, STATIC_ACCESS_KEY, STATIC_SECRET_KEY,
+                                        self.region, service="autoscaling")
+                return http("POST", self.ec2_endpoint + "/", body, headers)
+
         def requests(self, service: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
                 return [r for r in self.control("GET", "requests")
                         if (service is None or r["service"] == service) and (action is None or r["action"] == action)]
@@ -349,6 +378,7 @@ class FakeAWS:
                         "AWS_EC2_METADATA_SERVICE_ENDPOINT": info["imds_endpoint"],
                         "AWS_ENDPOINT_URL_EC2": self.ec2_endpoint,
                         "AWS_ENDPOINT_URL_CLOUDWATCH": self.cloudwatch_endpoint,
+                        "AWS_ENDPOINT_URL_AUTO_SCALING": self.ec2_endpoint,
                         "LIFEBOAT_SYSFS_ROOT": info["sysfs_root"],
                         "LIFEBOAT_DEV_ROOT": info["dev_root"],
                         "LIFEBOAT_RUN_DIR": str(dirs["run"]),

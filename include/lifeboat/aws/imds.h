@@ -75,6 +75,13 @@ int lb_imds_spot_notice(struct lb_imds *imds, struct lb_spot_notice *ret);
 int lb_imds_rebalance(struct lb_imds *imds, time_t *ret_notice_time);
 /* ASG target lifecycle state, "" when not populated (404). */
 int lb_imds_lifecycle_state(struct lb_imds *imds, char *buf, size_t size);
+/* A tag value read from IMDS: valid UTF-8 without control characters, copied as it is
+ * (-EBADMSG otherwise, -ENOBUFS when buf is too small). */
+int lb_imds_tag_value_parse(const char *text, char *buf, size_t size);
+/* The value of this instance's tag key (meta-data/tags/instance/KEY, when instance metadata tags
+ * are on): "" on 404 (tags not exposed in IMDS, or no such tag). -EINVAL for a key that is not
+ * 1 to 128 of [A-Za-z0-9:._-]. */
+int lb_imds_instance_tag(struct lb_imds *imds, const char *key, char *buf, size_t size);
 /* "none", "terminate", "stop", "hibernate". */
 const char *lb_spot_action_to_string(enum lb_spot_action a);
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "lifeboat/aws/cloudwatch.h"
+#include "lifeboat/aws/autoscaling.h"
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/imds.h"
 #include "lifeboat/aws/provider.h"
@@ -21,6 +22,7 @@ struct lb_aws {
         struct lb_creds_provider *creds;        /* shared by every service client */
         struct lb_ec2 *ec2;
         struct lb_cloudwatch *cloudwatch;       /* NULL unless LB_AWS_CLOUDWATCH */
+        struct lb_autoscaling *autoscaling;     /* NULL until lb_aws_open_autoscaling() */
 };
 
 enum {
@@ -32,6 +34,9 @@ enum {
 /* Opens IMDS (when needed or when no region/credentials are configured) and EC2. A
  * human-readable reason for a failure goes to the log at error level. */
 int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret);
+/* Opens the Auto Scaling client for the EC2 client's region, once (it is only needed when a
+ * lifecycle hook is configured); 0 when it is open. */
+int lb_aws_open_autoscaling(struct lb_context *ctx, struct lb_aws *aws);
 /* Frees the clients and the credentials (NULL after); fine on a zeroed struct lb_aws. */
 void lb_aws_close(struct lb_aws *aws);
 static inline void lb_aws_closep(struct lb_aws *aws) {

@@ -42,3 +42,10 @@ bool lb_url_cleartext_allowed(const char *url, bool imds);
 /* A CloudWatch namespace lifeboat publishes to: 1 to 255 of [A-Za-z0-9 ._/#:-] (CloudWatch's
  * set), not starting with ':' (its pattern) or "AWS/" (reserved for AWS's own metrics). */
 bool lb_metric_namespace_valid(const char *ns);
+#define LB_ASG_NAME_MAX 1600
+#define LB_LIFECYCLE_HOOK_NAME_MAX 255
+/* An Auto Scaling group name as lifeboat accepts it: 1 to 1600 bytes of valid UTF-8 without
+ * control characters (AWS allows 1600 characters; lifeboat logs and stores it, so no newline). */
+bool lb_asg_name_valid(const char *name);
+/* A lifecycle hook name: 1 to 255 of [A-Za-z0-9_/-], as PutLifecycleHook requires. */
+bool lb_lifecycle_hook_name_valid(const char *name);

@@ -49,6 +49,8 @@ struct lb_settings {
         uint64_t flush_timeout_ms;  /* LIFEBOAT_FLUSH_TIMEOUT */
         uint64_t flush_margin_ms;   /* LIFEBOAT_FLUSH_MARGIN: stop waiting this long before the notice time */
         uint64_t settle_ms;         /* LIFEBOAT_SETTLE: a recovered volume must stay empty this long */
+        char *lifecycle_hook;       /* LIFEBOAT_LIFECYCLE_HOOK: the termination hook watch holds; NULL = none */
+        uint64_t lifecycle_timeout_ms; /* LIFEBOAT_LIFECYCLE_TIMEOUT: longest hold of a scale-in */
 
         uint64_t imds_timeout_ms;   /* LIFEBOAT_IMDS_TIMEOUT: per request */
         uint64_t ec2_timeout_ms;    /* LIFEBOAT_EC2_TIMEOUT: per request */
@@ -62,6 +64,7 @@ struct lb_settings {
         bool imds_disabled;     /* AWS_EC2_METADATA_DISABLED */
         char *ec2_endpoint;     /* AWS_ENDPOINT_URL_EC2 > AWS_ENDPOINT_URL; NULL = https://ec2.REGION.amazonaws.com */
         char *cloudwatch_endpoint; /* AWS_ENDPOINT_URL_CLOUDWATCH > AWS_ENDPOINT_URL; NULL = https://monitoring.REGION.amazonaws.com */
+        char *autoscaling_endpoint; /* AWS_ENDPOINT_URL_AUTO_SCALING > AWS_ENDPOINT_URL; NULL = the regional one */
         char *region;           /* AWS_REGION > AWS_DEFAULT_REGION; NULL = from IMDS */
         char *access_key_id;    /* AWS_ACCESS_KEY_ID */
         char *secret_access_key; /* AWS_SECRET_ACCESS_KEY */

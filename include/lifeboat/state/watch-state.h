@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "lifeboat/basic/macro.h"
+#include "lifeboat/basic/names.h"
 #include "lifeboat/disk/mountns.h"
 
 /*
@@ -58,6 +59,16 @@ enum lb_watch_rec_state {
         _LB_WATCH_REC_STATE_MAX,
 };
 
+/* The Auto Scaling termination lifecycle hook watch holds while it drains (LIFEBOAT_LIFECYCLE_HOOK). */
+enum lb_watch_hook_state {
+        LB_WATCH_HOOK_IDLE,             /* no scale-in of this instance yet */
+        LB_WATCH_HOOK_HOLDING,          /* the instance waits in Terminating:Wait; heartbeats keep it there */
+        LB_WATCH_HOOK_COMPLETED,        /* CompleteLifecycleAction CONTINUE was answered */
+        LB_WATCH_HOOK_GONE,             /* no action was waiting (any more): it timed out, or someone else completed it */
+        LB_WATCH_HOOK_LEFT,             /* watch stopped undrained without completing: the hook's own timeout decides */
+        _LB_WATCH_HOOK_STATE_MAX,
+};
+
 /* The names used in watch.json and by "lifeboat status" ("spot", "draining", ...); "unknown"
  * out of range. The parsers return -EINVAL for a name they do not know. */
 const char *lb_watch_trigger_to_string(enum lb_watch_trigger t);
@@ -65,6 +76,8 @@ const char *lb_watch_own_state_to_string(enum lb_watch_own_state s);
 const char *lb_watch_rec_state_to_string(enum lb_watch_rec_state s);
 int lb_watch_own_state_from_string(const char *s, enum lb_watch_own_state *ret);
 int lb_watch_rec_state_from_string(const char *s, enum lb_watch_rec_state *ret);
+const char *lb_watch_hook_state_to_string(enum lb_watch_hook_state s);
+int lb_watch_hook_state_from_string(const char *s, enum lb_watch_hook_state *ret);
 
 /* ---- the state file ---- */
 
@@ -104,6 +117,21 @@ struct lb_watch_recovered {
         char reason[256];               /* UNCONFIRMED: why; "" otherwise (null in watch.json) */
 };
 
+struct lb_watch_hook {
+        char name[LB_LIFECYCLE_HOOK_NAME_MAX + 1];
+        char group[LB_ASG_NAME_MAX + 1];        /* "" until known */
+        enum lb_watch_hook_state state;
+        uint64_t heartbeat_timeout_s;           /* the hook's; 0 = not known */
+        uint64_t global_timeout_s;              /* 0 = not known */
+        char default_result[16];                /* CONTINUE | ABANDON; "" = not known */
+        time_t waiting_since;                   /* when Terminated was first seen; 0 = not yet */
+        unsigned heartbeats;                    /* RecordLifecycleActionHeartbeat calls answered */
+        time_t last_heartbeat;
+        time_t completed_at;                    /* CompleteLifecycleAction CONTINUE answered */
+        char completed_because[16];             /* "drained" or "deadline" */
+        char reason[256];                       /* what is not known and why, the last failure */
+};
+
 struct lb_watch_state {
         long pid;
         char instance_id[32];
@@ -117,6 +145,8 @@ struct lb_watch_state {
         struct lb_watch_recovered *recovered;
         size_t n_recovered;
         uint64_t backup_files;          /* files newer than the start of watch in fluentd's backup directory */
+        bool have_hook;                 /* a lifecycle hook is configured: hook is filled in */
+        struct lb_watch_hook hook;
 };
 
 void lb_watch_state_done(struct lb_watch_state *st);

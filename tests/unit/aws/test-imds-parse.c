@@ -230,6 +230,30 @@ static void test_lifecycle_state(void **state) {
         assert_int_equal(lb_lifecycle_state_parse("InService", small, sizeof small), -ENOBUFS);
 }
 
+/* meta-data/tags/instance/KEY: the value as it is, when it is text lifeboat can log and send. */
+static void test_tag_value(void **state) {
+        char buf[32];
+        assert_int_equal(lb_imds_tag_value_parse("ads-spot", buf, sizeof buf), 0);
+        assert_string_equal(buf, "ads-spot");
+        /* Spaces, slashes and UTF-8 are a group name's right; nothing is trimmed. */
+        assert_int_equal(lb_imds_tag_value_parse(" eks ng/1 \xc3\xa9 ", buf, sizeof buf), 0);
+        assert_string_equal(buf, " eks ng/1 \xc3\xa9 ");
+        assert_int_equal(lb_imds_tag_value_parse("", buf, sizeof buf), 0);
+        assert_string_equal(buf, "");
+        /* Control characters, broken UTF-8: refused, buf untouched. */
+        strcpy(buf, "keep");
+        assert_int_equal(lb_imds_tag_value_parse("a\nb", buf, sizeof buf), -EBADMSG);
+        assert_int_equal(lb_imds_tag_value_parse("a\x7f", buf, sizeof buf), -EBADMSG);
+        assert_int_equal(lb_imds_tag_value_parse("a\tb", buf, sizeof buf), -EBADMSG);
+        assert_int_equal(lb_imds_tag_value_parse("cut \xc3", buf, sizeof buf), -EBADMSG);
+        assert_int_equal(lb_imds_tag_value_parse("\xed\xa0\x80", buf, sizeof buf), -EBADMSG); /* a surrogate */
+        /* Too long for buf: refused, never cut (a cut group name names another group). */
+        assert_int_equal(lb_imds_tag_value_parse("0123456789012345678901234567890", buf, sizeof buf), 0);
+        strcpy(buf, "keep");
+        assert_int_equal(lb_imds_tag_value_parse("01234567890123456789012345678901", buf, sizeof buf), -ENOBUFS);
+        assert_string_equal(buf, "keep");
+}
+
 static void test_role_list(void **state) {
         char role[65];
         assert_int_equal(lb_role_list_parse("lifeboat-instance-role", role, sizeof role), 0);
@@ -275,6 +299,7 @@ int main(void) {
                 cmocka_unit_test(test_spot_bad),
                 cmocka_unit_test(test_rebalance),
                 cmocka_unit_test(test_lifecycle_state),
+                cmocka_unit_test(test_tag_value),
                 cmocka_unit_test(test_role_list),
                 cmocka_unit_test(test_imds_disabled),
         };

@@ -110,6 +110,9 @@ static void test_defaults(void **state) {
         assert_null(s->cloudwatch_endpoint);
         assert_false(s->metrics);
         assert_string_equal(s->metrics_namespace, "Lifeboat");
+        assert_null(s->autoscaling_endpoint);
+        assert_null(s->lifecycle_hook);
+        assert_int_equal(s->lifecycle_timeout_ms, 15 * 60 * 1000);
         assert_null(s->region);
         assert_null(s->access_key_id);
         assert_null(s->secret_access_key);
@@ -263,6 +266,13 @@ static void test_config_invalid_values(void **state) {
                 { "AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://", "URL" },
                 { "AWS_EC2_METADATA_SERVICE_ENDPOINT", "", "URL" },
                 { "AWS_ENDPOINT_URL_EC2", "http://a b", "URL" },
+                { "AWS_ENDPOINT_URL_AUTO_SCALING", "autoscaling.example", "URL" },
+                /* One key, two endpoints: still one error. */
+                { "AWS_ENDPOINT_URL", "ftp://x", "URL" },
+                { "LIFEBOAT_LIFECYCLE_HOOK", "lifeboat drain", "lifecycle hook name: 1 to 255 of A-Z a-z 0-9 _ - /" },
+                { "LIFEBOAT_LIFECYCLE_HOOK", "hook:1", "lifecycle hook name" },
+                { "LIFEBOAT_LIFECYCLE_TIMEOUT", "500ms", "from 1s to 48h" },
+                { "LIFEBOAT_LIFECYCLE_TIMEOUT", "49h", "from 1s to 48h" },
                 { "LIFEBOAT_MAX_RECOVER", "65", "integer from 0 to 64" },
                 { "LIFEBOAT_MAX_RECOVER", "-1", "integer from 0 to 64" },
                 { "LIFEBOAT_ATTACHMENT_SLOTS", "0", "integer from 1 to 128" },
@@ -532,6 +542,46 @@ static void test_endpoint_url_feeds_every_service(void **state) {
         assert_null(strstr(dump, "AWS_ENDPOINT_URL="));
 }
 
+/* AWS_ENDPOINT_URL is every service's endpoint: Auto Scaling follows the same rules as EC2. */
+static void test_autoscaling_endpoint(void **state) {
+        struct fixture *f = *state;
+        const struct lb_settings *s = &f->ctx.settings;
+
+        /* The generic one sets both. */
+        assert_int_equal(lb_settings_parse_config(&f->ctx, "AWS_ENDPOINT_URL=http://127.0.0.1:5\n", "a.conf"), 0);
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:5");
+        assert_string_equal(s->autoscaling_endpoint, "http://127.0.0.1:5");
+        /* The specific one wins in its source, whatever the order, and only for its service. */
+        assert_int_equal(lb_settings_parse_config(&f->ctx,
+                                                  "AWS_ENDPOINT_URL_AUTO_SCALING=http://127.0.0.1:1/as\n"
+                                                  "AWS_ENDPOINT_URL=http://127.0.0.1:2/all\n",
+                                                  "b.conf"), 0);
+        assert_string_equal(s->autoscaling_endpoint, "http://127.0.0.1:1/as");
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:2/all");
+        char *e1[] = { (char *) "AWS_ENDPOINT_URL=http://127.0.0.1:4/all",
+                       (char *) "AWS_ENDPOINT_URL_AUTO_SCALING=http://127.0.0.1:3/as",
+                       (char *) "AWS_ENDPOINT_URL_EC2=http://127.0.0.1:6/ec2", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, e1), 0);
+        assert_string_equal(s->autoscaling_endpoint, "http://127.0.0.1:3/as");
+        assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:6/ec2");
+        /* A flag sets both too. */
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_ENDPOINT_URL", "https://example.test", "--flag"), 0);
+        assert_string_equal(s->autoscaling_endpoint, "https://example.test");
+        assert_string_equal(s->ec2_endpoint, "https://example.test");
+
+        /* The hook and its timeout. */
+        assert_int_equal(lb_settings_parse_config(&f->ctx,
+                                                  "LIFEBOAT_LIFECYCLE_HOOK=team/lifeboat-drain_1\n"
+                                                  "LIFEBOAT_LIFECYCLE_TIMEOUT=2h\n",
+                                                  "c.conf"), 0);
+        assert_string_equal(s->lifecycle_hook, "team/lifeboat-drain_1");
+        assert_int_equal(s->lifecycle_timeout_ms, 2 * 3600 * 1000);
+        /* Empty: no hook (from a lower level either). */
+        assert_int_equal(lb_settings_set(&f->ctx, "LIFEBOAT_LIFECYCLE_HOOK", "", "--flag"), 0);
+        assert_null(s->lifecycle_hook);
+        assert_int_equal(f->log.n_err, 0);
+}
+
 /* ---- group and finalize ---- */
 
 static void test_ecs_cluster_from_text(void **state) {
@@ -685,7 +735,7 @@ static void test_dump(void **state) {
                 assert_true(eq && eq < nl);
                 lines++;
         }
-        assert_int_equal(lines, 41); /* one per field of struct lb_settings */
+        assert_int_equal(lines, 44); /* one per field of struct lb_settings */
 }
 
 /* What the dump prints reads back to the same settings. */
@@ -751,6 +801,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_load_config_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_alias_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_endpoint_url_feeds_every_service, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_autoscaling_endpoint, setup, teardown),
                 cmocka_unit_test(test_ecs_cluster_from_text),
                 cmocka_unit_test_setup_teardown(test_group_from_ecs_cluster, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_explicit_wins, setup, teardown),

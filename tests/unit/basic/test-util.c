@@ -98,6 +98,38 @@ static void test_ids(void **state) {
         assert_int_equal(lb_volume_id_to_serial("nope", serial, sizeof serial), -EINVAL);
 }
 
+/* Auto Scaling's names: what lifeboat sends in forms and keeps in watch.json. */
+static void test_asg_names(void **state) {
+        char name[LB_ASG_NAME_MAX + 2];
+        assert_true(lb_asg_name_valid("ads-spot"));
+        assert_true(lb_asg_name_valid("eks ng/1 (prod) \xc3\xa9t\xc3\xa9")); /* spaces, slashes, UTF-8 */
+        assert_false(lb_asg_name_valid(""));
+        assert_false(lb_asg_name_valid(NULL));
+        assert_false(lb_asg_name_valid("a\nb"));
+        assert_false(lb_asg_name_valid("a\x7f"));
+        assert_false(lb_asg_name_valid("bad \xc3"));         /* cut UTF-8 */
+        memset(name, 'g', LB_ASG_NAME_MAX);
+        name[LB_ASG_NAME_MAX] = '\0';
+        assert_true(lb_asg_name_valid(name));
+        name[LB_ASG_NAME_MAX] = 'g';
+        name[LB_ASG_NAME_MAX + 1] = '\0';
+        assert_false(lb_asg_name_valid(name));
+
+        char hook[LB_LIFECYCLE_HOOK_NAME_MAX + 2];
+        assert_true(lb_lifecycle_hook_name_valid("lifeboat-drain"));
+        assert_true(lb_lifecycle_hook_name_valid("team/ECS_drain-2"));
+        assert_false(lb_lifecycle_hook_name_valid(""));
+        assert_false(lb_lifecycle_hook_name_valid("lifeboat drain"));
+        assert_false(lb_lifecycle_hook_name_valid("hook:1"));
+        assert_false(lb_lifecycle_hook_name_valid("h\xc3\xa9"));
+        memset(hook, 'h', LB_LIFECYCLE_HOOK_NAME_MAX);
+        hook[LB_LIFECYCLE_HOOK_NAME_MAX] = '\0';
+        assert_true(lb_lifecycle_hook_name_valid(hook));
+        hook[LB_LIFECYCLE_HOOK_NAME_MAX] = 'h';
+        hook[LB_LIFECYCLE_HOOK_NAME_MAX + 1] = '\0';
+        assert_false(lb_lifecycle_hook_name_valid(hook));
+}
+
 static void test_files(void **state) {
         char dir[] = "/tmp/lifeboat-test-util-XXXXXX";
         assert_non_null(mkdtemp(dir));
@@ -146,6 +178,7 @@ int main(void) {
                 cmocka_unit_test(test_iso8601),   cmocka_unit_test(test_ids),
                 cmocka_unit_test(test_files),     cmocka_unit_test(test_random),
                 cmocka_unit_test(test_cuts_keep_utf8_valid),
+                cmocka_unit_test(test_asg_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

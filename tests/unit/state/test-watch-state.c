@@ -218,6 +218,121 @@ static void test_unconfirmed_round_trip(void **state) {
         assert_string_equal(back.recovered[1].reason, "");
 }
 
+static void sample_hook(struct lb_watch_state *st) {
+        st->have_hook = true;
+        st->hook = (struct lb_watch_hook) { .name = "lifeboat-drain", .group = "eks ng/1 \xc3\xa9",
+                                            .state = LB_WATCH_HOOK_COMPLETED, .heartbeat_timeout_s = 300,
+                                            .global_timeout_s = 30000, .default_result = "CONTINUE",
+                                            .waiting_since = NOW_S + 10, .heartbeats = 4,
+                                            .last_heartbeat = NOW_S + 460, .completed_at = NOW_S + 500,
+                                            .completed_because = "drained" };
+}
+
+static void test_hook_round_trip(void **state) {
+        for (int i = 0; i < _LB_WATCH_HOOK_STATE_MAX; i++) {
+                enum lb_watch_hook_state s;
+                assert_int_equal(lb_watch_hook_state_from_string(lb_watch_hook_state_to_string(i), &s), 0);
+                assert_int_equal(s, i);
+        }
+        enum lb_watch_hook_state hs;
+        assert_int_equal(lb_watch_hook_state_from_string("abandoned", &hs), -EINVAL);
+        assert_string_equal(lb_watch_hook_state_to_string(_LB_WATCH_HOOK_STATE_MAX), "unknown");
+
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        _cleanup_watch_state_ struct lb_watch_state back = { 0 };
+        _cleanup_free_ char *text = NULL;
+        lbt_sample_watch_state(&st);
+        sample_hook(&st);
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"lifecycle_hook\": {"));
+        assert_non_null(strstr(text, "\"state\": \"completed\""));
+        assert_non_null(strstr(text, "\"result\": \"CONTINUE\""));
+        assert_non_null(strstr(text, "\"completed_at\": \"2026-11-26T16:21:15Z\""));
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+        assert_true(back.have_hook);
+        const struct lb_watch_hook *h = &back.hook;
+        assert_string_equal(h->name, "lifeboat-drain");
+        assert_string_equal(h->group, "eks ng/1 \xc3\xa9");
+        assert_int_equal(h->state, LB_WATCH_HOOK_COMPLETED);
+        assert_int_equal(h->heartbeat_timeout_s, 300);
+        assert_int_equal(h->global_timeout_s, 30000);
+        assert_string_equal(h->default_result, "CONTINUE");
+        assert_int_equal(h->waiting_since, NOW_S + 10);
+        assert_int_equal(h->heartbeats, 4);
+        assert_int_equal(h->last_heartbeat, NOW_S + 460);
+        assert_int_equal(h->completed_at, NOW_S + 500);
+        assert_string_equal(h->completed_because, "drained");
+        assert_string_equal(h->reason, "");
+        _cleanup_free_ char *again = NULL;
+        assert_int_equal(lb_watch_state_format(&back, &again), 0);
+        assert_string_equal(text, again);
+
+        /* Not known yet: nulls, and back. Only a completed hook has a result. */
+        st.hook = (struct lb_watch_hook) { .name = "lifeboat-drain", .state = LB_WATCH_HOOK_HOLDING,
+                                           .reason = "cannot find the Auto Scaling group" };
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"group\": null"));
+        assert_non_null(strstr(text, "\"heartbeat_timeout_s\": null"));
+        assert_non_null(strstr(text, "\"result\": null"));
+        lb_watch_state_done(&back);
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+        assert_string_equal(back.hook.group, "");
+        assert_int_equal(back.hook.heartbeat_timeout_s, 0);
+        assert_string_equal(back.hook.reason, "cannot find the Auto Scaling group");
+
+        /* No hook configured: null, and a document without the key (an older watch) reads the same. */
+        st.have_hook = false;
+        free(text);
+        text = NULL;
+        assert_int_equal(lb_watch_state_format(&st, &text), 0);
+        assert_non_null(strstr(text, "\"lifecycle_hook\": null"));
+        lb_watch_state_done(&back);
+        assert_int_equal(lb_watch_state_parse(text, strlen(text), &back), 0);
+        assert_false(back.have_hook);
+}
+
+static void test_hook_bad_documents(void **state) {
+        static const char *const hook_ok = ",\"lifecycle_hook\":{\"name\":\"h\",\"group\":null,\"state\":\"idle\","
+                                           "\"heartbeat_timeout_s\":null,\"global_timeout_s\":null,"
+                                           "\"default_result\":null,\"waiting_since\":null,\"heartbeats\":0,"
+                                           "\"last_heartbeat_at\":null,\"completed_at\":null,\"result\":null,"
+                                           "\"completed_because\":null,\"reason\":null}}";
+        char doc[4096];
+        size_t n = strlen(good_doc);
+        assert_int_equal(lb_snprintf(doc, sizeof doc, "%.*s%s", (int) (n - 1), good_doc, hook_ok), 0);
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        assert_int_equal(lb_watch_state_parse(doc, strlen(doc), &st), 0);
+        assert_true(st.have_hook);
+        assert_int_equal(st.hook.state, LB_WATCH_HOOK_IDLE);
+
+        static const struct {
+                const char *from, *to;
+        } bad[] = {
+                { "\"name\":\"h\"", "\"name\":\"a hook\"" },
+                { "\"name\":\"h\",", "" },
+                { "\"group\":null", "\"group\":\"a\\nb\"" },
+                { "\"state\":\"idle\"", "\"state\":\"abandoned\"" },
+                { "\"heartbeats\":0", "\"heartbeats\":-1" },
+                { "\"heartbeats\":0", "\"heartbeats\":4294967296" },
+                { "\"heartbeat_timeout_s\":null", "\"heartbeat_timeout_s\":\"300\"" },
+                { "\"waiting_since\":null", "\"waiting_since\":\"soon\"" },
+                { "{\"name\":\"h\"", "[{\"name\":\"h\"" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char changed[4096];
+                const char *at = strstr(doc, bad[i].from);
+                assert_non_null(at);
+                assert_int_equal(lb_snprintf(changed, sizeof changed, "%.*s%s%s", (int) (at - doc), doc, bad[i].to,
+                                             at + strlen(bad[i].from)),
+                                 0);
+                struct lb_watch_state b;
+                if (lb_watch_state_parse(changed, strlen(changed), &b) != -EBADMSG)
+                        fail_msg("accepted: %s", changed);
+        }
+}
+
 static void test_load(void **state) {
         char dir[] = "/tmp/lb-test-watch.XXXXXX", path[PATH_MAX];
         assert_non_null(mkdtemp(dir));
@@ -305,6 +420,8 @@ int main(void) {
                 cmocka_unit_test(test_holders_round_trip),
                 cmocka_unit_test(test_parse_rejects_bad_documents),
                 cmocka_unit_test(test_unconfirmed_round_trip),
+                cmocka_unit_test(test_hook_round_trip),
+                cmocka_unit_test(test_hook_bad_documents),
                 cmocka_unit_test(test_load),
                 cmocka_unit_test(test_parse_allocates_as_entries_validate),
                 cmocka_unit_test(test_running),

@@ -162,11 +162,69 @@ static void test_status_table_escapes_untrusted_text(void **state) {
         lb_watch_state_done(&st.watch);
 }
 
+/* The lifecycle hook's line in the Watch section, in each of its states. */
+static void test_status_hook(void **state) {
+        _cleanup_watch_state_ struct lb_watch_state st = { 0 };
+        lbt_sample_watch_state(&st);
+        static const struct {
+                struct lb_watch_hook hook;
+                const char *line;
+        } cases[] = {
+                { { .name = "lifeboat-drain" }, "  lifecycle hook lifeboat-drain: group not known yet\n" },
+                { { .name = "lifeboat-drain", .group = "ads-spot", .heartbeat_timeout_s = 300, .default_result = "CONTINUE" },
+                  "  lifecycle hook lifeboat-drain of Auto Scaling group ads-spot: no scale-in (heartbeat timeout 300 s, "
+                  "default result CONTINUE)\n" },
+                { { .name = "lifeboat-drain", .group = "ads-spot", .state = LB_WATCH_HOOK_HOLDING,
+                    .waiting_since = NOW_S, .heartbeats = 2, .last_heartbeat = NOW_S + 150 },
+                  "  lifecycle hook lifeboat-drain of Auto Scaling group ads-spot: HOLDING the scale-in since "
+                  "2026-11-26T16:12:55Z, 2 heartbeat(s), the last at 2026-11-26T16:15:25Z\n" },
+                { { .name = "lifeboat-drain", .group = "ads-spot", .state = LB_WATCH_HOOK_COMPLETED,
+                    .completed_at = NOW_S + 200, .heartbeats = 3, .completed_because = "deadline" },
+                  "  lifecycle hook lifeboat-drain of Auto Scaling group ads-spot: completed (CONTINUE, deadline) at "
+                  "2026-11-26T16:16:15Z after 3 heartbeat(s)\n" },
+                { { .name = "lifeboat-drain", .group = "ads-spot", .state = LB_WATCH_HOOK_GONE },
+                  "  lifecycle hook lifeboat-drain of Auto Scaling group ads-spot: no action waited any more (timed "
+                  "out, or completed by someone else)\n" },
+                { { .name = "lifeboat-drain", .group = "ads-spot", .state = LB_WATCH_HOOK_LEFT },
+                  "  lifecycle hook lifeboat-drain of Auto Scaling group ads-spot: LEFT WAITING when watch stopped "
+                  "undrained (the hook's timeout ends it)\n" },
+                { { .name = "lifeboat-drain", .group = "ads-spot", .state = LB_WATCH_HOOK_HOLDING,
+                    .waiting_since = NOW_S, .reason = "RecordLifecycleActionHeartbeat failed: Throttling" },
+                  "2026-11-26T16:12:55Z, 0 heartbeat(s), the last at - (RecordLifecycleActionHeartbeat failed: "
+                  "Throttling)\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                st.have_hook = true;
+                st.hook = cases[i].hook;
+                assert_int_equal(lb_status_watch_text(&st, true, NULL, &text), 0);
+                if (!strstr(text, cases[i].line))
+                        fail_msg("case %zu: no \"%s\" in\n%s", i, cases[i].line, text);
+        }
+        /* No hook configured: no line. */
+        _cleanup_free_ char *text = NULL;
+        st.have_hook = false;
+        assert_int_equal(lb_status_watch_text(&st, true, NULL, &text), 0);
+        assert_null(strstr(text, "lifecycle hook"));
+
+        /* --json: the whole state, under watch.state.lifecycle_hook. */
+        st.have_hook = true;
+        st.hook = cases[3].hook;
+        json_t *o = NULL;
+        assert_int_equal(lb_status_watch_json(&st, true, NULL, &o), 0);
+        json_t *h = json_object_get(json_object_get(o, "state"), "lifecycle_hook");
+        assert_string_equal(json_string_value(json_object_get(h, "state")), "completed");
+        assert_string_equal(json_string_value(json_object_get(h, "result")), "CONTINUE");
+        assert_int_equal(json_integer_value(json_object_get(h, "heartbeats")), 3);
+        json_decref(o);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_describe),
                 cmocka_unit_test(test_status_json),
                 cmocka_unit_test(test_status_table_escapes_untrusted_text),
+                cmocka_unit_test(test_status_hook),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
