@@ -134,6 +134,10 @@ static const struct setting settings_table[] = {
           "10s", 0, DAY_MS, NULL, "stop waiting this long before the interruption time" },
         { "LIFEBOAT_SETTLE", SETTING_DURATION, F(settle_ms), 0,
           "30s", 0, DAY_MS, NULL, "a recovered volume must stay empty this long" },
+        /* Off unless asked for: relocation creates snapshots and volumes (the shipped
+         * lifeboat-reap.service turns it on). */
+        { "LIFEBOAT_RELOCATE", SETTING_BOOL, F(relocate), 0,
+          "false", 0, 0, NULL, "reap moves stranded volumes to a zone where the group runs" },
         { "LIFEBOAT_IMDS_TIMEOUT", SETTING_DURATION, F(imds_timeout_ms), 0,
           "1s", 1, 3600 * 1000, NULL, "per IMDS request" },
         { "LIFEBOAT_EC2_TIMEOUT", SETTING_DURATION, F(ec2_timeout_ms), 0,

@@ -10,7 +10,10 @@ One process serves, on 127.0.0.1 with ephemeral ports:
     answers in AWS's XML, and REALLY attaches volumes: every EBS volume is a
     sparse image file, and attaching it sets up a loop device, a fake sysfs
     entry and a real block device node in the attaching instance's own
-    directories (STATE/hosts/<instance-id>/{sys,dev});
+    directories (STATE/hosts/<instance-id>/{sys,dev}). Snapshots are sparse
+    copies of a volume's image taken when CreateSnapshot is called
+    (STATE/snapshots/), pending for snapshot_delay_ms, then completed; a volume
+    created from one starts as a copy of it;
   * a control API under /_fake/ on the EC2 port (JSON, no signature) that
     tests use to create instances and volumes, inject events and faults, and
     read the request log.
@@ -34,7 +37,8 @@ The modules, from the bottom up:
   faults     the faults tests inject (/_fake/faults)
   model      volumes, attachments, instances, role credentials
   devices    each instance's fake sysfs and /dev, and the loop devices behind attachments
-  store      EC2's state machine: attach, detach, tags, termination, events, credentials
+  store      EC2's state machine: attach, detach, snapshots, volumes from snapshots, tags,
+             termination, events, credentials
   sigv4      the SigV4 verifier
   xmlout     the XML writer
   query      the Query protocol: parameters, filters, pagination, the error answer, the
@@ -67,18 +71,26 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                            -> {volume_id}
   GET  /_fake/volumes[/<id>]               volume JSON (deleted ones too): volume_id, availability_zone,
                                             size_gib, volume_type, state, create_time, image, tags,
-                                            multi_attach, root_of, attachments: [{volume_id, instance_id,
+                                            multi_attach, snapshot_id, iops, throughput, encrypted,
+                                            root_of, attachments: [{volume_id, instance_id,
                                             device, status, attach_time, delete_on_termination,
                                             kernel_name, loop, rdev "7:3", node, sysfs, force, error}]
+  GET  /_fake/snapshots[/<id>]             snapshot JSON (deleted ones too, state "deleted"): snapshot_id,
+                                            volume_id, volume_size, state (pending|completed|error|
+                                            deleted), progress, start_time, description, encrypted, tags,
+                                            image, delete_requested
   POST /_fake/faults                       {action: EC2 Action|"*"|"imds", kind, count? (1; -1 forever),
                                             latency_ms? (1000), status? (5xx), path? (imds: substring)}
                                             kinds: throttle 5xx latency drop truncate malformed
                                             5xx_after_success drop_after_success truncate_after_success
+                                            latency_after_success (the action is done, the answer late)
   GET  /_fake/faults, POST /_fake/faults/reset
   POST /_fake/config                       {attach_delay_ms (200), detach_delay_ms (200), ec2_latency_ms (0),
                                             imds_latency_ms (0), imds_mode ("up"|"down"|"hang"|"500"),
                                             stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
-                                            (21600), max_results_cap (null)} -> the whole config
+                                            (21600), max_results_cap (null), snapshot_delay_ms (1000),
+                                            volume_create_delay_ms (200), failing_snapshots [vol..]
+                                            (their snapshots end in "error")} -> the whole config
   GET  /_fake/config
   GET  /_fake/requests                     [{service "imds"|"ec2", action (EC2 Action or IMDS path),
                                             method, instance (IMDS: instance id; EC2: access key id),

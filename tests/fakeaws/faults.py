@@ -24,7 +24,8 @@ class Fault:
         path: str | None = None # imds only: substring of the request path
 
         KINDS = ("throttle", "5xx", "latency", "drop", "truncate", "malformed",
-                 "5xx_after_success", "drop_after_success", "truncate_after_success")
+                 "5xx_after_success", "drop_after_success", "truncate_after_success",
+                 "latency_after_success")
 
         @property
         def after_success(self) -> bool:

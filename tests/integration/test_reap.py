@@ -146,7 +146,7 @@ def test_region_wide_plan_across_two_zones(fake, tmp_path):
                   waiting: "kept", quarantined: "quarantined", unused: "unused", attached: "kept"}
         assert {vid: v["category"] for vid, v in vols.items()} == expect
         assert doc["counts"] == {"deleted": 2, "would-delete": 0, "skipped": 0, "failed": 0, "kept": 4,
-                                 "stranded": 1, "quarantined": 1, "unused": 1}
+                                 "stranded": 1, "quarantined": 1, "unused": 1, "relocating": 0}
         assert vols[young]["reason"].startswith("too young: flushed 2m")
         assert vols[no_flushed_at]["reason"] == "no flushed-at tag"
         assert vols[quarantined]["reason"] == "two filesystem signatures"

@@ -49,6 +49,8 @@ struct lb_settings {
         uint64_t flush_margin_ms;   /* LIFEBOAT_FLUSH_MARGIN: stop waiting this long before the notice time */
         uint64_t settle_ms;         /* LIFEBOAT_SETTLE: a recovered volume must stay empty this long */
 
+        bool relocate;              /* LIFEBOAT_RELOCATE: reap moves stranded volumes to a zone where the group runs */
+
         uint64_t imds_timeout_ms;   /* LIFEBOAT_IMDS_TIMEOUT: per request */
         uint64_t ec2_timeout_ms;    /* LIFEBOAT_EC2_TIMEOUT: per request */
         uint64_t max_response_bytes; /* LIFEBOAT_MAX_RESPONSE: cap on any HTTP answer body */
