@@ -88,7 +88,8 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
   POST /_fake/config                       {attach_delay_ms (200), detach_delay_ms (200), ec2_latency_ms (0),
                                             imds_latency_ms (0), imds_mode ("up"|"down"|"hang"|"500"),
                                             stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
-                                            (21600), max_results_cap (null), snapshot_delay_ms (1000),
+                                            (21600), max_results_cap (null), snapshot_delay_ms (1000; applies
+                                            to pending snapshots too),
                                             volume_create_delay_ms (200), failing_snapshots [vol..]
                                             (their snapshots end in "error")} -> the whole config
   GET  /_fake/config

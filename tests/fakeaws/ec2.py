@@ -367,7 +367,7 @@ class Ec2Api(QueryService):
 
         def create_volume(self, params: dict[str, str]) -> list[Node]:
                 az = required(params, "AvailabilityZone")
-                if not re.fullmatch(re.escape(self.store.region) + r"[a-z]", az):
+                if not re.fullmatch(re.escape(self.store.region) + r"[a-f]", az):    # the zones of the fake region
                         raise AwsError("InvalidParameterValue", f"Invalid availability zone: [{az}]")
                 token = params.get("ClientToken")
                 if token is not None and (not token or len(token) > 64 or not token.isascii()):

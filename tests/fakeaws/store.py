@@ -403,6 +403,15 @@ class Store:
                         if x.delete_requested:
                                 self._delete_snapshot_now(x)
 
+        def reschedule_snapshots(self) -> None:
+                """A new snapshot_delay_ms applies to the pending snapshots too (counted from when
+                each was taken), so that a test can hold snapshots pending, then let them go."""
+                with self.lock:
+                        for x in self.snapshots.values():
+                                if x.state == "pending":
+                                        x.completes = x.started + self.config.snapshot_delay_ms / 1000
+                                        self._settle(x)
+
         def live_snapshots(self) -> list[Snapshot]:
                 with self.lock:
                         for x in self.snapshots.values():

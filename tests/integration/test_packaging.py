@@ -343,6 +343,8 @@ def test_unit_ordering_and_failure_semantics():
     reap = read_unit(sysd / "lifeboat-reap.service")
     assert reap["Service"]["Type"] == ["oneshot"] and "Install" not in reap
     assert "SuccessExitStatus" not in reap["Service"], "exit 4 (a human is needed) must fail the unit"
+    # The timer relocates stranded volumes; lifeboat.conf (EnvironmentFile=, which wins) may say no.
+    assert reap["Service"]["Environment"] == ["LIFEBOAT_RELOCATE=true"]
     timer = read_unit(sysd / "lifeboat-reap.timer")
     assert seconds(timer["Timer"]["RandomizedDelaySec"][0]) > 0
     assert timer["Install"]["WantedBy"] == ["timers.target"]
@@ -556,6 +558,7 @@ def test_iam_policy_is_least_privilege():
     statements = policy["Statement"]
     assert len({s["Sid"] for s in statements}) == len(statements)
     group_condition = f"aws:ResourceTag/{GROUP_TAG}"
+    request_group = f"aws:RequestTag/{GROUP_TAG}"
     by_action = {}
     for s in statements:
         assert s["Effect"] == "Allow"
@@ -564,28 +567,52 @@ def test_iam_policy_is_least_privilege():
             by_action.setdefault(a, []).append(s)
     assert set(by_action) == {"ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:AttachVolume",
                               "ec2:DetachVolume", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteVolume",
-                              "ec2:ModifyInstanceAttribute"}
-    for a in ("ec2:DescribeVolumes", "ec2:DescribeInstances"):
+                              "ec2:ModifyInstanceAttribute", "ec2:DescribeSnapshots", "ec2:CreateSnapshot",
+                              "ec2:CreateVolume", "ec2:DeleteSnapshot"}
+    for a in ("ec2:DescribeVolumes", "ec2:DescribeInstances", "ec2:DescribeSnapshots"):
         assert all(s["Resource"] == "*" and "Condition" not in s for s in by_action[a])
     for a, ss in by_action.items():
         if a.startswith("ec2:Describe"):
             continue
         for s in ss:
-            assert s["Resource"] != "*" and group_condition in s["Condition"]["StringEquals"], (a, s)
+            # The group: of the resource, or (for what is being created) of the tags it is created with.
+            cond = s["Condition"]["StringEquals"]
+            assert s["Resource"] != "*" and (group_condition in cond or request_group in cond), (a, s)
+            if request_group in cond:
+                assert cond[request_group] == "${aws:PrincipalTag/lifeboat:group}"
     # Attach and detach: the volume and the instance are both limited to the group.
     for a in ("ec2:AttachVolume", "ec2:DetachVolume"):
         assert {s["Resource"] for s in by_action[a]} == {"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:instance/*"}
-    # Tagging: only lifeboat's own keys, never the group tag, and never "all tags" (no keys given).
+    # Tagging existing volumes: only lifeboat's own keys, never the group tag, and never "all
+    # tags" (no keys given). Every tag the agent writes (include/lifeboat/state/volume.h) is
+    # allowed, except the group and what is only set when a snapshot or copy is created.
+    written = re.findall(r'^#define LB_TAG_[A-Z_]+ "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M)
+    at_creation = {"lifeboat:relocated-from", "lifeboat:target-zone"}
     for a in ("ec2:CreateTags", "ec2:DeleteTags"):
         for s in by_action[a]:
             keys = s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
-            assert GROUP_TAG not in keys and all(k.startswith("lifeboat:") for k in keys)
-            # Every tag the agent writes (include/lifeboat/state/volume.h), except the group, is allowed.
-            written = re.findall(r'^#define LB_TAG_[A-Z_]+ "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M)
-            assert set(f"lifeboat:{k}" for k in written) - {GROUP_TAG} <= set(keys), (written, keys)
+            assert all(k.startswith("lifeboat:") for k in keys)
             assert s["Condition"]["Null"]["aws:TagKeys"] == "false"
-    for s in by_action["ec2:DeleteVolume"]:
-        assert s["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"] == "flushed"
+            if "ec2:CreateAction" in s["Condition"]["StringEquals"]:
+                continue
+            assert GROUP_TAG not in keys
+            assert set(f"lifeboat:{k}" for k in written) - {GROUP_TAG} - at_creation <= set(keys), (written, keys)
+    # Tags on create (relocation's snapshots and copies): only with CreateSnapshot and CreateVolume,
+    # only lifeboat's keys, the group the role's own.
+    [on_create] = [s for s in by_action["ec2:CreateTags"] if "ec2:CreateAction" in s["Condition"]["StringEquals"]]
+    assert sorted(on_create["Condition"]["StringEquals"]["ec2:CreateAction"]) == ["CreateSnapshot", "CreateVolume"]
+    assert at_creation <= set(on_create["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
+    for a, resource in (("ec2:CreateSnapshot", "arn:aws:ec2:*::snapshot/*"),
+                        ("ec2:CreateVolume", "arn:aws:ec2:*:*:volume/*")):
+        [created] = [s for s in by_action[a] if s["Resource"] == resource]
+        assert created["Condition"]["Null"]["aws:TagKeys"] == "false"
+        assert GROUP_TAG in created["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+    [copy] = [s for s in by_action["ec2:CreateVolume"] if s["Resource"] == "arn:aws:ec2:*:*:volume/*"]
+    assert copy["Condition"]["StringEquals"]["aws:RequestTag/lifeboat:state"] == "dirty"
+    # Deleting volumes: only drained or relocated ones.
+    assert sorted(s["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"]
+                  for s in by_action["ec2:DeleteVolume"]) == ["flushed", "relocated"]
+    assert all(s["Resource"] == "arn:aws:ec2:*::snapshot/*" for s in by_action["ec2:DeleteSnapshot"])
 
 
 def test_fluentd_example_matches_the_agent_defaults():
