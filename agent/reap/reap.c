@@ -199,6 +199,9 @@ int lb_reap_classify(const struct lb_settings *s, const struct lb_reap_options *
                 if (copy && lb_volume_id_valid(copy))
                         (void) lb_strscpy(it.reloc.copy_id, sizeof it.reloc.copy_id, copy);
         }
+        const char *source = lb_volume_lb_tag(s, v, LB_TAG_RELOCATED_FROM);
+        if (source && lb_volume_id_valid(source))
+                (void) lb_strscpy(it.reloc.source_id, sizeof it.reloc.source_id, source);
 
         /* Anything attached, or on its way in or out, is somebody's: never touched. */
         bool available = streq(v->state, "available") && v->n_attachments == 0;
@@ -275,17 +278,29 @@ static bool copy_exists(const struct lb_settings *s, const struct lb_volume_list
 }
 
 static void check_copy(const struct lb_settings *s, const struct lb_volume_list *world, struct lb_reap_item *it) {
-        if (it->state != LB_VOL_RELOCATED || it->verdict != LB_REAP_DELETE || copy_exists(s, world, it))
+        if (it->verdict != LB_REAP_DELETE)
                 return;
-        it->verdict = LB_REAP_KEEP;
-        if (!world)
-                (void) lb_snprintf(it->reason, sizeof it->reason,
-                                   "relocated to %s, which could not be checked (DescribeVolumes failed)",
-                                   it->reloc.copy_id);
-        else
-                (void) lb_snprintf(it->reason, sizeof it->reason,
-                                   "relocated to %s, which does not exist (or is no copy of it): kept for a human",
-                                   it->reloc.copy_id);
+        if (it->state == LB_VOL_RELOCATED && !copy_exists(s, world, it)) {
+                it->verdict = LB_REAP_KEEP;
+                if (!world)
+                        (void) lb_snprintf(it->reason, sizeof it->reason,
+                                           "relocated to %s, which could not be checked (DescribeVolumes failed)",
+                                           it->reloc.copy_id);
+                else
+                        (void) lb_snprintf(it->reason, sizeof it->reason,
+                                           "relocated to %s, which does not exist (or is no copy of it): kept for a human",
+                                           it->reloc.copy_id);
+                return;
+        }
+        /* A copy drained before its source was deleted (the hourly timer can mark the source and
+         * find the copy recovered and flushed in one run) waits for the source to go first. */
+        if (!isempty(it->reloc.source_id) && (!world || lb_volume_list_find(world, it->reloc.source_id))) {
+                char was[sizeof it->reason];
+                memcpy(was, it->reason, sizeof was);
+                it->verdict = LB_REAP_KEEP;
+                (void) lb_snprintf(it->reason, sizeof it->reason, "%s, but a copy of %s, which %s: kept until it is deleted",
+                                   was, it->reloc.source_id, world ? "still exists" : "could not be checked");
+        }
 }
 
 void lb_reap_check_copies(const struct lb_settings *s, const struct lb_volume_list *world, struct lb_reap_plan *p) {
@@ -613,22 +628,25 @@ static void reap_done(struct reap *r) {
         lb_aws_close(&r->aws);
 }
 
-static bool plan_has_relocated(const struct lb_reap_plan *p) {
+/* Whether a deletion depends on a volume that may be in another zone: a relocated volume's
+ * copy, a copy's source. */
+static bool plan_needs_other_zones(const struct lb_reap_plan *p) {
         for (size_t i = 0; i < p->n; i++)
-                if (p->items[i].state == LB_VOL_RELOCATED)
+                if (p->items[i].verdict == LB_REAP_DELETE &&
+                    (p->items[i].state == LB_VOL_RELOCATED || !isempty(p->items[i].reloc.source_id)))
                         return true;
         return false;
 }
 
 /* The group's volumes in the whole region: vols itself, unless the plan covers one zone. Then
- * they are described once more, when relocation or a relocated volume's copy needs them.
- * NULL when they could not be described. */
+ * they are described once more, when relocation or a deletion needs them (a relocated
+ * volume's copy, a copy's source). NULL when they could not be described, or not needed. */
 static const struct lb_volume_list *world_of(struct reap *r, const struct lb_volume_list *vols,
                                               struct lb_volume_list *region) {
         char err[600];
         if (isempty(r->o->availability_zone))
                 return vols;
-        if (!r->o->relocate && !plan_has_relocated(&r->report->plan))
+        if (!r->o->relocate && !plan_needs_other_zones(&r->report->plan))
                 return NULL;
         if (describe_group(r, NULL, 0, true, region) < 0) {
                 (void) lb_ec2_last_error_text(r->aws.ec2, err, sizeof err);

@@ -436,3 +436,32 @@ def test_relocated_source_without_its_copy_is_kept(fake, tmp_path):
         assert "vol-0000000000000c0de, which does not exist" in v["reason"]
         assert fake.volume(src)["state"] == "available"
         assert fake.requests("ec2", "DeleteVolume") == []
+
+
+def test_a_drained_copy_waits_for_its_source(fake, tmp_path):
+        """The hourly timer may mark the source in the same run that finds the copy recovered,
+        drained and flushed: the copy then stays until the source is deleted, since a relocated
+        volume is deleted only while its copy exists."""
+        quick(fake)
+        running_instance(fake, AZ_A)
+        src, _, _ = stranded(fake, tmp_path, "src")
+        env = reap_env(fake, tmp_path)
+        relocate_until_done(fake, env, src)
+        [copy] = copies_of(fake, src)
+        cid = copy["volume_id"]
+        assert fake.ec2("CreateTags", {"ResourceId.1": cid, "Tag.1.Key": "lifeboat:state", "Tag.1.Value": "flushed",
+                                       "Tag.2.Key": "lifeboat:flushed-at",
+                                       "Tag.2.Value": lbtest.iso_in(-3600)}).status == 200
+
+        # The source is younger than --min-age: both stay.
+        p, doc = reap_json(env, "--az", AZ_A)
+        assert p.returncode == EXIT_OK, p.stderr
+        v = by_id(doc)[cid]
+        assert v["category"] == "kept" and f"a copy of {src}, which still exists" in v["reason"]
+        assert fake.volume(cid)["state"] == "available"
+        # Old enough: the source goes (its copy is there), the copy in the next run.
+        p, doc = reap_json(env, "--min-age", "0")
+        assert by_id(doc)[src]["category"] == "deleted" and by_id(doc)[cid]["category"] == "kept"
+        p, doc = reap_json(env, "--min-age", "0")
+        assert by_id(doc)[cid]["category"] == "deleted"
+        assert fake.volume(cid)["state"] == "deleted" and fake.volume(src)["state"] == "deleted"

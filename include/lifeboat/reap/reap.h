@@ -99,6 +99,7 @@ struct lb_reap_relocation {
         char snapshot_state[16];
         char snapshot_progress[16];
         char copy_id[32];               /* a copy, or (relocated sources) the relocated-to tag */
+        char source_id[32];             /* a copy: the volume it was made from (relocated-from) */
         char copy_state[16];
         bool started;                   /* this run created the snapshot */
         bool copied;                    /* this run created the copy */
@@ -141,7 +142,8 @@ int lb_reap_plan(const struct lb_settings *s, const struct lb_reap_options *o, c
                  time_t now, struct lb_reap_plan *ret);
 /* A relocated volume is deleted only while its copy exists: every deletion of a relocated
  * volume whose relocated-to volume is not in world (the group's volumes, all zones; NULL when
- * they could not be described) with relocated-from naming it, becomes "kept" (pure). */
+ * they could not be described) with relocated-from naming it, becomes "kept"; and so, to keep
+ * that possible, does every deletion of a copy whose source is still there (pure). */
 void lb_reap_check_copies(const struct lb_settings *s, const struct lb_volume_list *world, struct lb_reap_plan *p);
 
 /* The category a report shows an item under: "deleted", "would-delete", "skipped", "failed",

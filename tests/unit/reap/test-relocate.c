@@ -358,6 +358,25 @@ static void test_relocated_source(void **state) {
         assert_int_equal(it->verdict, LB_REAP_KEEP);
         assert_non_null(strstr(it->reason, "could not be checked"));
 
+        /* The copy, recovered and drained: deleted only once its source is gone (else the source
+         * would lose the copy it must see before it goes). */
+        world_done(&w);
+        world_init(&w);
+        src = volume(&w, "vol-000000000000000b1", "us-east-1b", "available", "relocated");
+        copy = volume(&w, "vol-000000000000000a9", "us-east-1a", "available", "flushed");
+        vtag(&w, copy, "lifeboat:relocated-from", "vol-000000000000000b1");
+        assert_int_equal(lb_format_iso8601(NOW - 3600, at, sizeof at), 0);
+        vtag(&w, copy, "lifeboat:flushed-at", at);
+        plan(&w);
+        it = item(&w, "vol-000000000000000a9");
+        assert_string_equal(it->reloc.source_id, "vol-000000000000000b1");
+        assert_int_equal(it->verdict, LB_REAP_KEEP);
+        assert_string_equal(it->reason, "flushed 1h0m ago, but a copy of vol-000000000000000b1, which still exists: "
+                                        "kept until it is deleted");
+        strcpy(src->id, "vol-000000000000000b7");     /* the source is gone */
+        plan(&w);
+        assert_int_equal(item(&w, "vol-000000000000000a9")->verdict, LB_REAP_DELETE);
+
         /* Young: kept until min-age. */
         world_done(&w);
         world_init(&w);
