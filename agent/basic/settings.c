@@ -148,6 +148,10 @@ static const struct setting settings_table[] = {
           NULL, 0, 0, NULL, "the Auto Scaling termination lifecycle hook watch holds while it drains; unset = none" },
         { "LIFEBOAT_LIFECYCLE_TIMEOUT", SETTING_DURATION, F(lifecycle_timeout_ms), 0,
           "15m", 1000, 2 * DAY_MS, NULL, "longest a scale-in is held for a drain" },
+        /* Off unless asked for: relocation creates snapshots and volumes (the shipped
+         * lifeboat-reap.service turns it on). */
+        { "LIFEBOAT_RELOCATE", SETTING_BOOL, F(relocate), 0,
+          "false", 0, 0, NULL, "reap moves stranded volumes to a zone where the group runs" },
         { "LIFEBOAT_IMDS_TIMEOUT", SETTING_DURATION, F(imds_timeout_ms), 0,
           "1s", 1, 3600 * 1000, NULL, "per IMDS request" },
         { "LIFEBOAT_EC2_TIMEOUT", SETTING_DURATION, F(ec2_timeout_ms), 0,

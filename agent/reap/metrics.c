@@ -35,6 +35,7 @@ static const struct reap_metric reap_metrics[] = {
         { .name = "Quarantined", .category = LB_REAP_CAT_QUARANTINED },
         { .name = "Deleted", .category = LB_REAP_CAT_DELETED },
         { .name = "DeletionsFailed", .category = LB_REAP_CAT_FAILED },
+        { .name = "Relocating", .category = LB_REAP_CAT_RELOCATING },
 };
 
 static bool metric_counts(const struct reap_metric *m, const struct lb_reap_item *it) {

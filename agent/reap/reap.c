@@ -10,11 +10,13 @@
 #include "lifeboat/aws/session.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/exit-status.h"
+#include "lifeboat/basic/names.h"
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/utf8.h"
 #include "lifeboat/reap/reap.h"
 #include "lifeboat/state/volume.h"
+#include "relocate.h"
 
 /*
  * Deletions go in batches: each batch is re-described with one DescribeVolumes
@@ -125,6 +127,42 @@ static void classify_flushed(const struct lb_settings *s, const struct lb_reap_o
         }
 }
 
+/* A relocated source: deleted after min-age like a flushed volume, counted from relocated-at,
+ * and (lb_reap_check_copies) only while its copy exists. */
+static void classify_relocated(const struct lb_settings *s, const struct lb_reap_options *o,
+                               const struct lb_volume *v, time_t now, struct lb_reap_item *it) {
+        char age[32], limit[32];
+        const char *copy = it->reloc.copy_id;
+        const char *at = lb_volume_lb_tag(s, v, LB_TAG_RELOCATED_AT);
+
+        it->verdict = LB_REAP_KEEP;
+        if (isempty(copy)) {
+                (void) lb_strscpy(it->reason, sizeof it->reason, "relocated, but no valid relocated-to tag");
+                return;
+        }
+        if (!at) {
+                (void) lb_snprintf(it->reason, sizeof it->reason, "relocated to %s, but no relocated-at tag", copy);
+                return;
+        }
+        if (!set_since(it, at, now)) {
+                (void) lb_snprintf(it->reason, sizeof it->reason, "relocated to %s, unreadable relocated-at tag '%.64s'",
+                                   copy, at);
+                return;
+        }
+        format_age(it->age_s < 0 ? -it->age_s : it->age_s, age, sizeof age);
+        (void) lb_format_duration_ms(o->min_age_ms, limit, sizeof limit);
+        if (it->age_s < 0)
+                (void) lb_snprintf(it->reason, sizeof it->reason,
+                                   "too young: relocated to %s, relocated-at is %s in the future", copy, age);
+        else if (!old_enough(it->age_s, o->min_age_ms))
+                (void) lb_snprintf(it->reason, sizeof it->reason, "too young: relocated to %s %s ago (min age %s)",
+                                   copy, age, limit);
+        else {
+                it->verdict = LB_REAP_DELETE;
+                (void) lb_snprintf(it->reason, sizeof it->reason, "relocated to %s %s ago", copy, age);
+        }
+}
+
 static void classify_unmarked(const struct lb_reap_options *o, const struct lb_volume *v, time_t now,
                               struct lb_reap_item *it) {
         char age[32] = "?", limit[32];
@@ -158,6 +196,15 @@ int lb_reap_classify(const struct lb_settings *s, const struct lb_reap_options *
             (r = lb_strscpy(it.status, sizeof it.status, v->state)) < 0)
                 return r;
         it.state = lb_volume_state(s, v);
+        if (it.state == LB_VOL_RELOCATED) {
+                /* Where its content went; a value that is no volume id is no copy. */
+                const char *copy = lb_volume_lb_tag(s, v, LB_TAG_RELOCATED_TO);
+                if (copy && lb_volume_id_valid(copy))
+                        (void) lb_strscpy(it.reloc.copy_id, sizeof it.reloc.copy_id, copy);
+        }
+        const char *source = lb_volume_lb_tag(s, v, LB_TAG_RELOCATED_FROM);
+        if (source && lb_volume_id_valid(source))
+                (void) lb_strscpy(it.reloc.source_id, sizeof it.reloc.source_id, source);
 
         /* Anything attached, or on its way in or out, is somebody's: never touched. */
         bool available = streq(v->state, "available") && v->n_attachments == 0;
@@ -182,6 +229,9 @@ int lb_reap_classify(const struct lb_settings *s, const struct lb_reap_options *
                         break;
                 case LB_VOL_UNMARKED:
                         classify_unmarked(o, v, now, &it);
+                        break;
+                case LB_VOL_RELOCATED:
+                        classify_relocated(s, o, v, now, &it);
                         break;
                 default: {
                         char shown[65];
@@ -223,6 +273,59 @@ int lb_reap_plan(const struct lb_settings *s, const struct lb_reap_options *o, c
         return 0;
 }
 
+/* Whether the copy a relocated item names exists: a volume of the group with that id whose
+ * relocated-from tag names the item. */
+static bool copy_exists(const struct lb_settings *s, const struct lb_volume_list *world,
+                        const struct lb_reap_item *it) {
+        const struct lb_volume *c = world ? lb_volume_list_find(world, it->reloc.copy_id) : NULL;
+        const char *from = c ? lb_volume_lb_tag(s, c, LB_TAG_RELOCATED_FROM) : NULL;
+        return from && streq(from, it->volume_id);
+}
+
+static void check_copy(const struct lb_settings *s, const struct lb_volume_list *world, struct lb_reap_item *it) {
+        if (it->verdict != LB_REAP_DELETE)
+                return;
+        if (it->state == LB_VOL_RELOCATED && !copy_exists(s, world, it)) {
+                it->verdict = LB_REAP_KEEP;
+                if (!world)
+                        (void) lb_snprintf(it->reason, sizeof it->reason,
+                                           "relocated to %s, which could not be checked (DescribeVolumes failed)",
+                                           it->reloc.copy_id);
+                else
+                        (void) lb_snprintf(it->reason, sizeof it->reason,
+                                           "relocated to %s, which does not exist (or is no copy of it): kept for a human",
+                                           it->reloc.copy_id);
+                return;
+        }
+        /* A copy drained before its source was deleted (the hourly timer can mark the source and
+         * find the copy recovered and flushed in one run) waits for the source to go first. */
+        if (!isempty(it->reloc.source_id) && (!world || lb_volume_list_find(world, it->reloc.source_id))) {
+                char was[sizeof it->reason];
+                memcpy(was, it->reason, sizeof was);
+                it->verdict = LB_REAP_KEEP;
+                (void) lb_snprintf(it->reason, sizeof it->reason, "%s, but a copy of %s, which %s: kept until it is deleted",
+                                   was, it->reloc.source_id, world ? "still exists" : "could not be checked");
+        }
+}
+
+void lb_reap_check_copies(const struct lb_settings *s, const struct lb_volume_list *world, struct lb_reap_plan *p) {
+        for (size_t i = 0; i < p->n; i++)
+                check_copy(s, world, &p->items[i]);
+}
+
+static const char *const step_names[_LB_RELOC_STEP_MAX] = {
+        [LB_RELOC_START] = "start",
+        [LB_RELOC_WAIT_SNAPSHOT] = "wait-for-snapshot",
+        [LB_RELOC_COPY] = "copy",
+        [LB_RELOC_WAIT_COPY] = "wait-for-copy",
+        [LB_RELOC_MARK] = "mark-source",
+        [LB_RELOC_CLEANUP] = "delete-snapshots",
+};
+
+const char *lb_reloc_step_to_string(enum lb_reloc_step step) {
+        return step > LB_RELOC_NONE && step < _LB_RELOC_STEP_MAX ? step_names[step] : NULL;
+}
+
 static const char *const category_names[_LB_REAP_CAT_MAX] = {
         [LB_REAP_CAT_DELETED] = "deleted",
         [LB_REAP_CAT_WOULD_DELETE] = "would-delete",
@@ -232,6 +335,7 @@ static const char *const category_names[_LB_REAP_CAT_MAX] = {
         [LB_REAP_CAT_STRANDED] = "stranded",
         [LB_REAP_CAT_QUARANTINED] = "quarantined",
         [LB_REAP_CAT_UNUSED] = "unused",
+        [LB_REAP_CAT_RELOCATING] = "relocating",
 };
 
 const char *lb_reap_category_to_string(enum lb_reap_category c) {
@@ -257,6 +361,11 @@ enum lb_reap_category lb_reap_item_category(const struct lb_reap_item *it) {
                 return LB_REAP_CAT_QUARANTINED;
         case LB_REAP_UNUSED:
                 return LB_REAP_CAT_UNUSED;
+        case LB_REAP_RELOCATE:
+                /* Could not even take the snapshot: it is as stranded as before. */
+                if (it->reloc.step == LB_RELOC_START && !it->reloc.started && it->reloc.failed)
+                        return LB_REAP_CAT_STRANDED;
+                return LB_REAP_CAT_RELOCATING;
         default:
                 return LB_REAP_CAT_KEPT;
         }
@@ -267,9 +376,15 @@ int lb_reap_exit_code(const struct lb_reap_plan *p) {
         for (size_t i = 0; i < p->n; i++) {
                 enum lb_reap_category c = lb_reap_item_category(&p->items[i]);
                 attention = attention || c == LB_REAP_CAT_STRANDED || c == LB_REAP_CAT_QUARANTINED;
-                failed = failed || c == LB_REAP_CAT_FAILED || p->items[i].mark_failed;
+                failed = failed || c == LB_REAP_CAT_FAILED || p->items[i].mark_failed || p->items[i].reloc.failed;
         }
         return attention ? LB_EXIT_ATTENTION : failed ? LB_EXIT_PARTIAL : LB_EXIT_OK;
+}
+
+int lb_reap_report_exit_code(const struct lb_reap_report *r) {
+        int code = lb_reap_exit_code(&r->plan);
+        /* A relocation step that failed outside any item (a describe, an orphan snapshot). */
+        return code == LB_EXIT_OK && r->relocations.failed > 0 ? LB_EXIT_PARTIAL : code;
 }
 
 void lb_reap_report_done(struct lb_reap_report *r) {
@@ -285,6 +400,7 @@ struct reap {
         const struct lb_reap_options *o;
         struct lb_aws aws;
         struct lb_reap_report *report;
+        const struct lb_volume_list *world;     /* the group in the whole region; NULL: unknown */
         char group_filter[192];
         char mark_key[160];
 };
@@ -303,14 +419,16 @@ static void fail_local(struct lb_query_call *c, int error) {
         (void) lb_snprintf(c->error.message, sizeof c->error.message, "request not sent: %s", strerror(-error));
 }
 
-static int describe_group(struct reap *r, const char *const *ids, size_t n_ids, struct lb_volume_list *ret) {
+/* The group's volumes: those with ids, else those in --az, else (or with whole_region) all. */
+static int describe_group(struct reap *r, const char *const *ids, size_t n_ids, bool whole_region,
+                          struct lb_volume_list *ret) {
         const char *group_values[] = { r->s->group };
         const char *az_values[] = { r->o->availability_zone };
         struct lb_filter filters[2] = { { r->group_filter, group_values, 1 } };
         size_t n = 1;
         if (n_ids > 0)
                 filters[n++] = (struct lb_filter) { "volume-id", ids, n_ids };
-        else if (!isempty(r->o->availability_zone))
+        else if (!isempty(r->o->availability_zone) && !whole_region)
                 filters[n++] = (struct lb_filter) { "availability-zone", az_values, 1 };
         /* Filters, not VolumeId.N, for the re-check too: a volume another reaper deleted
          * meanwhile then just goes missing instead of failing the whole call. */
@@ -407,6 +525,7 @@ static bool still_deletable(struct reap *r, const struct lb_volume_list *fresh, 
                 set_outcome(it, LB_REAP_FAILED, NULL, "not deleted: could not re-check it");
                 return false;
         }
+        check_copy(r->s, r->world, &now);
         if (now.verdict != LB_REAP_DELETE) {
                 set_outcome(it, LB_REAP_SKIPPED, NULL, "changed meanwhile: %s, %s: %s", now.status,
                             lb_vol_state_to_string(now.state), now.reason);
@@ -452,7 +571,7 @@ static int delete_batch(struct reap *r, struct lb_reap_item **batch, size_t n) {
                 ids[i] = batch[i]->volume_id;
 
         _cleanup_volume_list_ struct lb_volume_list fresh = {};
-        int q = describe_group(r, ids, n, &fresh);
+        int q = describe_group(r, ids, n, false, &fresh);
         if (q < 0) {
                 (void) lb_ec2_last_error_text(r->aws.ec2, err, sizeof err);
                 for (size_t i = 0; i < n; i++)
@@ -536,6 +655,56 @@ static int resolve_zone(struct reap *r, const struct lb_reap_options *o, struct 
         return 0;
 }
 
+/* Whether a deletion depends on a volume that may be in another zone: a relocated volume's
+ * copy, a copy's source. */
+static bool plan_needs_other_zones(const struct lb_reap_plan *p) {
+        for (size_t i = 0; i < p->n; i++)
+                if (p->items[i].verdict == LB_REAP_DELETE &&
+                    (p->items[i].state == LB_VOL_RELOCATED || !isempty(p->items[i].reloc.source_id)))
+                        return true;
+        return false;
+}
+
+/* The group's volumes in the whole region: vols itself, unless the plan covers one zone. Then
+ * they are described once more, when relocation or a deletion needs them (a relocated
+ * volume's copy, a copy's source). NULL when they could not be described, or not needed. */
+static const struct lb_volume_list *world_of(struct reap *r, const struct lb_volume_list *vols,
+                                              struct lb_volume_list *region) {
+        char err[600];
+        if (isempty(r->o->availability_zone))
+                return vols;
+        if (!r->o->relocate && !plan_needs_other_zones(&r->report->plan))
+                return NULL;
+        if (describe_group(r, NULL, 0, true, region) < 0) {
+                (void) lb_ec2_last_error_text(r->aws.ec2, err, sizeof err);
+                lb_err(r->ctx, "DescribeVolumes of the whole region failed: %s", err);
+                return NULL;
+        }
+        return region;
+}
+
+/* Relocation's plan (and, unless dry run, its steps), when it is on. A describe that fails
+ * leaves the stranded volumes stranded. */
+static int relocate(struct reap *r) {
+        _cleanup_snapshot_list_ struct lb_snapshot_list snapshots = {};
+        struct lb_reap_report *report = r->report;
+        if (!r->o->relocate)
+                return 0;
+        if (!r->world || lb_relocate_describe_snapshots(r->ctx, r->aws.ec2, &snapshots) < 0) {
+                report->relocations.failed++;
+                return 0;
+        }
+        const struct lb_reloc_world w = { r->world, &snapshots };
+        int q = lb_relocate_plan(r->s, &w, &report->plan, &report->relocations);
+        if (q < 0 || r->o->dry_run)
+                return q;
+        if (lb_context_interrupted(r->ctx)) {
+                report->interrupted = true;
+                return 0;
+        }
+        return lb_relocate_apply(r->ctx, r->aws.ec2, &w, &report->plan, report->now, &report->relocations);
+}
+
 int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct lb_reap_report *report) {
         _cleanup_(reap_done) struct reap r = { .ctx = ctx, .s = &ctx->settings, .o = o, .report = report };
         struct lb_reap_options scoped;
@@ -543,6 +712,7 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         int q;
 
         report->dry_run = o->dry_run;
+        report->relocate = o->relocate;
         if (isempty(r.s->group) || isempty(r.s->tag_prefix)) {
                 lb_err(ctx, "no group: set LIFEBOAT_GROUP (or ECS_CLUSTER in LIFEBOAT_ECS_CONFIG)");
                 return -EINVAL;
@@ -565,8 +735,8 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         (void) lb_strscpy(report->region, sizeof report->region,
                           r.aws.have_identity ? r.aws.identity.region : strempty(r.s->region));
 
-        _cleanup_volume_list_ struct lb_volume_list vols = {};
-        q = describe_group(&r, NULL, 0, &vols);
+        _cleanup_volume_list_ struct lb_volume_list vols = {}, region = {};
+        q = describe_group(&r, NULL, 0, false, &vols);
         if (q < 0) {
                 char err[600];
                 (void) lb_ec2_last_error_text(r.aws.ec2, err, sizeof err);
@@ -580,12 +750,15 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         q = lb_reap_plan(r.s, o, &vols, report->now, &report->plan);
         if (q < 0)
                 return q;
+        r.world = world_of(&r, &vols, &region);
+        lb_reap_check_copies(r.s, r.world, &report->plan);
 
-        if (!o->dry_run) {
+        if (!o->dry_run)
                 q = apply_marks(&r);
-                if (q >= 0)
-                        q = apply_deletions(&r);
-        }
+        if (q >= 0)
+                q = relocate(&r);
+        if (q >= 0 && !o->dry_run)
+                q = apply_deletions(&r);
         report->ec2_requests = lb_ec2_request_count(r.aws.ec2);
         report->elapsed_ms = lb_now_ms() - started;
         report->aws = r.aws;

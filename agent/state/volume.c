@@ -21,11 +21,19 @@ const char *lb_volume_lb_tag(const struct lb_settings *s, const struct lb_volume
         return lb_volume_tag(v, key);
 }
 
+const char *lb_snapshot_lb_tag(const struct lb_settings *s, const struct lb_snapshot *snap, const char *name) {
+        char key[160];
+        if (lb_tag_key(s, name, key, sizeof key) < 0)
+                return NULL;
+        return lb_snapshot_tag(snap, key);
+}
+
 static const char *const state_names[_LB_VOL_STATE_MAX] = {
         [LB_VOL_UNMARKED] = "unmarked",
         [LB_VOL_DIRTY] = "dirty",
         [LB_VOL_FLUSHED] = "flushed",
         [LB_VOL_QUARANTINED] = "quarantined",
+        [LB_VOL_RELOCATED] = "relocated",
         [LB_VOL_UNKNOWN] = "unknown",
 };
 
@@ -33,7 +41,7 @@ enum lb_vol_state lb_volume_state(const struct lb_settings *s, const struct lb_v
         const char *value = lb_volume_lb_tag(s, v, LB_TAG_STATE);
         if (!value)
                 return LB_VOL_UNMARKED;
-        for (int i = LB_VOL_DIRTY; i <= LB_VOL_QUARANTINED; i++)
+        for (int i = LB_VOL_DIRTY; i <= LB_VOL_RELOCATED; i++)
                 if (streq(value, state_names[i]))
                         return (enum lb_vol_state) i;
         return LB_VOL_UNKNOWN;

@@ -362,6 +362,8 @@ int lb_status_format(const struct lb_settings *s, const struct lb_status *st, ch
                 (void) lb_buf_printf(b, "  (none)\n");
         (void) lb_buf_printf(b, "\n%zu dirty, %zu flushed, %zu quarantined, %zu unmarked", n_state[LB_VOL_DIRTY],
                n_state[LB_VOL_FLUSHED], n_state[LB_VOL_QUARANTINED], n_state[LB_VOL_UNMARKED]);
+        if (n_state[LB_VOL_RELOCATED] > 0)
+                (void) lb_buf_printf(b, ", %zu relocated", n_state[LB_VOL_RELOCATED]);
         if (n_state[LB_VOL_UNKNOWN] > 0)
                 (void) lb_buf_printf(b, ", %zu with an unknown state tag", n_state[LB_VOL_UNKNOWN]);
         (void) lb_buf_printf(b, "\n");

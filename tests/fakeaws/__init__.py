@@ -13,7 +13,10 @@ One process serves, on 127.0.0.1 with ephemeral ports:
     answers in AWS's XML, and REALLY attaches volumes: every EBS volume is a
     sparse image file, and attaching it sets up a loop device, a fake sysfs
     entry and a real block device node in the attaching instance's own
-    directories (STATE/hosts/<instance-id>/{sys,dev});
+    directories (STATE/hosts/<instance-id>/{sys,dev}). Snapshots are sparse
+    copies of a volume's image taken when CreateSnapshot is called
+    (STATE/snapshots/), pending for snapshot_delay_ms, then completed; a volume
+    created from one starts as a copy of it;
   * a fake Auto Scaling Query API (version 2011-01-01) on the same port, told apart by the
     SigV4 credential scope: groups, termination lifecycle hooks and the Terminating:Wait they
     hold an instance in at a scale-in, until CompleteLifecycleAction or a timeout (then the
@@ -41,7 +44,8 @@ The modules, from the bottom up:
   faults     the faults tests inject (/_fake/faults)
   model      volumes, attachments, instances, role credentials
   devices    each instance's fake sysfs and /dev, and the loop devices behind attachments
-  store      EC2's state machine: attach, detach, tags, termination, events, credentials
+  store      EC2's state machine: attach, detach, snapshots, volumes from snapshots, tags,
+             termination, events, credentials
   sigv4      the SigV4 verifier
   xmlout     the XML writer
   query      the Query protocol: parameters, filters, pagination, the error answer, the
@@ -77,14 +81,20 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                            -> {volume_id}
   GET  /_fake/volumes[/<id>]               volume JSON (deleted ones too): volume_id, availability_zone,
                                             size_gib, volume_type, state, create_time, image, tags,
-                                            multi_attach, root_of, attachments: [{volume_id, instance_id,
+                                            multi_attach, snapshot_id, iops, throughput, encrypted,
+                                            root_of, attachments: [{volume_id, instance_id,
                                             device, status, attach_time, delete_on_termination,
                                             kernel_name, loop, rdev "7:3", node, sysfs, force, error}]
+  GET  /_fake/snapshots[/<id>]             snapshot JSON (deleted ones too, state "deleted"): snapshot_id,
+                                            volume_id, volume_size, state (pending|completed|error|
+                                            deleted), progress, start_time, description, encrypted, tags,
+                                            image, delete_requested
   POST /_fake/faults                       {action: Query Action|"*"|"imds", kind, count? (1; -1 forever),
                                             latency_ms? (1000), status? (5xx), path? (imds: substring),
                                             timeout_ms? (30000, barrier)}
                                             kinds: throttle 5xx latency drop truncate malformed
                                             5xx_after_success drop_after_success truncate_after_success
+                                            latency_after_success (the action is done, the answer late)
                                             barrier (EC2 only: the next count requests of the action
                                             wait until all count arrived, then are answered together;
                                             after timeout_ms the ones there go on; the request log
@@ -100,13 +110,15 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
   POST /_fake/config                       {attach_delay_ms (200), detach_delay_ms (200), ec2_latency_ms (0),
                                             imds_latency_ms (0), imds_mode ("up"|"down"|"hang"|"500"),
                                             stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
-                                            (21600), max_results_cap (null)} -> the whole config
+                                            (21600), max_results_cap (null), snapshot_delay_ms (1000; applies
+                                            to pending snapshots too),
+                                            volume_create_delay_ms (200), failing_snapshots [vol..]
+                                            (their snapshots end in "error")} -> the whole config
   GET  /_fake/config
   GET  /_fake/metrics                      the datapoints CloudWatch took, in order: [{namespace, metric_name,
                                             value, statistic_values, values, unit, timestamp (as sent),
                                             dimensions {name: value}, storage_resolution, received_at}]
   POST /_fake/metrics/reset
-  GET  /_fake/requests                     [{service "imds"|"ec2"|"monitoring", action (Query Action or IMDS path),
   POST /_fake/autoscaling/groups          {name, instances?: [instance id], hooks?: [hook]} -> the group
                                            hook: {name, transition? (termination), heartbeat_timeout? (3600 s,
                                             any >= 1 here), default_result? ("ABANDON"), global_timeout?
@@ -120,7 +132,8 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
   POST /_fake/autoscaling/groups/<name>/scale-in   {instance_id}: Terminating:Wait (IMDS: Terminated) until
                                             every termination hook's action ended, then EC2 terminates it
                                            -> the instance
-  GET  /_fake/requests                     [{service "imds"|"ec2"|"autoscaling", action (Action or IMDS path),
+  GET  /_fake/requests                     [{service "imds"|"ec2"|"monitoring"|"autoscaling", action (Query Action
+                                            or IMDS path),
                                             method, instance (IMDS: instance id; EC2: access key id),
                                             status (0: no answer), t (time.monotonic()), fault?,
                                             barrier?}]

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The fake's settings that tests change at run time (POST /_fake/config): how long
-attaching and detaching take, latency, IMDS up or down, caps on tokens and pages."""
+attaching, detaching, snapshots and new volumes take, latency, IMDS up or down, caps on
+tokens and pages, snapshots made to fail."""
 
 from __future__ import annotations
 
@@ -22,9 +23,13 @@ class Config:
         token_ttl_max: int | None = None       # cap on IMDS token lifetime (s)
         credential_ttl_s: int = 21600          # lifetime of role credentials
         max_results_cap: int | None = None     # page size cap of Describe*
+        snapshot_delay_ms: int = 1000          # CreateSnapshot: pending this long, then completed
+        volume_create_delay_ms: int = 200      # CreateVolume: creating this long, then available
+        failing_snapshots: list[str] = field(default_factory=list)   # volumes whose snapshots end in error
 
         INT_KEYS = ("attach_delay_ms", "detach_delay_ms", "ec2_latency_ms", "imds_latency_ms",
-                    "token_ttl_max", "credential_ttl_s", "max_results_cap")
+                    "token_ttl_max", "credential_ttl_s", "max_results_cap", "snapshot_delay_ms",
+                    "volume_create_delay_ms")
         IMDS_MODES = ("up", "down", "hang", "500")
 
         def update(self, changes: dict[str, Any]) -> None:
@@ -45,9 +50,9 @@ class Config:
                                 if value not in self.IMDS_MODES:
                                         raise ControlError(f"imds_mode must be one of {', '.join(self.IMDS_MODES)}")
                                 checked[key] = value
-                        elif key == "stuck_attach":
+                        elif key in ("stuck_attach", "failing_snapshots"):
                                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                                        raise ControlError("stuck_attach must be a list of volume ids")
+                                        raise ControlError(f"{key} must be a list of volume ids")
                                 checked[key] = list(value)
                         else:
                                 raise ControlError(f"unknown config key {key!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,17 @@ class ControlApi:
                                                 raise ControlError(f"no volume {vid}", 404)
                                         hosts = {i.id: i.host for i in store.instances.values()}
                                         return 200, store.volumes[vid].as_json(hosts)
+                        case ("GET", ["snapshots"]):
+                                with store.lock:
+                                        store.live_snapshots()          # settles pending ones
+                                        now = time.monotonic()
+                                        return 200, [x.as_json(now) for x in store.snapshots.values()]
+                        case ("GET", ["snapshots", sid]):
+                                with store.lock:
+                                        store.live_snapshots()
+                                        if sid not in store.snapshots:
+                                                raise ControlError(f"no snapshot {sid}", 404)
+                                        return 200, store.snapshots[sid].as_json(time.monotonic())
                         case ("POST", ["faults"]):
                                 return 200, app.faults.add(payload).as_json()
                         case ("GET", ["faults"]):

@@ -1,17 +1,20 @@
 # SPDX-License-Identifier: MIT
 """EC2 (Query API version 2016-11-15): DescribeVolumes, AttachVolume, DetachVolume,
-CreateTags, DeleteTags, DeleteVolume, ModifyInstanceAttribute, DescribeInstances, with
-EC2's filters and the XML shapes of its answers. The state behind them is store.py's."""
+CreateTags, DeleteTags, DeleteVolume, ModifyInstanceAttribute, DescribeInstances,
+CreateSnapshot, DescribeSnapshots, DeleteSnapshot, CreateVolume, with EC2's filters and the
+XML shapes of its answers. The state behind them is store.py's."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 from typing import Any, Callable
 
 from .base import ACCOUNT_ID, ROOT_DEVICE, AwsError, iso_ms
-from .model import Attachment, Instance, Volume
+from .model import Attachment, Instance, Snapshot, Volume
 from .query import Filters, Paginator, QueryService, indexed, indexed_groups, parse_bool, required
-from .store import Store
+from .store import VOLUME_TYPES, Store
 from .xmlout import Node, xml_bool
 
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -39,6 +42,21 @@ VOLUME_FILTERS: dict[str, Callable[[Volume], list[str]]] = {
                                                        for a in v.attachments],
         "tag-key": lambda v: list(v.tags),
         "tag-value": lambda v: list(v.tags.values()),
+}
+SNAPSHOT_FILTERS: dict[str, Callable[[Snapshot], list[str]]] = {
+        "description": lambda x: [x.description],
+        "encrypted": lambda x: [xml_bool(x.encrypted)],
+        "owner-alias": lambda x: [],
+        "owner-id": lambda x: [ACCOUNT_ID],
+        "progress": lambda x: [x.progress(time.monotonic())],
+        "snapshot-id": lambda x: [x.id],
+        "start-time": lambda x: [iso_ms(x.start_time)],
+        "status": lambda x: [x.state],
+        "storage-tier": lambda x: ["standard"],
+        "volume-id": lambda x: [x.volume_id],
+        "volume-size": lambda x: [str(x.volume_size)],
+        "tag-key": lambda x: list(x.tags),
+        "tag-value": lambda x: list(x.tags.values()),
 }
 INSTANCE_FILTERS: dict[str, Callable[[Instance], list[str]]] = {
         "instance-id": lambda i: [i.id],
@@ -83,6 +101,60 @@ def volume_nodes(v: Volume) -> list[Node]:
         if v.throughput is not None:
                 nodes.append(("throughput", v.throughput))
         return nodes
+
+
+def created_volume_nodes(v: Volume) -> list[Node]:
+        """CreateVolume's answer: the Volume without attachmentSet (AWS API reference sample)."""
+        nodes: list[Node] = [("volumeId", v.id), ("size", v.size_gib), ("snapshotId", v.snapshot_id),
+                             ("availabilityZone", v.availability_zone), ("status", v.state),
+                             ("createTime", iso_ms(v.create_time)), ("volumeType", v.volume_type)]
+        if v.iops is not None:
+                nodes.append(("iops", v.iops))
+        nodes.append(("encrypted", v.encrypted))
+        nodes += tag_set(v.tags)
+        nodes.append(("multiAttachEnabled", v.multi_attach))
+        if v.throughput is not None:
+                nodes.append(("throughput", v.throughput))
+        return nodes
+
+
+def snapshot_nodes(x: Snapshot, progress: str, describe: bool) -> list[Node]:
+        """The Snapshot shape; CreateSnapshot answers an empty progress and no storageTier."""
+        nodes: list[Node] = [("snapshotId", x.id), ("volumeId", x.volume_id), ("status", x.state),
+                             ("startTime", iso_ms(x.start_time)), ("progress", progress), ("ownerId", ACCOUNT_ID),
+                             ("volumeSize", x.volume_size), ("description", x.description),
+                             ("encrypted", x.encrypted)]
+        if describe:
+                nodes.append(("storageTier", "standard"))
+        return nodes + tag_set(x.tags)
+
+
+def tag_specification(params: dict[str, str], resource_type: str) -> list[tuple[str, str]]:
+        """TagSpecification.N.ResourceType and .Tag.M.Key / .Value: the tags for resource_type."""
+        tags: list[tuple[str, str]] = []
+        for n, spec in enumerate(indexed_groups(params, "TagSpecification"), 1):
+                kind = spec.get("ResourceType")
+                if not kind:
+                        raise AwsError("InvalidParameterValue", "Tag specification resource type must have a value")
+                if kind != resource_type:
+                        raise AwsError("InvalidParameterValue",
+                                       f"'{kind}' is not a valid taggable resource type for this operation.")
+                for m, t in enumerate(indexed_groups(spec, "Tag"), 1):
+                        if "Key" not in t:
+                                raise AwsError("MissingParameter",
+                                               f"The request must contain the parameter TagSpecification.{n}.Tag.{m}.Key")
+                        tags.append((t["Key"], t.get("Value", "")))
+        return tags
+
+
+def optional_int(params: dict[str, str], name: str) -> int | None:
+        raw = params.get(name)
+        if raw is None:
+                return None
+        try:
+                return int(raw)
+        except ValueError:
+                raise AwsError("InvalidParameterValue", f"Invalid value '{raw}' for {name}") from None
 
 
 def instance_nodes(inst: Instance, store: Store) -> list[Node]:
@@ -133,8 +205,12 @@ class Ec2Api(QueryService):
                         "DeleteVolume": self.delete_volume,
                         "ModifyInstanceAttribute": self.modify_instance_attribute,
                         "DescribeInstances": self.describe_instances,
+                        "CreateSnapshot": self.create_snapshot,
+                        "DescribeSnapshots": self.describe_snapshots,
+                        "DeleteSnapshot": self.delete_snapshot,
+                        "CreateVolume": self.create_volume,
                 }
-                self.read_only = {"DescribeVolumes", "DescribeInstances"}
+                self.read_only = {"DescribeVolumes", "DescribeInstances", "DescribeSnapshots"}
 
         def check(self, action: str, params: dict[str, str]) -> None:
                 if params.get("DryRun", "false").lower() == "true":
@@ -248,3 +324,83 @@ class Ec2Api(QueryService):
                         if token:
                                 nodes.append(("nextToken", token))
                         return nodes
+
+        # -- snapshots and volumes made from them --
+
+        def create_snapshot(self, params: dict[str, str]) -> list[Node]:
+                vid = required(params, "VolumeId")
+                x = self.store.create_snapshot(vid, params.get("Description", ""), tag_specification(params, "snapshot"))
+                # A fresh snapshot's progress is empty, as in AWS's sample answer.
+                return snapshot_nodes(x, "", describe=False)
+
+        def describe_snapshots(self, params: dict[str, str]) -> list[Node]:
+                ids = indexed(params, "SnapshotId")
+                owners = indexed(params, "Owner")
+                filters = Filters(params, SNAPSHOT_FILTERS)
+                with self.store.lock:
+                        pager = Paginator(params, "DescribeSnapshots", 5, 1000, self.store.config.max_results_cap,
+                                          bool(ids), ids_param="snapshotSet")
+                        live = {x.id: x for x in self.store.live_snapshots()}
+                        if ids:
+                                missing = [i for i in dict.fromkeys(ids) if i not in live]
+                                if missing:
+                                        raise AwsError("InvalidSnapshot.NotFound",
+                                                       f"The snapshot '{missing[0]}' does not exist.")
+                                candidates = [live[i] for i in dict.fromkeys(ids)]
+                        else:
+                                candidates = list(live.values())
+                        # Every snapshot here is the account's own: "self" or its id lists them,
+                        # other owners ("amazon", another account) have none.
+                        if owners and not ({"self", ACCOUNT_ID} & set(owners)):
+                                candidates = []
+                        page, token = pager.page([x for x in candidates if filters.match(x)], key=lambda x: x.id)
+                        now = time.monotonic()
+                        nodes: list[Node] = [("snapshotSet", [("item", snapshot_nodes(x, x.progress(now), describe=True))
+                                                              for x in page])]
+                        if token:
+                                nodes.append(("nextToken", token))
+                        return nodes
+
+        def delete_snapshot(self, params: dict[str, str]) -> list[Node]:
+                self.store.delete_snapshot(required(params, "SnapshotId"))
+                return [("return", True)]
+
+        def create_volume(self, params: dict[str, str]) -> list[Node]:
+                az = required(params, "AvailabilityZone")
+                if not re.fullmatch(re.escape(self.store.region) + r"[a-f]", az):    # the zones of the fake region
+                        raise AwsError("InvalidParameterValue", f"Invalid availability zone: [{az}]")
+                token = params.get("ClientToken")
+                if token is not None and (not token or len(token) > 64 or not token.isascii()):
+                        raise AwsError("InvalidParameterValue", "Client token must be 1 to 64 ASCII characters.")
+                vtype = params.get("VolumeType") or "gp2"
+                if vtype not in VOLUME_TYPES:
+                        raise AwsError("InvalidParameterValue", f"Value ({vtype}) for parameter volumeType is invalid.")
+                iops = optional_int(params, "Iops")
+                throughput = optional_int(params, "Throughput")
+                if iops is not None and vtype not in ("io1", "io2", "gp3"):
+                        raise AwsError("InvalidParameterCombination",
+                                       f"The parameter iops is not supported for {vtype} volumes.")
+                if iops is None and vtype in ("io1", "io2"):
+                        raise AwsError("MissingParameter", f"The parameter iops must be specified for {vtype} volumes.")
+                if throughput is not None and vtype != "gp3":
+                        raise AwsError("InvalidParameterCombination",
+                                       f"The parameter throughput is not supported for {vtype} volumes.")
+                size = optional_int(params, "Size")
+                if size is not None and size < 1:
+                        raise AwsError("InvalidParameterValue", f"Invalid value '{size}' for size")
+                p = {
+                        "availability_zone": az,
+                        "snapshot_id": params.get("SnapshotId") or None,
+                        "size": size,
+                        "volume_type": vtype,
+                        "iops": iops,
+                        "throughput": throughput,
+                        "encrypted": parse_bool("Encrypted", params.get("Encrypted", "false")),
+                        "kms_key_id": params.get("KmsKeyId"),
+                        "multi_attach": parse_bool("MultiAttachEnabled", params.get("MultiAttachEnabled", "false")),
+                        "tags": dict(tag_specification(params, "volume")),
+                }
+                if p["kms_key_id"] and not p["encrypted"]:
+                        raise AwsError("InvalidParameterDependency",
+                                       "The parameter KmsKeyId requires the parameter Encrypted to be set.")
+                return created_volume_nodes(self.store.create_volume_api(p, token))

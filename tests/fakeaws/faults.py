@@ -30,7 +30,8 @@ class Fault:
         gate: threading.Barrier | None = field(default=None, repr=False, compare=False)
 
         KINDS = ("throttle", "5xx", "latency", "drop", "truncate", "malformed",
-                 "5xx_after_success", "drop_after_success", "truncate_after_success", "barrier")
+                 "5xx_after_success", "drop_after_success", "truncate_after_success",
+                 "latency_after_success", "barrier")
 
         @property
         def after_success(self) -> bool:

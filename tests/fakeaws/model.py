@@ -71,9 +71,13 @@ class Volume:
         encrypted: bool = False
         root_of: str | None = None      # instance id when this is a root volume
         attachments: list[Attachment] = field(default_factory=list)
+        provisioned_iops: int | None = None         # CreateVolume's Iops
+        provisioned_throughput: int | None = None   # CreateVolume's Throughput
 
         @property
         def iops(self) -> int | None:
+                if self.provisioned_iops is not None:
+                        return self.provisioned_iops
                 if self.volume_type == "gp3":
                         return 3000
                 if self.volume_type == "gp2":
@@ -84,6 +88,8 @@ class Volume:
 
         @property
         def throughput(self) -> int | None:
+                if self.provisioned_throughput is not None:
+                        return self.provisioned_throughput
                 return 125 if self.volume_type == "gp3" else None
 
         def as_json(self, hosts: dict[str, "Host"]) -> dict[str, Any]:
@@ -97,8 +103,53 @@ class Volume:
                         "image": self.image,
                         "tags": dict(self.tags),
                         "multi_attach": self.multi_attach,
+                        "snapshot_id": self.snapshot_id,
+                        "iops": self.iops,
+                        "throughput": self.throughput,
+                        "encrypted": self.encrypted,
                         "root_of": self.root_of,
                         "attachments": [a.as_json(hosts.get(a.instance_id)) for a in self.attachments],
+                }
+
+
+@dataclass(eq=False)
+class Snapshot:
+        """An EBS snapshot: pending (with a progress) until completed_at, then completed, or
+        error when it was made to fail. Its content is a copy of the volume's image taken when
+        it was created (EBS snapshots are point-in-time)."""
+        id: str
+        volume_id: str
+        volume_size: int
+        start_time: dt.datetime
+        started: float                  # time.monotonic() at creation
+        completes: float                # time.monotonic() when it leaves pending
+        image: str | None               # the copied content; None for a root volume's
+        description: str = ""
+        encrypted: bool = False
+        tags: dict[str, str] = field(default_factory=dict)
+        fails: bool = False             # ends in "error" instead of "completed"
+        state: str = "pending"          # pending | completed | error | deleted
+        delete_requested: bool = False  # deleted while pending: goes when it completes
+
+        def progress(self, now: float) -> str:
+                if self.state == "pending":
+                        span = max(self.completes - self.started, 1e-3)
+                        return f"{min(99, int(100 * (now - self.started) / span))}%"
+                return "100%" if self.state == "completed" else "0%"
+
+        def as_json(self, now: float) -> dict[str, Any]:
+                return {
+                        "snapshot_id": self.id,
+                        "volume_id": self.volume_id,
+                        "volume_size": self.volume_size,
+                        "state": self.state,
+                        "progress": self.progress(now),
+                        "start_time": iso_ms(self.start_time),
+                        "description": self.description,
+                        "encrypted": self.encrypted,
+                        "tags": dict(self.tags),
+                        "image": self.image,
+                        "delete_requested": self.delete_requested,
                 }
 
 

@@ -146,7 +146,7 @@ class Paginator:
         """MaxResults / NextToken. The token is opaque (base64 of the last id seen)."""
 
         def __init__(self, params: dict[str, str], action: str, lo: int, hi: int, cap: int | None,
-                     with_ids: bool):
+                     with_ids: bool, ids_param: str = "volumeSet"):
                 self.action = action
                 self.limit: int | None = None
                 self.after: str | None = None
@@ -154,7 +154,7 @@ class Paginator:
                 if raw is not None:
                         if with_ids:
                                 raise AwsError("InvalidParameterCombination",
-                                               "The parameter volumeSet cannot be used with the parameter maxResults")
+                                               f"The parameter {ids_param} cannot be used with the parameter maxResults")
                         try:
                                 self.limit = int(raw)
                         except ValueError:
@@ -407,6 +407,10 @@ class QueryEndpoint:
         def fault_after(fault: Fault, service: QueryService, reply: Reply,
                         request_id: str) -> tuple[Reply | None, bool]:
                 kind = fault.base_kind
+                if kind == "latency":
+                        # Done, but the answer is late: a client killed meanwhile never learns.
+                        time.sleep(fault.latency_ms / 1000)
+                        return reply, False
                 if kind == "drop":
                         return None, False
                 if kind == "truncate":

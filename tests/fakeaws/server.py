@@ -249,6 +249,8 @@ class FakeAws:
                 self.config.update(changes)
                 if "credential_ttl_s" in changes:
                         self.store.forget_current_credentials()
+                if "snapshot_delay_ms" in changes:
+                        self.store.reschedule_snapshots()
                 if "imds_mode" in changes:
                         if self.config.imds_mode == "down":
                                 self.close_imds()

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """EC2's state and its rules: creating volumes and instances, attaching and detaching
 (asynchronously, like EC2: attaching -> attached, detaching -> busy while the OS holds the
-device, mounted in any mount namespace or open exclusively -> gone), tags, termination, spot
-and rebalance events, role credentials."""
+device, mounted in any mount namespace or open exclusively -> gone), snapshots (pending ->
+completed, their content copied when taken) and volumes made from them (creating ->
+available, ClientToken idempotency), tags, termination, spot and rebalance events, role
+credentials."""
 
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from .base import (GIB, ROOT_DEVICE, ROOT_SIZE_GIB, SECTOR, STATIC_ACCESS_KEY, S
                    ControlError, Logger, iso_s, new_id, utcnow)
 from .config import Config
 from .devices import Attacher, Host, device_slot
-from .model import Attachment, Instance, RoleCredential, Volume
+from .model import Attachment, Instance, RoleCredential, Snapshot, Volume
 
 MAX_TAGS = 50
+VOLUME_TYPES = ("standard", "io1", "io2", "gp2", "sc1", "st1", "gp3")
 CREDENTIAL_REFRESH_S = 300       # IMDS hands out new role credentials this long before expiry
 
 
@@ -41,12 +44,16 @@ class Store:
                 self.log = log
                 self.stopping = stopping
                 self.volumes: dict[str, Volume] = {}
+                self.snapshots: dict[str, Snapshot] = {}
+                # CreateVolume's ClientToken: (token, zone) -> (the request's parameters, volume id)
+                self.client_tokens: dict[tuple[str, str], tuple[tuple, str]] = {}
                 self.instances: dict[str, Instance] = {}
                 self.first_instance: str | None = None
                 self.credentials: dict[str, RoleCredential] = {
                         STATIC_ACCESS_KEY: RoleCredential(STATIC_ACCESS_KEY, STATIC_SECRET_KEY, None, None, utcnow()),
                 }
                 (state_dir / "volumes").mkdir(parents=True, exist_ok=True)
+                (state_dir / "snapshots").mkdir(parents=True, exist_ok=True)
                 (state_dir / "hosts").mkdir(parents=True, exist_ok=True)
 
         # -- lookups --
@@ -337,23 +344,29 @@ class Store:
         def _tag_target(self, rid: str) -> dict[str, str]:
                 if rid.startswith("vol-"):
                         return self.volume(rid).tags
+                if rid.startswith("snap-"):
+                        return self.snapshot(rid).tags
                 if rid.startswith("i-"):
                         return self.instance(rid).tags
                 raise AwsError("InvalidID", f"The ID '{rid}' is not valid")
 
+        @staticmethod
+        def check_tags(tags: list[tuple[str, str]], existing: dict[str, str] | None = None) -> None:
+                for key, value in tags:
+                        if key.startswith("aws:"):
+                                raise AwsError("InvalidParameterValue",
+                                               "Tag keys starting with 'aws:' are reserved for internal use")
+                        if not key or len(key) > 128 or len(value) > 256:
+                                raise AwsError("InvalidParameterValue", f"Tag key or value is invalid: '{key}'")
+                if len(set(existing or {}) | {k for k, _ in tags}) > MAX_TAGS:
+                        raise AwsError("TagLimitExceeded", f"The maximum number of tags ({MAX_TAGS}) was exceeded")
+
         def create_tags(self, resource_ids: list[str], tags: list[tuple[str, str]]) -> None:
                 with self.lock:
                         targets = [self._tag_target(r) for r in resource_ids]   # all or nothing
-                        for key, value in tags:
-                                if key.startswith("aws:"):
-                                        raise AwsError("InvalidParameterValue",
-                                                       "Tag keys starting with 'aws:' are reserved for internal use")
-                                if not key or len(key) > 128 or len(value) > 256:
-                                        raise AwsError("InvalidParameterValue", f"Tag key or value is invalid: '{key}'")
+                        self.check_tags(tags)
                         for t in targets:
-                                if len(set(t) | {k for k, _ in tags}) > MAX_TAGS:
-                                        raise AwsError("TagLimitExceeded",
-                                                       f"The maximum number of tags ({MAX_TAGS}) was exceeded")
+                                self.check_tags(tags, t)
                         for t in targets:
                                 for key, value in tags:
                                         t[key] = value
@@ -380,6 +393,142 @@ class Store:
                                                        f"No device is currently mapped at {device}")
                         for device, value in changes:
                                 attached[device].delete_on_termination = value
+
+        # -- snapshots --
+
+        def _settle(self, x: Snapshot) -> None:
+                """A pending snapshot whose time has come completes (or fails); one deleted while
+                pending goes now (EC2: "the snapshot must complete before the deletion takes
+                effect")."""
+                if x.state == "pending" and time.monotonic() >= x.completes:
+                        x.state = "error" if x.fails else "completed"
+                        self.log("store", f"snapshot {x.id} of {x.volume_id}: {x.state}")
+                        if x.delete_requested:
+                                self._delete_snapshot_now(x)
+
+        def reschedule_snapshots(self) -> None:
+                """A new snapshot_delay_ms applies to the pending snapshots too (counted from when
+                each was taken), so that a test can hold snapshots pending, then let them go."""
+                with self.lock:
+                        for x in self.snapshots.values():
+                                if x.state == "pending":
+                                        x.completes = x.started + self.config.snapshot_delay_ms / 1000
+                                        self._settle(x)
+
+        def live_snapshots(self) -> list[Snapshot]:
+                with self.lock:
+                        for x in self.snapshots.values():
+                                self._settle(x)
+                        return [x for x in self.snapshots.values() if x.state != "deleted"]
+
+        def snapshot(self, sid: str) -> Snapshot:
+                with self.lock:
+                        x = self.snapshots.get(sid)
+                        if x is not None:
+                                self._settle(x)
+                        if x is None or x.state == "deleted":
+                                raise AwsError("InvalidSnapshot.NotFound", f"The snapshot '{sid}' does not exist.")
+                        return x
+
+        def create_snapshot(self, vid: str, description: str, tags: list[tuple[str, str]]) -> Snapshot:
+                with self.lock:
+                        v = self.volume(vid)
+                        if v.state not in ("available", "in-use"):
+                                raise AwsError("IncorrectState", f"The volume '{vid}' is in the '{v.state}' state.")
+                        self.check_tags(tags)
+                        sid = new_id("snap")
+                        image = None
+                        if v.image:
+                                # Point in time: the content as it is now, holes kept.
+                                image = str(self.state_dir / "snapshots" / f"{sid}.img")
+                                _sparse_copy(v.image, image)
+                        now = time.monotonic()
+                        x = Snapshot(sid, vid, v.size_gib, utcnow(), now, now + self.config.snapshot_delay_ms / 1000,
+                                     image, description, v.encrypted, dict(tags),
+                                     fails=vid in self.config.failing_snapshots)
+                        self.snapshots[sid] = x
+                        self.log("store", f"snapshot {sid} of {vid} started")
+                        return x
+
+        def delete_snapshot(self, sid: str) -> None:
+                with self.lock:
+                        x = self.snapshot(sid)
+                        if x.state == "pending":
+                                x.delete_requested = True
+                                self.log("store", f"snapshot {sid} deleted while pending: goes when it completes")
+                                return
+                        self._delete_snapshot_now(x)
+
+        def _delete_snapshot_now(self, x: Snapshot) -> None:
+                x.state = "deleted"
+                if x.image:
+                        try:
+                                os.unlink(x.image)
+                        except FileNotFoundError:
+                                pass
+                self.log("store", f"snapshot {x.id} deleted")
+
+        def create_volume_api(self, p: dict[str, Any], token: str | None) -> Volume:
+                """CreateVolume: a blank volume or one from a snapshot, created with its tags;
+                "creating" for volume_create_delay_ms, then "available". The same ClientToken
+                with the same parameters answers the same volume; with other parameters
+                IdempotentParameterMismatch. Tokens are kept per zone (whether EC2 scopes them
+                by zone is not documented; per zone is the less forgiving guess for a client that
+                moves a zone)."""
+                with self.lock:
+                        az = p["availability_zone"]
+                        signature = tuple(sorted((k, repr(v)) for k, v in p.items() if k != "availability_zone"))
+                        if token is not None:
+                                known = self.client_tokens.get((token, az))
+                                if known is not None:
+                                        if known[0] != signature:
+                                                raise AwsError("IdempotentParameterMismatch",
+                                                               f"Client token {token} is already used with different "
+                                                               "parameters.")
+                                        v = self.volumes[known[1]]
+                                        if v.state == "deleted":
+                                                # What AWS answers then is not documented; emulators refuse.
+                                                raise AwsError("IdempotentParameterMismatch",
+                                                               f"Client token {token} is associated with a resource "
+                                                               "that has already been deleted.")
+                                        return v
+                        v = self._new_volume_from(p)
+                        if token is not None:
+                                self.client_tokens[(token, az)] = (signature, v.id)
+                        return v
+
+        def _new_volume_from(self, p: dict[str, Any]) -> Volume:
+                vid = new_id("vol")
+                x = self.snapshot(p["snapshot_id"]) if p.get("snapshot_id") else None
+                if x is not None and x.state != "completed":
+                        raise AwsError("IncorrectState", f"Snapshot is in invalid state - {x.state}")
+                size = p.get("size") or (x.volume_size if x else None)
+                if size is None:
+                        raise AwsError("MissingParameter", "The request must contain the parameter size or snapshotId")
+                if x is not None and size < x.volume_size:
+                        raise AwsError("InvalidParameterValue",
+                                       f"Volume of {size}GiB is too small; minimum is {x.volume_size}GiB.")
+                self.check_tags(list(p.get("tags", {}).items()))
+                image = str(self.state_dir / "volumes" / f"{vid}.img")
+                if x is not None and x.image:
+                        _sparse_copy(x.image, image)
+                with open(image, "ab") as f:
+                        f.truncate(max(os.path.getsize(image), size * GIB))
+                v = Volume(vid, p["availability_zone"], size, p.get("volume_type") or "gp2", "creating", utcnow(), image,
+                           dict(p.get("tags", {})), bool(p.get("multi_attach")),
+                           snapshot_id=x.id if x else "", encrypted=bool(p.get("encrypted")) or bool(x and x.encrypted),
+                           provisioned_iops=p.get("iops"), provisioned_throughput=p.get("throughput"))
+                self.volumes[vid] = v
+                self.log("store", f"creating {vid} in {v.availability_zone}, {size} GiB"
+                         + (f" from {x.id}" if x else ""))
+                self._later(f"create-{vid}", self.config.volume_create_delay_ms, 0.1, lambda: self._complete_create(v))
+                return v
+
+        def _complete_create(self, v: Volume) -> bool:
+                if v.state == "creating":
+                        v.state = "available"
+                        self.log("store", f"{v.id} available")
+                return True
 
         # -- control actions --
 
@@ -458,3 +607,11 @@ class Store:
                                                 except OSError as e:
                                                         self.log("store", f"teardown of {v.id}: {e}")
 
+
+def _sparse_copy(src: str, dst: str) -> None:
+        """A copy of an image that keeps its holes (images are sparse, the disk is shared)."""
+        tmp = dst + ".tmp"
+        r = subprocess.run(["cp", "--sparse=always", src, tmp], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+                raise AwsError("InternalError", f"copying {src}: {r.stderr.strip()}", 500)
+        os.rename(tmp, dst)

@@ -30,5 +30,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct lb_instance inst = { 0 };
         if (lb_ec2_parse_instance(buf, size, &inst) >= 0)
                 lb_instance_done(&inst);
+
+        /* Relocation's answers: snapshots found, a snapshot or a volume created. */
+        struct lb_snapshot_list snaps = { 0 };
+        token = NULL;
+        if (lb_ec2_parse_snapshots(buf, size, &snaps, &token) >= 0) {
+                for (size_t i = 0; i < snaps.n; i++)
+                        fuzz_check(lb_utf8_valid(snaps.items[i].id, strlen(snaps.items[i].id)));
+                free(token);
+        }
+        lb_snapshot_list_done(&snaps);
+        struct lb_snapshot snap = { 0 };
+        if (lb_ec2_parse_created_snapshot(buf, size, &snap) >= 0)
+                lb_snapshot_done(&snap);
+        struct lb_volume created = { 0 };
+        if (lb_ec2_parse_created_volume(buf, size, &created) >= 0)
+                lb_volume_done(&created);
         return 0;
 }

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import stat
+import subprocess
 import threading
 import time
 import urllib.error
@@ -203,6 +204,138 @@ def test_awscli_modify_instance_attribute_and_describe_instances(fake, tmp_path)
         r = awscli(fake, tmp_path, "ec2", "modify-instance-attribute", "--instance-id", iid,
                    "--block-device-mappings", '[{"DeviceName":"/dev/sdz","Ebs":{"DeleteOnTermination":false}}]')
         assert r.returncode == 254 and "InvalidInstanceAttributeValue" in r.stderr
+
+
+def test_awscli_snapshots(fake, tmp_path):
+        """CreateSnapshot (tags in the same call), DescribeSnapshots (owners, filters, ids, pages),
+        pending with a progress until the configured delay, then completed; DeleteSnapshot."""
+        fake.config(snapshot_delay_ms=600000)          # pending until the test lets it complete
+        image = lbtest.make_image(tmp_path / "images" / "src.img", 1, "xfs", {"chunk.log": "before"})
+        vid = fake.add_volume(availability_zone="us-east-1b", image=str(image), tags={"lifeboat:group": "g1"})
+        other = fake.add_volume(availability_zone="us-east-1b", size_gib=2)
+
+        out = aws_json(awscli(fake, tmp_path, "ec2", "create-snapshot", "--volume-id", vid, "--description",
+                              "lifeboat: moving", "--tag-specifications",
+                              "ResourceType=snapshot,Tags=[{Key=lifeboat:group,Value=g1},"
+                              "{Key=lifeboat:relocated-from,Value=" + vid + "}]"))
+        snap = out["SnapshotId"]
+        assert snap.startswith("snap-") and out["VolumeId"] == vid and out["State"] == "pending"
+        assert out["VolumeSize"] == 1 and out["Description"] == "lifeboat: moving" and out["Progress"] == ""
+        assert out["OwnerId"] == "123456789012" and out["Encrypted"] is False
+        assert dt.datetime.fromisoformat(out["StartTime"])
+        assert sorted((t["Key"], t["Value"]) for t in out["Tags"]) == [("lifeboat:group", "g1"),
+                                                                     ("lifeboat:relocated-from", vid)]
+        # What the snapshot holds is the volume as it was when it was taken.
+        with lbtest.mounted_image(image) as mnt:
+                (mnt / "chunk.log").write_text("after")
+                os.sync()
+
+        def describe(*args: str) -> list[dict]:
+                return aws_json(awscli(fake, tmp_path, "ec2", "describe-snapshots", *args))["Snapshots"]
+
+        [x] = describe("--owner-ids", "self", "--filters", "Name=tag:lifeboat:group,Values=g1")
+        assert x["SnapshotId"] == snap and x["State"] == "pending" and x["StorageTier"] == "standard"
+        assert x["Progress"].endswith("%") and int(x["Progress"][:-1]) < 100
+        assert describe("--owner-ids", "amazon") == []
+        assert describe("--filters", "Name=status,Values=completed") == []
+        assert [s["SnapshotId"] for s in describe("--snapshot-ids", snap)] == [snap]
+        assert [s["SnapshotId"] for s in describe("--filters", f"Name=volume-id,Values={vid}",
+                                                  "Name=tag-key,Values=lifeboat:relocated-from")] == [snap]
+
+        fake.config(snapshot_delay_ms=0)
+        [x] = describe("--snapshot-ids", snap)
+        assert x["State"] == "completed" and x["Progress"] == "100%"
+        copy = aws_json(awscli(fake, tmp_path, "ec2", "create-volume", "--availability-zone", "us-east-1a",
+                               "--snapshot-id", snap))["VolumeId"]
+        fake.wait_volume(copy, "available")
+        assert lbtest.image_files(fake.volume(copy)["image"]) == {"chunk.log": b"before"}
+
+        # Pages: 7 snapshots, 5 per page.
+        made = {snap}
+        for _ in range(6):
+                root = ok_xml(fake.ec2("CreateSnapshot", {"VolumeId": other}), "CreateSnapshot")
+                made.add(root.findtext("ec2:snapshotId", namespaces=NS))
+        fake.reset_requests()
+        assert {s["SnapshotId"] for s in describe("--owner-ids", "self", "--page-size", "5")} == made
+        assert len(fake.requests(action="DescribeSnapshots")) == 2
+
+        assert awscli(fake, tmp_path, "ec2", "delete-snapshot", "--snapshot-id", snap).returncode == 0
+        r = awscli(fake, tmp_path, "ec2", "describe-snapshots", "--snapshot-ids", snap)
+        assert r.returncode == 254 and "InvalidSnapshot.NotFound" in r.stderr
+        r = awscli(fake, tmp_path, "ec2", "delete-snapshot", "--snapshot-id", snap)
+        assert r.returncode == 254 and "InvalidSnapshot.NotFound" in r.stderr
+        r = awscli(fake, tmp_path, "ec2", "create-snapshot", "--volume-id", "vol-0123456789abcdef0")
+        assert r.returncode == 254 and "InvalidVolume.NotFound" in r.stderr
+        assert not os.path.exists(tmp_path / "fakeaws" / "snapshots" / f"{snap}.img")
+
+
+def test_awscli_delete_pending_snapshot_takes_effect_when_it_completes(fake, tmp_path):
+        fake.config(snapshot_delay_ms=600000)
+        vid = fake.add_volume()
+        snap = aws_json(awscli(fake, tmp_path, "ec2", "create-snapshot", "--volume-id", vid))["SnapshotId"]
+        assert awscli(fake, tmp_path, "ec2", "delete-snapshot", "--snapshot-id", snap).returncode == 0
+        [x] = aws_json(awscli(fake, tmp_path, "ec2", "describe-snapshots", "--snapshot-ids", snap))["Snapshots"]
+        assert x["State"] == "pending"
+        fake.config(snapshot_delay_ms=0)
+        assert fake.snapshots()[0]["state"] == "deleted"
+        out = aws_json(awscli(fake, tmp_path, "ec2", "describe-snapshots", "--owner-ids", "self"))
+        assert out["Snapshots"] == []
+
+
+def test_awscli_create_volume_from_snapshot_and_client_token(fake, tmp_path):
+        fake.config(snapshot_delay_ms=600000, volume_create_delay_ms=300)
+        vid = fake.add_volume(availability_zone="us-east-1b", size_gib=2, volume_type="gp3")
+        snap = aws_json(awscli(fake, tmp_path, "ec2", "create-snapshot", "--volume-id", vid))["SnapshotId"]
+
+        def create(*args: str) -> subprocess.CompletedProcess:
+                return awscli(fake, tmp_path, "ec2", "create-volume", "--availability-zone", "us-east-1a",
+                              "--snapshot-id", snap, *args)
+
+        # Not before the snapshot is completed.
+        r = create()
+        assert r.returncode == 254 and "IncorrectState" in r.stderr
+        assert "Snapshot is in invalid state - pending" in r.stderr
+        fake.config(snapshot_delay_ms=0)
+        assert fake.snapshots()[0]["state"] == "completed"
+
+        args = ["--volume-type", "gp3", "--iops", "4000", "--throughput", "250", "--client-token",
+                "lifeboat-relocate-" + vid, "--tag-specifications",
+                "ResourceType=volume,Tags=[{Key=lifeboat:state,Value=dirty},{Key=lifeboat:relocated-from,Value="
+                + vid + "}]"]
+        out = aws_json(create(*args))
+        copy = out["VolumeId"]
+        assert out["State"] == "creating" and out["AvailabilityZone"] == "us-east-1a" and out["SnapshotId"] == snap
+        assert out["Size"] == 2 and out["VolumeType"] == "gp3" and out["Iops"] == 4000 and out["Throughput"] == 250
+        assert sorted((t["Key"], t["Value"]) for t in out["Tags"]) == [("lifeboat:relocated-from", vid),
+                                                                     ("lifeboat:state", "dirty")]
+        assert "Attachments" not in out, "CreateVolume does not answer attachmentSet"
+        fake.wait_volume(copy, "available")
+        [v] = aws_json(awscli(fake, tmp_path, "ec2", "describe-volumes", "--filters",
+                              f"Name=snapshot-id,Values={snap}"))["Volumes"]
+        assert v["VolumeId"] == copy and v["SnapshotId"] == snap
+
+        # The same token with the same parameters: the same volume, nothing new.
+        assert aws_json(create(*args))["VolumeId"] == copy
+        # The same token with other parameters: refused.
+        r = create(*args[:-2], "--size", "3")
+        assert r.returncode == 254 and "IdempotentParameterMismatch" in r.stderr
+        assert len([x for x in fake.volumes() if x["snapshot_id"] == snap]) == 1
+
+        # Parameters EC2 refuses.
+        for bad, code in ((["--size", "1"], "InvalidParameterValue"),       # smaller than the snapshot
+                          (["--volume-type", "gp2", "--iops", "300"], "InvalidParameterCombination"),
+                          (["--client-token", "x" * 65], "InvalidParameterValue")):
+                r = create(*bad)
+                assert r.returncode == 254 and code in r.stderr, (bad, r.stderr)
+        r = awscli(fake, tmp_path, "ec2", "create-volume", "--availability-zone", "us-east-1z", "--size", "1")
+        assert r.returncode == 254 and "Invalid availability zone" in r.stderr
+        r = awscli(fake, tmp_path, "ec2", "create-volume", "--availability-zone", "us-east-1a",
+                   "--snapshot-id", "snap-0123456789abcdef0")
+        assert r.returncode == 254 and "InvalidSnapshot.NotFound" in r.stderr
+        # A blank one.
+        out = aws_json(awscli(fake, tmp_path, "ec2", "create-volume", "--availability-zone", "us-east-1c",
+                              "--size", "1"))
+        assert out["SnapshotId"] == "" and out["VolumeType"] == "gp2"
 
 
 def test_awscli_error_not_found(fake, tmp_path):

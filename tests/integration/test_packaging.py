@@ -357,6 +357,8 @@ def test_unit_ordering_and_failure_semantics():
     # each instance: it reaches a person through the metrics and an alarm. README, "Unit ordering".
     assert reap["Service"]["ExecStart"] == ["/usr/sbin/lifeboat", "reap", "--this-az"]
     assert reap["Service"]["SuccessExitStatus"] == ["4"], "1, 2 and 3 still fail the unit"
+    # Relocation needs the whole region: the central reaper does it, not the zone's timer.
+    assert "Environment" not in reap["Service"] or not any("LIFEBOAT_RELOCATE" in e for e in reap["Service"]["Environment"])
     timer = read_unit(sysd / "lifeboat-reap.timer")
     assert seconds(timer["Timer"]["RandomizedDelaySec"][0]) > 0
     assert timer["Install"]["WantedBy"] == ["timers.target"]
@@ -577,8 +579,6 @@ def test_launch_template_is_a_valid_request_that_keeps_and_tags_the_buffer_volum
     assert data["MetadataOptions"]["HttpTokens"] == "required"
 
 
-# The commands and the EC2 calls each makes: the instance role runs all four, the reap role reap.
-COMMAND_FOLDERS = ("boot", "watch", "status", "reap")
 # The target of an instance action must be the caller's own instance: the instance the request
 # comes from (ec2:SourceInstanceARN) is the instance acted on (ec2:InstanceID). README, "IAM policy".
 THIS_INSTANCE = {"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/${ec2:InstanceID}"}}
@@ -598,28 +598,43 @@ def ec2_actions_by_function():
         if name.startswith("lb_ec2_") and found:
             result[name] = found
     assert {"lb_ec2_describe_volumes", "lb_ec2_form_attach_volume", "lb_ec2_detach_volume",
-            "lb_ec2_form_delete_volume"} <= set(result), result
+            "lb_ec2_form_delete_volume", "lb_ec2_describe_snapshots", "lb_ec2_form_create_volume"} <= set(result), result
     return result
 
 
-def ec2_calls_of(folder):
-    """The EC2 actions the sources of agent/FOLDER/ send, through ec2.c's functions."""
+def sources(*folders, but=()):
+    """The C sources of agent/FOLDER/..., without the files named in but (paths under agent/)."""
+    return [src for folder in folders for src in sorted((SRC / "agent" / folder).glob("*.c"))
+            if str(src.relative_to(SRC / "agent")) not in but]
+
+
+# The instance role runs boot, watch, status and the timer's reap --this-az, which never
+# relocates (its zone has the group: this instance); reap's own role runs all of reap.
+INSTANCE_SOURCES = sources("boot", "watch", "status", "reap", but=("reap/relocate.c",))
+REAP_SOURCES = sources("reap")
+
+
+def ec2_calls_of(srcs):
+    """The EC2 actions the sources send, through ec2.c's functions."""
     by_function = ec2_actions_by_function()
     used = set()
-    for src in (SRC / "agent" / folder).glob("*.c"):
+    for src in srcs:
         used |= set(re.findall(r"\b(lb_ec2_\w+)\(", src.read_text()))
     return set().union(*(by_function.get(f, set()) for f in used))
 
 
-def tag_keys_written_by(folders):
-    """lifeboat's tag keys the folders write (lb_tag_key(..., LB_TAG_X, ...)), but the group, which
-    only the launch template writes."""
+def tag_keys_written_by(srcs):
+    """lifeboat's tag keys the sources write (lb_tag_key(..., LB_TAG_X, ...)), but the group,
+    which only the launch template writes, and what is only set on a snapshot or a volume as
+    it is created (tags on create have a statement of their own)."""
     names = dict(re.findall(r'^#define (LB_TAG_[A-Z_]+) "([a-z-]+)"', (SRC / "include/lifeboat/state/volume.h").read_text(), re.M))
     used = set()
-    for folder in folders:
-        for src in (SRC / "agent" / folder).glob("*.c"):
-            used |= set(re.findall(r"lb_tag_key\([^,]+, (LB_TAG_[A-Z_]+)", src.read_text()))
-    return {f"lifeboat:{names[n]}" for n in used} - {GROUP_TAG}
+    for src in srcs:
+        used |= set(re.findall(r"lb_tag_key\([^,]+, (LB_TAG_[A-Z_]+)", src.read_text()))
+    return {f"lifeboat:{names[n]}" for n in used} - {GROUP_TAG} - AT_CREATION
+
+
+AT_CREATION = {"lifeboat:relocated-from", "lifeboat:target-zone"}
 
 
 def policy_statements(name):
@@ -640,24 +655,50 @@ def policy_statements(name):
 
 def check_least_privilege(by_action, tag_keys):
     group_condition = f"aws:ResourceTag/{GROUP_TAG}"
+    request_group = f"aws:RequestTag/{GROUP_TAG}"
     for a, ss in by_action.items():
         for s in ss:
             if a.startswith("ec2:Describe"):
                 # EC2's Describe calls support no resource-level permissions or conditions.
                 assert s["Resource"] == "*" and "Condition" not in s, s
                 continue
-            assert s["Resource"] != "*" and group_condition in s["Condition"]["StringEquals"], (a, s)
+            # The group: of the resource, or (for what is being created) of the tags it is created with.
+            cond = s["Condition"]["StringEquals"]
+            assert s["Resource"] != "*" and (group_condition in cond or request_group in cond), (a, s)
+            for key in (group_condition, request_group):
+                assert cond.get(key, "${aws:PrincipalTag/lifeboat:group}") == "${aws:PrincipalTag/lifeboat:group}", s
             # Whatever acts on an instance acts on the caller's own instance only.
-            if ":instance/" in s["Resource"]:
+            if ":instance/" in str(s["Resource"]):
                 assert s["Condition"]["ArnLike"] == THIS_INSTANCE["ArnLike"], (a, s)
-    # Tagging: only lifeboat's own keys, never the group tag, and never "all tags" (no keys given).
+    # Tagging existing volumes: only lifeboat's own keys, never the group tag, never "all tags"
+    # (no keys given); together the statements allow exactly the keys the code writes.
+    allowed = set()
     for a in ("ec2:CreateTags", "ec2:DeleteTags"):
         for s in by_action.get(a, []):
             keys = s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
-            assert GROUP_TAG not in keys and set(keys) == tag_keys, (keys, tag_keys)
+            assert all(k.startswith("lifeboat:") for k in keys), s
             assert s["Condition"]["Null"]["aws:TagKeys"] == "false"
+            if "ec2:CreateAction" in s["Condition"]["StringEquals"]:
+                continue        # tags on create: checked with the create statements
+            assert GROUP_TAG not in keys and set(keys) <= tag_keys, (keys, tag_keys)
+            allowed |= set(keys)
+    assert allowed == tag_keys, (allowed, tag_keys)
+    # Deleting volumes: only drained or relocated ones.
     for s in by_action.get("ec2:DeleteVolume", []):
-        assert s["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"] == "flushed"
+        assert s["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"] in ("flushed", "relocated"), s
+
+
+def test_lifecycle_hook_example_is_a_valid_request_that_never_abandons():
+    path = PKG / "autoscaling/lifecycle-hook.json"
+    aws_validate("autoscaling", "put-lifecycle-hook", path)
+    hook = json.loads(path.read_text())
+    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+    # ABANDON on a timeout would skip the group's other hooks (ECS managed draining's).
+    assert hook["DefaultResult"] == "CONTINUE"
+    conf = dict(re.findall(r"^#([A-Z][A-Z0-9_]*)=(.*)$", (PKG / "lifeboat.conf").read_text(), re.M))
+    assert conf["LIFEBOAT_LIFECYCLE_HOOK"] == hook["LifecycleHookName"]
+    # AWS's range; heartbeats go out at half of it.
+    assert 30 <= hook["HeartbeatTimeout"] <= 7200
 
 
 def test_iam_policy_is_least_privilege():
@@ -665,9 +706,10 @@ def test_iam_policy_is_least_privilege():
     the group, instance actions to the caller's own instance. (Another service's statements,
     autoscaling:* say, are checked the same way by a test of their own.)"""
     by_action = {a: ss for a, ss in policy_statements("lifeboat-policy.json").items() if a.startswith("ec2:")}
-    calls = set().union(*(ec2_calls_of(f) for f in COMMAND_FOLDERS))
+    calls = ec2_calls_of(INSTANCE_SOURCES)
     assert {f"ec2:{a}" for a in calls} == set(by_action), (sorted(calls), sorted(by_action))
-    check_least_privilege(by_action, tag_keys_written_by(COMMAND_FOLDERS))
+    assert not {"CreateSnapshot", "CreateVolume", "DeleteSnapshot"} & calls, "relocation is the central reaper's"
+    check_least_privilege(by_action, tag_keys_written_by(INSTANCE_SOURCES))
     # Attach and detach: the volume is the group's and the instance is this one.
     for a in ("ec2:AttachVolume", "ec2:DetachVolume"):
         assert {s["Resource"] for s in by_action[a]} == {"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:instance/*"}
@@ -696,16 +738,41 @@ def test_iam_autoscaling_statements_hold_only_the_groups_scale_ins():
 
 def test_iam_reap_policy_is_reap_alone():
     """reap's own role (lifeboat-reap-policy.json): what agent/reap/ calls and nothing else. It
-    cannot write lifeboat:state, so it cannot meet DeleteVolume's state=flushed condition itself,
-    and it touches no instance."""
+    writes lifeboat:state only to mark a dirty source relocated, so it never meets
+    DeleteVolume's state=flushed condition by itself, and it touches no instance."""
     by_action = {a: ss for a, ss in policy_statements("lifeboat-reap-policy.json").items() if a.startswith("ec2:")}
-    calls = ec2_calls_of("reap")
-    assert calls == {"DescribeVolumes", "CreateTags", "DeleteTags", "DeleteVolume"}, calls
+    calls = ec2_calls_of(REAP_SOURCES)
+    assert calls == {"DescribeVolumes", "CreateTags", "DeleteTags", "DeleteVolume", "DescribeSnapshots",
+                     "CreateSnapshot", "CreateVolume", "DeleteSnapshot"}, calls
     assert {f"ec2:{a}" for a in calls} == set(by_action)
-    keys = tag_keys_written_by(["reap"])
-    assert keys == {"lifeboat:available-since"}, keys
+    keys = tag_keys_written_by(REAP_SOURCES)
+    assert keys == {"lifeboat:available-since", "lifeboat:state", "lifeboat:relocated-to", "lifeboat:relocated-at"}, keys
     check_least_privilege(by_action, keys)
-    assert not any(":instance/" in s["Resource"] for ss in by_action.values() for s in ss)
+    assert not any(":instance/" in str(s["Resource"]) for ss in by_action.values() for s in ss)
+    # The one statement that writes a state: a dirty volume of the group becomes relocated.
+    [mark] = [s for s in by_action["ec2:CreateTags"] if "lifeboat:state" in
+              s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] and "ec2:CreateAction" not in s["Condition"]["StringEquals"]]
+    assert mark["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"] == "dirty"
+    assert mark["Condition"]["StringEquals"]["aws:RequestTag/lifeboat:state"] == "relocated"
+    assert not any("lifeboat:state" in s["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+                   for s in by_action["ec2:DeleteTags"])
+    # Tags on create (relocation's snapshots and copies): only with CreateSnapshot and CreateVolume,
+    # only lifeboat's keys, the group the role's own, a copy created dirty.
+    [on_create] = [s for s in by_action["ec2:CreateTags"] if "ec2:CreateAction" in s["Condition"]["StringEquals"]]
+    assert sorted(on_create["Condition"]["StringEquals"]["ec2:CreateAction"]) == ["CreateSnapshot", "CreateVolume"]
+    assert AT_CREATION <= set(on_create["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
+    for a, resource in (("ec2:CreateSnapshot", "arn:aws:ec2:*::snapshot/*"),
+                        ("ec2:CreateVolume", "arn:aws:ec2:*:*:volume/*")):
+        [created] = [s for s in by_action[a] if s["Resource"] == resource]
+        assert created["Condition"]["Null"]["aws:TagKeys"] == "false"
+        assert GROUP_TAG in created["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+    [copy] = [s for s in by_action["ec2:CreateVolume"] if s["Resource"] == "arn:aws:ec2:*:*:volume/*"]
+    assert copy["Condition"]["StringEquals"]["aws:RequestTag/lifeboat:state"] == "dirty"
+    assert sorted(s["Condition"]["StringEquals"]["aws:ResourceTag/lifeboat:state"]
+                  for s in by_action["ec2:DeleteVolume"]) == ["flushed", "relocated"]
+    assert all(s["Resource"] == "arn:aws:ec2:*::snapshot/*" for s in by_action["ec2:DeleteSnapshot"])
+    task = json.loads((PKG / "ecs/lifeboat-reap-task-definition.json").read_text())
+    assert "--relocate" in task["containerDefinitions"][0]["command"], "the central reaper relocates"
 
 
 def setting_default(name):

@@ -147,7 +147,7 @@ def test_region_wide_plan_across_two_zones(fake, tmp_path):
                   waiting: "kept", quarantined: "quarantined", unused: "unused", attached: "kept"}
         assert {vid: v["category"] for vid, v in vols.items()} == expect
         assert doc["counts"] == {"deleted": 2, "would-delete": 0, "skipped": 0, "failed": 0, "kept": 4,
-                                 "stranded": 1, "quarantined": 1, "unused": 1}
+                                 "stranded": 1, "quarantined": 1, "unused": 1, "relocating": 0}
         assert vols[young]["reason"].startswith("too young: flushed 2m")
         assert vols[no_flushed_at]["reason"] == "no flushed-at tag"
         assert vols[quarantined]["reason"] == "two filesystem signatures"
@@ -456,7 +456,7 @@ def test_throttled_past_retries_is_reported(fake, tmp_path):
 # metrics: reap --metrics against the fake CloudWatch
 # --------------------------------------------------------------------------
 
-METRICS = ("DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed")
+METRICS = ("DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed", "Relocating")
 
 
 def metrics_env(fake: lbtest.FakeAWS, tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -473,6 +473,7 @@ def expected_counts(doc: dict[str, Any], zone: str | None) -> dict[str, int]:
                 "Quarantined": cat.count("quarantined"),
                 "Deleted": cat.count("deleted"),
                 "DeletionsFailed": cat.count("failed"),
+                "Relocating": cat.count("relocating"),
         }
 
 

@@ -51,7 +51,8 @@ def test_status_json_lists_group_volumes_of_this_az(fake):
         assert by_id[vols["dirty"]]["lifeboat_state"] == "dirty"
         assert by_id[vols["quarantined"]]["reason"] == "blank device"
         assert by_id[vols["unmarked"]]["lifeboat_state"] == "unmarked"
-        assert doc["counts"] == {"dirty": 1, "flushed": 1, "quarantined": 1, "unmarked": 1, "unknown": 0}
+        assert doc["counts"] == {"dirty": 1, "flushed": 1, "quarantined": 1, "relocated": 0, "unmarked": 1,
+                                 "unknown": 0}
         assert all(v["attached_here"] is False for v in doc["volumes"])
 
 

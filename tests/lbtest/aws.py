@@ -217,6 +217,13 @@ class FakeAWS:
                                 return v
                 return None
 
+        def snapshots(self) -> list[dict[str, Any]]:
+                """Every snapshot the fake knows, deleted ones included (state "deleted")."""
+                return self.control("GET", "snapshots")
+
+        def live_snapshots(self) -> list[dict[str, Any]]:
+                return [x for x in self.snapshots() if x["state"] != "deleted"]
+
         def tag(self, vid: str, key: str) -> str | None:
                 v = self.volume(vid)
                 return v and v["tags"].get(key)

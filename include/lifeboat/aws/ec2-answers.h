@@ -39,6 +39,8 @@ struct lb_volume {
         char snapshot_id[32];
         bool encrypted;
         bool multi_attach;
+        uint64_t iops;          /* 0 when EC2 does not say */
+        uint64_t throughput;    /* MiB/s (gp3); 0 when EC2 does not say */
         struct lb_attachment *attachments;
         size_t n_attachments;
         struct lb_tag *tags;
@@ -84,6 +86,35 @@ struct lb_instance {
 };
 void lb_instance_done(struct lb_instance *i);
 
+/* An EBS snapshot (DescribeSnapshots, CreateSnapshot). */
+struct lb_snapshot {
+        char id[32];
+        char volume_id[32];     /* the volume it was taken of */
+        char state[16];         /* pending | completed | error | recoverable | recovering */
+        char progress[16];      /* "" or "NN%" as EC2 says it */
+        char start_time[40];
+        uint64_t volume_size_gib;
+        bool encrypted;
+        struct lb_tag *tags;
+        size_t n_tags;
+};
+
+struct lb_snapshot_list {
+        struct lb_snapshot *items;
+        size_t n;
+};
+
+void lb_snapshot_done(struct lb_snapshot *s);
+void lb_snapshot_list_done(struct lb_snapshot_list *l);
+static inline void lb_snapshot_list_donep(struct lb_snapshot_list *l) {
+        lb_snapshot_list_done(l);
+}
+#define _cleanup_snapshot_list_ _cleanup_(lb_snapshot_list_donep)
+/* Moves the items of src to the end of dst. */
+int lb_snapshot_list_concat(struct lb_snapshot_list *dst, struct lb_snapshot_list *src);
+/* The value of tag key on the snapshot, or NULL. */
+const char *lb_snapshot_tag(const struct lb_snapshot *s, const char *key);
+
 /* ---- answer parsing (buffers in, typed structs out) ---- */
 
 /* DescribeVolumes page; ret_next_token gets NULL on the last page. */
@@ -94,3 +125,9 @@ int lb_ec2_parse_attachment(const char *buf, size_t len, struct lb_attachment *r
 int lb_ec2_parse_return(const char *buf, size_t len);
 /* The first instance of a DescribeInstances answer; -ENOENT when it lists none. */
 int lb_ec2_parse_instance(const char *buf, size_t len, struct lb_instance *ret);
+/* DescribeSnapshots page; ret_next_token gets NULL on the last page. */
+int lb_ec2_parse_snapshots(const char *buf, size_t len, struct lb_snapshot_list *ret, char **ret_next_token);
+/* A CreateSnapshot answer: the snapshot, directly under the root. */
+int lb_ec2_parse_created_snapshot(const char *buf, size_t len, struct lb_snapshot *ret);
+/* A CreateVolume answer: the volume, directly under the root (no attachments). */
+int lb_ec2_parse_created_volume(const char *buf, size_t len, struct lb_volume *ret);

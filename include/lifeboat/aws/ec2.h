@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lifeboat/aws/ec2-answers.h"
 #include "lifeboat/aws/query.h"
@@ -51,8 +52,32 @@ int lb_ec2_form_create_tags(struct lb_form *f, const char *const *resource_ids, 
 int lb_ec2_form_delete_tags(struct lb_form *f, const char *const *resource_ids, size_t n_ids,
                             const struct lb_tag *tags, size_t n_tags);
 int lb_ec2_form_delete_volume(struct lb_form *f, const char *volume_id);
+/* CreateSnapshot of volume_id, the tags put on the snapshot in the same call (TagSpecification;
+ * n_tags may be 0). CreateSnapshot has no ClientToken: a retry may make a second snapshot. */
+int lb_ec2_form_create_snapshot(struct lb_form *f, const char *volume_id, const char *description,
+                                const struct lb_tag *tags, size_t n_tags);
+int lb_ec2_form_delete_snapshot(struct lb_form *f, const char *snapshot_id);
+
+/* What CreateVolume makes. */
+struct lb_ec2_volume_spec {
+        const char *availability_zone;  /* required */
+        const char *snapshot_id;        /* NULL: a blank volume (then size_gib is required) */
+        uint64_t size_gib;              /* 0: the snapshot's size */
+        const char *volume_type;        /* NULL or "": EC2's default */
+        uint64_t iops;                  /* 0: not sent */
+        uint64_t throughput;            /* 0: not sent (gp3 only) */
+        const struct lb_tag *tags;      /* put on the volume in the same call */
+        size_t n_tags;
+        const char *client_token;       /* NULL: none; at most 64 ASCII characters */
+};
+/* CreateVolume. -EINVAL for a missing zone, neither snapshot nor size, or a bad token. */
+int lb_ec2_form_create_volume(struct lb_form *f, const struct lb_ec2_volume_spec *spec);
 
 
+/* All pages of DescribeSnapshots of the account's own snapshots (Owner.1=self). snapshot_ids and
+ * MaxResults do not mix: with ids there is one page. */
+int lb_ec2_describe_snapshots(struct lb_ec2 *ec2, const struct lb_filter *filters, size_t n_filters,
+                              const char *const *snapshot_ids, size_t n_ids, struct lb_snapshot_list *ret);
 /* All pages. volume_ids and MaxResults do not mix: with ids there is one page. */
 int lb_ec2_describe_volumes(struct lb_ec2 *ec2, const struct lb_filter *filters, size_t n_filters,
                             const char *const *volume_ids, size_t n_ids, struct lb_volume_list *ret);

@@ -52,6 +52,8 @@ struct lb_settings {
         char *lifecycle_hook;       /* LIFEBOAT_LIFECYCLE_HOOK: the termination hook watch holds; NULL = none */
         uint64_t lifecycle_timeout_ms; /* LIFEBOAT_LIFECYCLE_TIMEOUT: longest hold of a scale-in */
 
+        bool relocate;              /* LIFEBOAT_RELOCATE: reap moves stranded volumes to a zone where the group runs */
+
         uint64_t imds_timeout_ms;   /* LIFEBOAT_IMDS_TIMEOUT: per request */
         uint64_t ec2_timeout_ms;    /* LIFEBOAT_EC2_TIMEOUT: per request */
         uint64_t max_response_bytes; /* LIFEBOAT_MAX_RESPONSE: cap on any HTTP answer body */

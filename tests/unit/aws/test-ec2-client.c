@@ -730,6 +730,128 @@ static void test_other_forms(void **state) {
         assert_int_equal(T.n_seen, ELEMENTSOF(want));
 }
 
+static void form_donep(struct lb_form *f) {
+        lb_form_done(f);
+}
+#define _cleanup_form_ _cleanup_(form_donep)
+
+static const char *snapshots_page1 =
+        "<DescribeSnapshotsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+        "<snapshotSet><item><snapshotId>snap-0000000000000000a</snapshotId><status>pending</status>"
+        "<progress>45%</progress></item></snapshotSet>"
+        "<nextToken>snap/2</nextToken></DescribeSnapshotsResponse>";
+static const char *snapshots_page2 =
+        "<DescribeSnapshotsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+        "<snapshotSet><item><snapshotId>snap-0000000000000000b</snapshotId><status>completed</status>"
+        "</item></snapshotSet></DescribeSnapshotsResponse>";
+
+static void test_describe_snapshots(void **state) {
+        struct fixture *f = *state;
+        struct lb_ec2 *ec2 = client(f);
+        script(NULL, 200, snapshots_page1);
+        script(NULL, 200, snapshots_page2);
+
+        static const char *const group[] = { "prod" };
+        static const char *const key[] = { "lifeboat:relocated-from" };
+        const struct lb_filter filters[] = {
+                { .name = "tag:lifeboat:group", .values = group, .n_values = 1 },
+                { .name = "tag-key", .values = key, .n_values = 1 },
+        };
+        _cleanup_snapshot_list_ struct lb_snapshot_list l = {};
+        assert_int_equal(lb_ec2_describe_snapshots(ec2, filters, 2, NULL, 0, &l), 0);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.items[0].id, "snap-0000000000000000a");
+        assert_string_equal(l.items[0].progress, "45%");
+        assert_string_equal(l.items[1].state, "completed");
+
+        /* Owner.1=self always: without it EC2 lists public snapshots too. */
+#define SNAPSHOTS_FORM                                                                     \
+        "Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self&MaxResults=1000"           \
+        "&Filter.1.Name=tag%3Alifeboat%3Agroup&Filter.1.Value.1=prod"                        \
+        "&Filter.2.Name=tag-key&Filter.2.Value.1=lifeboat%3Arelocated-from"
+        assert_int_equal(T.n_seen, 2);
+        assert_string_equal(T.seen[0].body, SNAPSHOTS_FORM);
+        assert_string_equal(T.seen[1].body, SNAPSHOTS_FORM "&NextToken=snap%2F2");
+
+        /* By id: no MaxResults (EC2 refuses both together). */
+        script(NULL, 200, snapshots_page2);
+        static const char *const ids[] = { "snap-0000000000000000b" };
+        _cleanup_snapshot_list_ struct lb_snapshot_list one = {};
+        assert_int_equal(lb_ec2_describe_snapshots(ec2, NULL, 0, ids, 1, &one), 0);
+        assert_int_equal(one.n, 1);
+        assert_string_equal(T.seen[2].body, "Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self"
+                                            "&SnapshotId.1=snap-0000000000000000b");
+
+        /* A page that never moves on. */
+        script(NULL, 200, snapshots_page1);
+        script(NULL, 200, snapshots_page1);
+        struct lb_snapshot_list bad = { .n = 9 };
+        assert_int_equal(lb_ec2_describe_snapshots(ec2, NULL, 0, NULL, 0, &bad), -EBADMSG);
+        assert_int_equal(bad.n, 9);
+}
+
+static void test_snapshot_and_volume_forms(void **state) {
+        _cleanup_form_ struct lb_form f = {};
+        const struct lb_tag tags[] = {
+                { .key = "lifeboat:group", .value = "prod" },
+                { .key = "lifeboat:relocated-from", .value = "vol-0123456789abcdef0" },
+        };
+        assert_int_equal(lb_ec2_form_create_snapshot(&f, "vol-0123456789abcdef0", "lifeboat: moving", tags, 2), 0);
+        assert_string_equal(f.buf.data, "Action=CreateSnapshot&Version=2016-11-15&VolumeId=vol-0123456789abcdef0"
+                                        "&Description=lifeboat%3A%20moving"
+                                        "&TagSpecification.1.ResourceType=snapshot"
+                                        "&TagSpecification.1.Tag.1.Key=lifeboat%3Agroup"
+                                        "&TagSpecification.1.Tag.1.Value=prod"
+                                        "&TagSpecification.1.Tag.2.Key=lifeboat%3Arelocated-from"
+                                        "&TagSpecification.1.Tag.2.Value=vol-0123456789abcdef0");
+        assert_int_equal(lb_ec2_form_create_snapshot(&f, "", NULL, NULL, 0), -EINVAL);
+
+        assert_int_equal(lb_ec2_form_delete_snapshot(&f, "snap-0123456789abcdef0"), 0);
+        assert_string_equal(f.buf.data, "Action=DeleteSnapshot&Version=2016-11-15&SnapshotId=snap-0123456789abcdef0");
+        assert_int_equal(lb_ec2_form_delete_snapshot(&f, NULL), -EINVAL);
+
+        struct lb_ec2_volume_spec spec = {
+                .availability_zone = "us-east-1a",
+                .snapshot_id = "snap-0123456789abcdef0",
+                .size_gib = 8,
+                .volume_type = "gp3",
+                .iops = 4000,
+                .throughput = 250,
+                .tags = tags,
+                .n_tags = 1,
+                .client_token = "lifeboat-relocate-vol-0123456789abcdef0",
+        };
+        assert_int_equal(lb_ec2_form_create_volume(&f, &spec), 0);
+        assert_string_equal(f.buf.data, "Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1a"
+                                        "&SnapshotId=snap-0123456789abcdef0&Size=8&VolumeType=gp3&Iops=4000"
+                                        "&Throughput=250&TagSpecification.1.ResourceType=volume"
+                                        "&TagSpecification.1.Tag.1.Key=lifeboat%3Agroup"
+                                        "&TagSpecification.1.Tag.1.Value=prod"
+                                        "&ClientToken=lifeboat-relocate-vol-0123456789abcdef0");
+
+        /* What is not given is not sent. */
+        struct lb_ec2_volume_spec plain = { .availability_zone = "us-east-1b", .size_gib = 1 };
+        assert_int_equal(lb_ec2_form_create_volume(&f, &plain), 0);
+        assert_string_equal(f.buf.data, "Action=CreateVolume&Version=2016-11-15&AvailabilityZone=us-east-1b&Size=1");
+
+        /* Refused: no zone, neither snapshot nor size, a token EC2 would refuse. */
+        struct lb_ec2_volume_spec bad = spec;
+        bad.availability_zone = NULL;
+        assert_int_equal(lb_ec2_form_create_volume(&f, &bad), -EINVAL);
+        bad = (struct lb_ec2_volume_spec) { .availability_zone = "us-east-1a" };
+        assert_int_equal(lb_ec2_form_create_volume(&f, &bad), -EINVAL);
+        bad = spec;
+        bad.client_token = "0123456789012345678901234567890123456789012345678901234567890123x"; /* 65 */
+        assert_int_equal(lb_ec2_form_create_volume(&f, &bad), -EINVAL);
+        bad.client_token = "with space";
+        assert_int_equal(lb_ec2_form_create_volume(&f, &bad), -EINVAL);
+        bad.client_token = "";
+        assert_int_equal(lb_ec2_form_create_volume(&f, &bad), -EINVAL);
+        bad.client_token = "0123456789012345678901234567890123456789012345678901234567890123"; /* 64 */
+        assert_int_equal(lb_ec2_form_create_volume(&f, &bad), 0);
+        assert_int_equal(lb_ec2_form_create_volume(&f, NULL), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_request_shape, setup, teardown),
@@ -751,6 +873,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_describe_volumes_by_id, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_describe_volumes_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_other_forms, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_describe_snapshots, setup, teardown),
+                cmocka_unit_test(test_snapshot_and_volume_forms),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

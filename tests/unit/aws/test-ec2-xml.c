@@ -638,6 +638,126 @@ static void test_instance_edge_cases(void **state) {
         }
 }
 
+/* The DescribeSnapshots sample of the EC2 API reference, with a second, pending snapshot. */
+static const char snapshots_doc[] =
+        "<DescribeSnapshotsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\n"
+        "    <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>\n"
+        "    <snapshotSet>\n"
+        "        <item>\n"
+        "            <snapshotId>snap-1234567890abcdef0</snapshotId>\n"
+        "            <volumeId>vol-1234567890abcdef0</volumeId>\n"
+        "            <status>completed</status>\n"
+        "            <startTime>2024-05-01T12:00:00.000Z</startTime>\n"
+        "            <progress>100%</progress>\n"
+        "            <ownerId>111122223333</ownerId>\n"
+        "            <volumeSize>8</volumeSize>\n"
+        "            <description>lifeboat backup</description>\n"
+        "            <encrypted>true</encrypted>\n"
+        "            <storageTier>standard</storageTier>\n"
+        "            <tagSet><item><key>lifeboat:group</key><value>ads</value></item>"
+        "<item><key>lifeboat:relocated-from</key><value>vol-1234567890abcdef0</value></item></tagSet>\n"
+        "        </item>\n"
+        "        <item>\n"
+        "            <status>pending</status>\n"
+        "            <snapshotId>snap-0fedcba9876543210</snapshotId>\n"
+        "            <progress/>\n"
+        "        </item>\n"
+        "    </snapshotSet>\n"
+        "    <nextToken>tok2</nextToken>\n"
+        "</DescribeSnapshotsResponse>\n";
+
+static void test_snapshots(void **state) {
+        _cleanup_snapshot_list_ struct lb_snapshot_list l = {};
+        _cleanup_free_ char *token = NULL;
+        assert_int_equal(lb_ec2_parse_snapshots(snapshots_doc, strlen(snapshots_doc), &l, &token), 0);
+        assert_string_equal(token, "tok2");
+        assert_int_equal(l.n, 2);
+        const struct lb_snapshot *x = &l.items[0];
+        assert_string_equal(x->id, "snap-1234567890abcdef0");
+        assert_string_equal(x->volume_id, "vol-1234567890abcdef0");
+        assert_string_equal(x->state, "completed");
+        assert_string_equal(x->start_time, "2024-05-01T12:00:00.000Z");
+        assert_string_equal(x->progress, "100%");
+        assert_int_equal(x->volume_size_gib, 8);
+        assert_true(x->encrypted);
+        assert_int_equal(x->n_tags, 2);
+        assert_string_equal(lb_snapshot_tag(x, "lifeboat:relocated-from"), "vol-1234567890abcdef0");
+        assert_null(lb_snapshot_tag(x, "Name"));
+        x = &l.items[1];
+        assert_string_equal(x->state, "pending");
+        assert_string_equal(x->progress, "");   /* a fresh snapshot's progress may be empty */
+        assert_int_equal(x->n_tags, 0);
+
+        /* Pages join. */
+        _cleanup_snapshot_list_ struct lb_snapshot_list all = {};
+        assert_int_equal(lb_snapshot_list_concat(&all, &l), 0);
+        assert_int_equal(all.n, 2);
+        assert_int_equal(l.n, 0);
+
+        /* Rejected: no id, no status, an error document, another answer, a cut id. */
+        static const char *const bad[] = {
+                "<DescribeSnapshotsResponse><snapshotSet><item><status>pending</status></item></snapshotSet>"
+                "</DescribeSnapshotsResponse>",
+                "<DescribeSnapshotsResponse><snapshotSet><item><snapshotId>snap-1</snapshotId></item></snapshotSet>"
+                "</DescribeSnapshotsResponse>",
+                "<DescribeSnapshotsResponse><snapshotSet><item><snapshotId>snap-0123456789abcdef0123456789abcdef"
+                "</snapshotId><status>pending</status></item></snapshotSet></DescribeSnapshotsResponse>",
+                "<DescribeSnapshotsResponse><snapshotSet><item><snapshotId>snap-1</snapshotId><status>pending"
+                "</status><volumeSize>many</volumeSize></item></snapshotSet></DescribeSnapshotsResponse>",
+                "<Response><Errors><Error><Code>InvalidSnapshot.NotFound</Code></Error></Errors></Response>",
+                "<DescribeVolumesResponse><volumeSet/></DescribeVolumesResponse>",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct lb_snapshot_list b = { .n = 5 };
+                assert_int_equal(lb_ec2_parse_snapshots(bad[i], strlen(bad[i]), &b, NULL), -EBADMSG);
+                assert_int_equal(b.n, 5);
+        }
+}
+
+static void test_created_snapshot_and_volume(void **state) {
+        /* CreateSnapshot answers the Snapshot directly under the root, progress empty. */
+        static const char snap[] =
+                "<CreateSnapshotResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+                "<requestId>r</requestId><snapshotId>snap-1234567890abcdef0</snapshotId>"
+                "<volumeId>vol-1234567890abcdef0</volumeId><status>pending</status>"
+                "<startTime>2024-05-01T12:00:00.000Z</startTime><progress></progress><ownerId>111122223333</ownerId>"
+                "<volumeSize>8</volumeSize><description>lifeboat</description><encrypted>false</encrypted>"
+                "<tagSet><item><key>lifeboat:group</key><value>ads</value></item></tagSet>"
+                "</CreateSnapshotResponse>";
+        struct lb_snapshot x = {};
+        assert_int_equal(lb_ec2_parse_created_snapshot(snap, strlen(snap), &x), 0);
+        assert_string_equal(x.id, "snap-1234567890abcdef0");
+        assert_string_equal(x.state, "pending");
+        assert_string_equal(lb_snapshot_tag(&x, "lifeboat:group"), "ads");
+        lb_snapshot_done(&x);
+        assert_int_equal(lb_ec2_parse_created_snapshot(snapshots_doc, strlen(snapshots_doc), &x), -EBADMSG);
+
+        /* CreateVolume: the tagged-volume sample of the API reference, plus gp3's throughput. */
+        static const char vol[] =
+                "<CreateVolumeResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+                "<requestId>bb216d10-54b9-4bc2-958d-fcfe2EXAMPLE</requestId>"
+                "<volumeId>vol-043c91f2fa4abcdef</volumeId><size>80</size><snapshotId>snap-1234567890abcdef0</snapshotId>"
+                "<availabilityZone>us-east-1a</availabilityZone><status>creating</status>"
+                "<createTime>2020-11-30T10:47:43.000Z</createTime><volumeType>gp3</volumeType><iops>4000</iops>"
+                "<encrypted>true</encrypted><kmsKeyId>arn:aws:kms:us-east-1:123456789012:key/x</kmsKeyId>"
+                "<tagSet><item><key>lifeboat:state</key><value>dirty</value></item></tagSet>"
+                "<multiAttachEnabled>false</multiAttachEnabled><throughput>250</throughput>"
+                "</CreateVolumeResponse>";
+        struct lb_volume v = {};
+        assert_int_equal(lb_ec2_parse_created_volume(vol, strlen(vol), &v), 0);
+        assert_string_equal(v.id, "vol-043c91f2fa4abcdef");
+        assert_string_equal(v.state, "creating");
+        assert_string_equal(v.snapshot_id, "snap-1234567890abcdef0");
+        assert_string_equal(v.availability_zone, "us-east-1a");
+        assert_int_equal(v.size_gib, 80);
+        assert_int_equal(v.iops, 4000);
+        assert_int_equal(v.throughput, 250);
+        assert_string_equal(lb_volume_tag(&v, "lifeboat:state"), "dirty");
+        lb_volume_done(&v);
+        static const char no_id[] = "<CreateVolumeResponse><status>creating</status></CreateVolumeResponse>";
+        assert_int_equal(lb_ec2_parse_created_volume(no_id, strlen(no_id), &v), -EBADMSG);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_volumes_sample),
@@ -657,6 +777,8 @@ int main(void) {
                 cmocka_unit_test(test_return),
                 cmocka_unit_test(test_instance),
                 cmocka_unit_test(test_instance_edge_cases),
+                cmocka_unit_test(test_snapshots),
+                cmocka_unit_test(test_created_snapshot_and_volume),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

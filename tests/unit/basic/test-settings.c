@@ -95,6 +95,7 @@ static void test_defaults(void **state) {
         assert_string_equal(s->fluentd_conf_dir, "/etc/fluent/recovery.d");
         assert_string_equal(s->fluentd_rpc, "http://127.0.0.1:24444");
         assert_true(s->fluentd_reload);
+        assert_false(s->relocate);
         assert_string_equal(s->chunk_pattern, "\\.(b|q)[0-9a-f]+\\.(log|buf)$");
         assert_string_equal(s->fluentd_backup_dir, "");
         assert_int_equal(s->poll_interval_ms, 2000);
@@ -721,6 +722,7 @@ static void test_dump(void **state) {
         assert_non_null(strstr(dump, "LIFEBOAT_MAX_RESPONSE=8388608\n"));
         assert_non_null(strstr(dump, "LIFEBOAT_FS=xfs\n"));
         assert_non_null(strstr(dump, "LIFEBOAT_FLUENTD_RELOAD=true\n"));
+        assert_non_null(strstr(dump, "LIFEBOAT_RELOCATE=false\n"));
         assert_non_null(strstr(dump, "LIFEBOAT_GROUP=\n"));
         assert_non_null(strstr(dump, "AWS_SECRET_ACCESS_KEY=(unset)\n"));
         assert_non_null(strstr(dump, "AWS_SESSION_TOKEN=(unset)\n"));
@@ -735,7 +737,7 @@ static void test_dump(void **state) {
                 assert_true(eq && eq < nl);
                 lines++;
         }
-        assert_int_equal(lines, 44); /* one per field of struct lb_settings */
+        assert_int_equal(lines, 45); /* one per field of struct lb_settings */
 }
 
 /* What the dump prints reads back to the same settings. */

@@ -19,7 +19,8 @@
 
 #define NOW ((time_t) 1795709575) /* 2026-11-26T16:12:55Z */
 
-static const char *const names[] = { "DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed" };
+static const char *const names[] = { "DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed",
+                                      "Relocating" };
 
 static struct lb_reap_item item(const char *id, const char *zone, const char *status, enum lb_vol_state state,
                                 enum lb_reap_verdict verdict, enum lb_reap_outcome outcome) {
@@ -31,8 +32,8 @@ static struct lb_reap_item item(const char *id, const char *zone, const char *st
 }
 
 /* A region-wide run over two zones with a bit of everything, sorted by zone as lb_reap_plan():
- * six volumes in us-east-1a, four in us-east-1b. */
-static struct lb_reap_item sample[10];
+ * six volumes in us-east-1a, five in us-east-1b (one of them on its way to another zone). */
+static struct lb_reap_item sample[11];
 
 static void fill_sample(void) {
         size_t i = 0;
@@ -48,6 +49,7 @@ static void fill_sample(void) {
                            LB_REAP_PENDING);
         sample[i++] = item("vol-b3", "us-east-1b", "available", LB_VOL_FLUSHED, LB_REAP_DELETE, LB_REAP_SKIPPED);
         sample[i++] = item("vol-b4", "us-east-1b", "available", LB_VOL_UNMARKED, LB_REAP_UNUSED, LB_REAP_PENDING);
+        sample[i++] = item("vol-b5", "us-east-1b", "available", LB_VOL_DIRTY, LB_REAP_RELOCATE, LB_REAP_PENDING);
         assert_int_equal(i, ELEMENTSOF(sample));
 }
 
@@ -92,9 +94,9 @@ static void test_region_wide_run(void **state) {
         _cleanup_(lb_reap_metrics_done) struct lb_reap_metrics m = {};
         assert_int_equal(lb_reap_metrics_build(&r, "ads", &m), 0);
 
-        /* Two zones and the group's totals, every metric each: 15 datapoints. */
+        /* Two zones and the group's totals, every metric each: 18 datapoints. */
         assert_int_equal(m.n, 3 * ELEMENTSOF(names));
-        const double a[] = { 2, 1, 0, 2, 1 }, b[] = { 0, 0, 2, 0, 0 }, all[] = { 2, 1, 2, 2, 1 };
+        const double a[] = { 2, 1, 0, 2, 1, 0 }, b[] = { 1, 0, 2, 0, 0, 1 }, all[] = { 3, 1, 2, 2, 1, 1 };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 assert_true(value_of(&m, names[i], "ads", "us-east-1a") == a[i]);
                 assert_true(value_of(&m, names[i], "ads", "us-east-1b") == b[i]);
@@ -110,7 +112,7 @@ static void test_zone_run(void **state) {
         (void) state;
         fill_sample();
         /* A run limited to us-east-1b (its items only): zone datapoints, no group totals. */
-        struct lb_reap_report r = report(sample + 6, 4, "us-east-1b");
+        struct lb_reap_report r = report(sample + 6, 5, "us-east-1b");
         _cleanup_(lb_reap_metrics_done) struct lb_reap_metrics m = {};
         assert_int_equal(lb_reap_metrics_build(&r, "ads", &m), 0);
         assert_int_equal(m.n, ELEMENTSOF(names));
@@ -118,6 +120,7 @@ static void test_zone_run(void **state) {
                 assert_int_equal(m.data[i].n_dimensions, 2);
         assert_true(value_of(&m, "Quarantined", "ads", "us-east-1b") == 2);
         assert_true(value_of(&m, "Deleted", "ads", "us-east-1b") == 0);
+        assert_true(value_of(&m, "Relocating", "ads", "us-east-1b") == 1);
 }
 
 static void test_nothing_found_still_reports_zeros(void **state) {
