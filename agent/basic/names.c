@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lifeboat/basic/names.h"
 #include "lifeboat/basic/util.h"
@@ -85,5 +88,72 @@ bool lb_region_valid(const char *r) {
         for (const char *p = r; *p; p++)
                 if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-')
                         return false;
+        return true;
+}
+
+/* The host of an http:// URL into buf, without brackets or port; false when there is none. */
+static bool http_url_host(const char *url, char *buf, size_t size) {
+        const char *auth = url + strlen("http://");
+        size_t n = strcspn(auth, "/?#");
+        /* userinfo@host:port: the host follows the last '@' */
+        for (size_t i = n; i > 0; i--)
+                if (auth[i - 1] == '@') {
+                        auth += i;
+                        n -= i;
+                        break;
+                }
+        const char *host = auth, *end;
+        if (n > 0 && host[0] == '[') {
+                host++;
+                end = memchr(host, ']', n - 1);
+                if (!end)
+                        return false;
+        } else {
+                end = memchr(host, ':', n);
+                if (!end)
+                        end = auth + n;
+        }
+        size_t len = (size_t) (end - host);
+        if (len == 0 || len >= size)
+                return false;
+        memcpy(buf, host, len);
+        buf[len] = '\0';
+        return true;
+}
+
+bool lb_container_url_allowed(const char *url) {
+        if (!url)
+                return false;
+        if (strncasecmp(url, "https://", strlen("https://")) == 0)
+                return url[strlen("https://")] != '\0';
+        if (strncasecmp(url, "http://", strlen("http://")) != 0)
+                return false;
+        char host[256];
+        if (!http_url_host(url, host, sizeof host))
+                return false;
+        if (strcasecmp(host, "localhost") == 0)
+                return true;
+        struct in_addr a4;
+        struct in6_addr a6, eks6;
+        if (inet_pton(AF_INET, host, &a4) == 1) {
+                unsigned long a = ntohl(a4.s_addr);
+                return (a >> 24) == 127 || a == 0xa9feaa02u /* 169.254.170.2 */ ||
+                       a == 0xa9feaa17u /* 169.254.170.23 */;
+        }
+        if (inet_pton(AF_INET6, host, &a6) == 1)
+                return IN6_IS_ADDR_LOOPBACK(&a6) ||
+                       (inet_pton(AF_INET6, "fd00:ec2::23", &eks6) == 1 && memcmp(&a6, &eks6, sizeof a6) == 0);
+        return false;
+}
+
+bool lb_role_session_name_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n < 2 || n > 64)
+                return false;
+        for (const char *p = name; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || strchr("_+=,.@-", c)))
+                        return false;
+        }
         return true;
 }

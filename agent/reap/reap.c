@@ -529,8 +529,7 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         q = lb_aws_open(ctx, 0, &r.aws);
         if (q < 0)
                 return q;
-        (void) lb_strscpy(report->region, sizeof report->region,
-                          r.aws.have_identity ? r.aws.identity.region : strempty(r.s->region));
+        (void) lb_strscpy(report->region, sizeof report->region, r.aws.region);
 
         _cleanup_volume_list_ struct lb_volume_list vols = {};
         q = describe_group(&r, NULL, 0, &vols);

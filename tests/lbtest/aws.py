@@ -324,6 +324,9 @@ class FakeAWS:
                         "LIFEBOAT_GROUP": "test-group",
                         "LIFEBOAT_CONFIG": str(home / "lifeboat.conf"),          # does not exist
                         "LIFEBOAT_ECS_CONFIG": str(home / "ecs.config"),         # does not exist
+                        # The credential chain never reads the developer's ~/.aws.
+                        "AWS_CONFIG_FILE": str(home / "aws-config"),             # does not exist
+                        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),  # does not exist
                 }
                 # LANG, and the sanitizer settings of scripts/test's ASan+UBSan pass.
                 for name in ("LANG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):

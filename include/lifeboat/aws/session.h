@@ -6,6 +6,7 @@
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/imds.h"
 #include "lifeboat/aws/provider.h"
+#include "lifeboat/basic/names.h"
 
 struct lb_context;
 
@@ -14,9 +15,10 @@ struct lb_context;
  * identity, and an EC2 client for the region. Opened once per command.
  */
 struct lb_aws {
-        struct lb_imds *imds;           /* NULL when not needed and unavailable */
+        struct lb_imds *imds;           /* NULL when not needed */
         struct lb_identity identity;
         bool have_identity;
+        char region[LB_REGION_MAX + 1]; /* AWS_REGION, else the identity's, else the profile's */
         struct lb_creds_provider *creds;        /* shared by every service client */
         struct lb_ec2 *ec2;
 };
@@ -26,8 +28,10 @@ enum {
         LB_AWS_IDENTITY_EXTRA = 1 << 1, /* also AZ id and lifecycle (2 more requests) */
 };
 
-/* Opens IMDS (when needed or when no region/credentials are configured) and EC2. A
- * human-readable reason for a failure goes to the log at error level. */
+/* Opens IMDS (for the identity, or for the region when neither AWS_REGION nor the profile of
+ * the shared config file names one), the credentials (the chain of lifeboat/aws/creds-chain.h,
+ * whose last source is IMDS again) and EC2. A human-readable reason for a failure goes to the log
+ * at error level. */
 int lb_aws_open(struct lb_context *ctx, unsigned flags, struct lb_aws *ret);
 /* Frees the clients and the credentials (NULL after); fine on a zeroed struct lb_aws. */
 void lb_aws_close(struct lb_aws *aws);

@@ -28,3 +28,14 @@ bool lb_plain_path_valid(const char *path);
 bool lb_group_valid(const char *g);
 /* A region name: [a-z][a-z0-9-]*, at most 31 characters, not ending in '-' ("us-east-1"). */
 bool lb_region_valid(const char *r);
+
+/*
+ * Where container credentials may come from (AWS_CONTAINER_CREDENTIALS_FULL_URI, and the base of
+ * the relative URI): the AWS SDKs' rule. Any https:// URL; http:// only to this host (127.0.0.0/8
+ * and [::1] as literals, or localhost) or to the link-local addresses of the ECS agent
+ * (169.254.170.2) and the EKS Pod Identity Agent (169.254.170.23, [fd00:ec2::23]). The host is
+ * what follows the last '@' of the authority. Anything but http:// or https:// is refused.
+ */
+bool lb_container_url_allowed(const char *url);
+/* An STS role session name: 2 to 64 of [A-Za-z0-9_+=,.@-]. */
+bool lb_role_session_name_valid(const char *name);

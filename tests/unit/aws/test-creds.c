@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lifeboat/aws/creds-chain.h"
 #include "lifeboat/aws/creds.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/util.h"
@@ -37,7 +38,7 @@ static void test_role_success(void **state) {
         assert_non_null(c.session_token);
         assert_string_equal(c.session_token, TOKEN);
         assert_int_equal(c.expiration, EXPIRATION);
-        assert_true(c.from_imds);
+        assert_int_equal(c.source, LB_CREDS_INSTANCE_ROLE);
 
         lb_credentials_done(&c);
         assert_null(c.session_token);
@@ -167,6 +168,11 @@ static int setup(void **state) {
         assert_non_null(f);
         assert_int_equal(lb_context_init(&f->ctx), 0);
         lbt_log_install(&f->ctx, &f->log);
+        /* Only the environment: no profile files, no IMDS (the chain's other sources). */
+        char *isolate[] = { (char *) "AWS_EC2_METADATA_DISABLED=true",
+                            (char *) "AWS_CONFIG_FILE=/nonexistent/lifeboat-test/config",
+                            (char *) "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/lifeboat-test/credentials", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, isolate), 0);
         *state = f;
         return 0;
 }
@@ -198,7 +204,7 @@ static void test_env_pair(void **state) {
         assert_string_equal(c.secret_access_key, SECRET);
         assert_null(c.session_token);
         assert_int_equal(c.expiration, 0);
-        assert_false(c.from_imds);
+        assert_int_equal(c.source, LB_CREDS_ENVIRONMENT);
         assert_false(lb_credentials_need_refresh(&c, EXPIRATION));
         assert_null(strstr(logged(f), "wJalrXUtnFEMI"));
         lb_credentials_done(&c);
@@ -213,7 +219,7 @@ static void test_env_with_token(void **state) {
         assert_int_equal(lb_credentials_load(&f->ctx, NULL, &c), 0);
         assert_non_null(c.session_token);
         assert_string_equal(c.session_token, TOKEN);
-        assert_false(c.from_imds);
+        assert_int_equal(c.source, LB_CREDS_ENVIRONMENT);
         assert_null(strstr(logged(f), "wJalrXUtnFEMI"));
         assert_null(strstr(logged(f), "IQoJb3JpZ2lu"));
         lb_credentials_done(&c);
@@ -246,7 +252,8 @@ static void test_no_credentials_anywhere(void **state) {
         struct fixture *f = *state;
         struct lb_credentials c = {};
         assert_int_equal(lb_credentials_load(&f->ctx, NULL, &c), -ENOKEY);
-        assert_non_null(strstr(logged(f), "No AWS credentials"));
+        assert_non_null(strstr(logged(f), "no AWS credentials: environment: AWS_ACCESS_KEY_ID not set; "));
+        assert_non_null(strstr(logged(f), "; instance role: IMDS disabled (AWS_EC2_METADATA_DISABLED)"));
 
         /* A lone session token is not credentials. */
         char *envp[] = { (char *) "AWS_SESSION_TOKEN=" TOKEN, NULL };
