@@ -148,13 +148,22 @@ static int build_headers(const char *token, struct curl_slist **ret) {
         return 0;
 }
 
-/* "code: message" of an error answer ({"code":..,"message":..} or with capitals), escaped. */
+/* ": code: message" of an error answer ({"code":..,"message":..} as the ECS agent writes it, or
+ * with capitals), else ": " and the start of a text answer (the Pod Identity Agent's), escaped. */
 static void error_answer(const struct lb_buf *body, char *buf, size_t size) {
         buf[0] = '\0';
-        json_error_t err;
-        json_auto_t *root = body->data ? json_loadb(body->data, body->len, 0, &err) : NULL;
-        if (!root || !json_is_object(root))
+        if (!body->data || body->len == 0)
                 return;
+        json_error_t err;
+        json_auto_t *root = json_loadb(body->data, body->len, 0, &err);
+        if (!root || !json_is_object(root)) {
+                char text[200];
+                size_t n = body->len;
+                while (n > 0 && (body->data[n - 1] == '\n' || body->data[n - 1] == '\r'))
+                        n--;
+                lb_set_reason(buf, size, ": %s", lb_cescapen(body->data, MIN(n, (size_t) 160), text, sizeof text));
+                return;
+        }
         const char *code = json_string_value(json_object_get(root, "code"));
         const char *message = json_string_value(json_object_get(root, "message"));
         if (!code)

@@ -11,6 +11,10 @@ One process serves, on 127.0.0.1 with ephemeral ports:
     sparse image file, and attaching it sets up a loop device, a fake sysfs
     entry and a real block device node in the attaching instance's own
     directories (STATE/hosts/<instance-id>/{sys,dev});
+  * STS's AssumeRoleWithWebIdentity on the same port (unsigned, as AWS takes it; the
+    tokens it trusts are registered through the control API), with STS's XML and errors;
+  * a container credentials endpoint (the ECS agent's, or the EKS Pod Identity Agent's
+    with an Authorization token) on a port of its own;
   * a control API under /_fake/ on the EC2 port (JSON, no signature) that
     tests use to create instances and volumes, inject events and faults, and
     read the request log.
@@ -20,8 +24,8 @@ Usage:
                                  [--exit-with-parent]
   (or python3 -m fakeaws ... with tests/ on sys.path)
 
-The ready file gets {"imds_port": .., "ec2_port": .., "pid": ..} once both
-ports listen. SIGTERM/SIGINT stop the fake; on the way out it detaches every
+The ready file gets {"imds_port": .., "ec2_port": .., "container_port": .., "pid": ..}
+once the ports listen. SIGTERM/SIGINT stop the fake; on the way out it detaches every
 loop device it set up and removes its device nodes. Requests are logged to
 DIR/fakeaws.log.
 
@@ -39,7 +43,10 @@ The modules, from the bottom up:
   xmlout     the XML writer
   query      the Query protocol: parameters, filters, pagination, the error answer, the
              service base class and the endpoint that dispatches by credential scope
+             (an unsigned request by its Action)
   ec2        the EC2 actions and the XML shapes of their answers
+  sts        STS AssumeRoleWithWebIdentity, the web identities it trusts, its call log
+  container  the container credentials endpoint
   imds       IMDSv2
   control    the /_fake/ control API
   server     the HTTP servers, the request log and FakeAws, which puts it all together
@@ -70,18 +77,33 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             multi_attach, root_of, attachments: [{volume_id, instance_id,
                                             device, status, attach_time, delete_on_termination,
                                             kernel_name, loop, rdev "7:3", node, sysfs, force, error}]
-  POST /_fake/faults                       {action: EC2 Action|"*"|"imds", kind, count? (1; -1 forever),
-                                            latency_ms? (1000), status? (5xx), path? (imds: substring)}
+  POST /_fake/faults                       {action: Query Action|"*"|"imds"|"container", kind, count? (1;
+                                            -1 forever), latency_ms? (1000), status? (5xx), path? (imds,
+                                            container: substring)}
                                             kinds: throttle 5xx latency drop truncate malformed
                                             5xx_after_success drop_after_success truncate_after_success
   GET  /_fake/faults, POST /_fake/faults/reset
   POST /_fake/config                       {attach_delay_ms (200), detach_delay_ms (200), ec2_latency_ms (0),
                                             imds_latency_ms (0), imds_mode ("up"|"down"|"hang"|"500"),
                                             stuck_attach [vol..], token_ttl_max (null), credential_ttl_s
-                                            (21600), max_results_cap (null)} -> the whole config
+                                            (21600), max_results_cap (null), sts_credential_ttl_s (null:
+                                            DurationSeconds or 3600), container_credential_ttl_s (21600)}
+                                            -> the whole config
   GET  /_fake/config
-  GET  /_fake/requests                     [{service "imds"|"ec2", action (EC2 Action or IMDS path),
-                                            method, instance (IMDS: instance id; EC2: access key id),
-                                            status (0: no answer), t (time.monotonic()), fault?}]
+  GET  /_fake/requests                     [{service "imds"|"ec2"|"sts"|"container", action (Query
+                                            Action, IMDS or container path), method, instance (IMDS:
+                                            instance id; Query: the signing access key id, null unsigned;
+                                            container: the access key id handed out), status (0: no
+                                            answer), t (time.monotonic()), fault?}]
   POST /_fake/requests/reset
+  POST /_fake/web_identities               {token, role_arns: [arn..], expired? (false), subject?, issuer?,
+                                            audience?}: STS accepts token for these roles (an unknown token
+                                            is InvalidIdentityToken, an expired one ExpiredTokenException,
+                                            another role AccessDenied) -> the identity
+  GET  /_fake/web_identities
+  GET  /_fake/sts/calls                    [{token (as received), role_arn, session_name, duration_s,
+                                            result ("ok" or the error code), access_key_id, expiration}]
+  POST /_fake/container                    {path? (/v2/credentials/<uuid>), token? (null: no Authorization
+                                            wanted), role_arn?} -> {path, token, role_arn, served, base, url}
+  GET  /_fake/container                    [{path, token, role_arn, served: [access key ids handed out]}]
 """

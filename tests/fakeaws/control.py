@@ -92,6 +92,19 @@ class ControlApi:
                         case ("POST", ["requests", "reset"]):
                                 app.requests.reset()
                                 return 200, {"ok": True}
+                        case ("POST", ["web_identities"]):
+                                return 200, app.sts.register(payload).as_json()
+                        case ("GET", ["web_identities"]):
+                                with app.sts.lock:
+                                        return 200, [i.as_json() for i in app.sts.identities.values()]
+                        case ("GET", ["sts", "calls"]):
+                                return 200, app.sts.call_log()
+                        case ("POST", ["container"]):
+                                role = app.container.register(payload)
+                                base = f"http://127.0.0.1:{app.container_port}"
+                                return 200, {**role.as_json(), "base": base, "url": base + role.path}
+                        case ("GET", ["container"]):
+                                return 200, app.container.list()
                 raise ControlError(f"no such control endpoint: {method} {path}", 404)
 
         def create_volume(self, p: dict[str, Any]) -> Volume:

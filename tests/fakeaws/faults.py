@@ -16,12 +16,12 @@ from .base import ControlError
 @dataclass
 class Fault:
         id: int
-        action: str             # an EC2 Action, "*" (any EC2 action) or "imds"
+        action: str             # a Query Action, "*" (any Query action), "imds" or "container"
         kind: str
         remaining: int          # -1: forever
         latency_ms: int = 1000
         status: int | None = None
-        path: str | None = None # imds only: substring of the request path
+        path: str | None = None # imds and container only: substring of the request path
 
         KINDS = ("throttle", "5xx", "latency", "drop", "truncate", "malformed",
                  "5xx_after_success", "drop_after_success", "truncate_after_success")
@@ -50,7 +50,7 @@ class FaultQueue:
                 action = spec.get("action")
                 kind = spec.get("kind")
                 if not isinstance(action, str) or not action:
-                        raise ControlError("fault needs an action (EC2 Action, '*' or 'imds')")
+                        raise ControlError("fault needs an action (Query Action, '*', 'imds' or 'container')")
                 if kind not in Fault.KINDS:
                         raise ControlError(f"fault kind must be one of {', '.join(Fault.KINDS)}")
                 count = spec.get("count", 1)
@@ -76,8 +76,8 @@ class FaultQueue:
                 """The first fault matching this request, with its count consumed."""
                 with self._lock:
                         for f in self._faults:
-                                if service == "imds":
-                                        if f.action != "imds" or (f.path and f.path not in action):
+                                if service in ("imds", "container"):
+                                        if f.action != service or (f.path and f.path not in action):
                                                 continue
                                 elif f.action not in ("*", action):
                                         continue

@@ -181,9 +181,11 @@ class Paginator:
 # errors
 # --------------------------------------------------------------------------
 
-def error_reply(e: AwsError, request_id: str) -> Reply:
-        """The common error answer: the HTTP status, and Code and Message in XML."""
-        return Reply(e.status, xmlout.error(e.code, e.message, request_id), XML_CONTENT_TYPE)
+def error_reply(e: AwsError, request_id: str, service: "QueryService | None" = None) -> Reply:
+        """The error answer: the HTTP status, and Code and Message in the service's XML (EC2's
+        without a service)."""
+        body = service.error_body(e, request_id) if service else xmlout.error(e.code, e.message, request_id)
+        return Reply(e.status, body, XML_CONTENT_TYPE)
 
 
 def server_error(status: int | None) -> AwsError:
@@ -200,7 +202,10 @@ class QueryService:
         """One service of the Query protocol. A subclass sets name (the service of the
         SigV4 credential scope: "ec2"), namespace (of its XML answers) and actions (Action ->
         method taking the parameters, returning the answer's XML nodes, raising AwsError);
-        read_only names the actions that change nothing (a fault may answer them for real)."""
+        read_only names the actions that change nothing (a fault may answer them for real),
+        unsigned the actions AWS takes without a signature (STS AssumeRoleWithWebIdentity).
+        EC2 writes its answers and errors its own way; the other services override response()
+        and error_body() with the common form (xmlout.query_response, xmlout.query_error)."""
 
         name = ""
         namespace = ""
@@ -208,6 +213,7 @@ class QueryService:
         def __init__(self):
                 self.actions: dict[str, Callable[[dict[str, str]], list[Node]]] = {}
                 self.read_only: set[str] = set()
+                self.unsigned: set[str] = set()
 
         def check(self, action: str, params: dict[str, str]) -> None:
                 """Parameters every action of the service takes, checked before the action."""
@@ -223,6 +229,13 @@ class QueryService:
 
         def response(self, action: str, request_id: str, nodes: list[Node]) -> bytes:
                 return xmlout.response(action, self.namespace, request_id, nodes)
+
+        def error_body(self, e: AwsError, request_id: str) -> bytes:
+                return xmlout.error(e.code, e.message, request_id)
+
+        def throttled(self) -> AwsError:
+                """What the service answers when it throttles."""
+                return AwsError("RequestLimitExceeded", "Request limit exceeded.", 503)
 
 
 class QueryEndpoint:
@@ -263,8 +276,10 @@ class QueryEndpoint:
                 try:
                         if method not in ("GET", "POST"):
                                 raise AwsError("InvalidAction", f"The HTTP method {method} is not supported.")
-                        self.verifier.verify(method, split.path or "/", split.query, headers.items(), body,
-                                             service.name)
+                        # An action AWS takes unsigned is checked only when it is signed anyway.
+                        if action not in service.unsigned or headers.get("Authorization") is not None:
+                                self.verifier.verify(method, split.path or "/", split.query, headers.items(), body,
+                                                     service.name)
                         if not action:
                                 raise AwsError("MissingAction", "The request must contain the parameter Action")
                         fault = self.faults.take(service.name, action)
@@ -276,10 +291,10 @@ class QueryEndpoint:
                         nodes = service.call(action, params)
                         reply = Reply(200, service.response(action, request_id, nodes), XML_CONTENT_TYPE)
                         if fault and fault.after_success:
-                                return self.fault_after(fault, reply, request_id)
+                                return self.fault_after(fault, service, reply, request_id)
                         return reply, False
                 except AwsError as e:
-                        return error_reply(e, request_id), False
+                        return error_reply(e, request_id, service), False
 
         def fault_before(self, fault: Fault, service: QueryService, action: str, params: dict[str, str],
                          request_id: str) -> tuple[Reply | None, bool] | bool:
@@ -289,10 +304,9 @@ class QueryEndpoint:
                         time.sleep(fault.latency_ms / 1000)
                         return False
                 if kind == "throttle":
-                        return error_reply(AwsError("RequestLimitExceeded", "Request limit exceeded.", 503),
-                                           request_id), False
+                        return error_reply(service.throttled(), request_id, service), False
                 if kind == "5xx":
-                        return error_reply(server_error(fault.status), request_id), False
+                        return error_reply(server_error(fault.status), request_id, service), False
                 if kind == "drop":
                         return None, False
                 if kind in ("truncate", "malformed"):
@@ -302,7 +316,7 @@ class QueryEndpoint:
                                 try:
                                         body = service.response(action, request_id, service.call(action, params))
                                 except AwsError as e:
-                                        return error_reply(e, request_id), False
+                                        return error_reply(e, request_id, service), False
                         else:
                                 body = service.response(action, request_id, [("return", True)])
                         if kind == "truncate":
@@ -312,10 +326,10 @@ class QueryEndpoint:
                 return False    # *_after_success
 
         @staticmethod
-        def fault_after(fault: Fault, reply: Reply, request_id: str) -> tuple[Reply | None, bool]:
+        def fault_after(fault: Fault, service: QueryService, reply: Reply, request_id: str) -> tuple[Reply | None, bool]:
                 kind = fault.base_kind
                 if kind == "drop":
                         return None, False
                 if kind == "truncate":
                         return reply, True
-                return error_reply(server_error(fault.status), request_id), False
+                return error_reply(server_error(fault.status), request_id, service), False

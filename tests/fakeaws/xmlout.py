@@ -46,3 +46,23 @@ def error(code: str, message: str, request_id: str) -> bytes:
                 f"<Response><Errors><Error><Code>{xml_escape(code)}</Code>"
                 f"<Message>{xml_escape(message)}</Message></Error></Errors>"
                 f"<RequestID>{request_id}</RequestID></Response>").encode()
+
+
+def query_response(action: str, namespace: str, request_id: str, nodes: list[Node]) -> bytes:
+        """The answer of the other Query services (STS, Auto Scaling, CloudWatch): <ActionResponse>
+        with <ActionResult> holding the nodes, then ResponseMetadata/RequestId."""
+        out = ['<?xml version="1.0" encoding="UTF-8"?>', f'<{action}Response xmlns="{namespace}">']
+        lines(f"{action}Result", nodes, 1, out)
+        lines("ResponseMetadata", [("RequestId", request_id)], 1, out)
+        out.append(f"</{action}Response>")
+        return ("\n".join(out) + "\n").encode()
+
+
+def query_error(code: str, message: str, request_id: str, namespace: str, sender: bool = True) -> bytes:
+        """Their error document: ErrorResponse/Error with Type (Sender, Receiver for a 5xx), Code
+        and Message, then RequestId."""
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<ErrorResponse xmlns="{namespace}">\n'
+                f"  <Error>\n    <Type>{'Sender' if sender else 'Receiver'}</Type>\n"
+                f"    <Code>{xml_escape(code)}</Code>\n    <Message>{xml_escape(message)}</Message>\n  </Error>\n"
+                f"  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n").encode()

@@ -105,8 +105,12 @@ class FakeAWS:
                 self.pid = info["pid"]
                 self.imds_port = info["imds_port"]
                 self.ec2_port = info["ec2_port"]
+                self.container_port = info["container_port"]
                 self.region = region
                 self.ec2_endpoint = f"http://127.0.0.1:{self.ec2_port}"
+                # STS answers on the API port too; the container credentials have a port of their own.
+                self.sts_endpoint = self.ec2_endpoint
+                self.container_endpoint = f"http://127.0.0.1:{self.container_port}"
                 self.log_path = self.state_dir / "fakeaws.log"
                 self.children: list[subprocess.Popen] = []
 
@@ -252,6 +256,23 @@ class FakeAWS:
 
         def reset_requests(self) -> None:
                 self.control("POST", "requests/reset", {})
+
+        def web_identity(self, token: str, role_arns: list[str], **kw: Any) -> dict[str, Any]:
+                """Makes STS accept token for these roles; kw: expired, subject, issuer, audience."""
+                return self.control("POST", "web_identities", {"token": token, "role_arns": role_arns, **kw})
+
+        def sts_calls(self) -> list[dict[str, Any]]:
+                """Every AssumeRoleWithWebIdentity: token as received, role_arn, session_name, result,
+                access_key_id, expiration."""
+                return self.control("GET", "sts/calls")
+
+        def container_role(self, **kw: Any) -> dict[str, Any]:
+                """Serves container credentials: path (default /v2/credentials/<uuid>), token (the
+                Authorization it wants, None: none), role_arn. Returns {path, url, base, ...}."""
+                return self.control("POST", "container", kw)
+
+        def container_roles(self) -> list[dict[str, Any]]:
+                return self.control("GET", "container")
 
         # -- waiting --
 
