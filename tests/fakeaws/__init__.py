@@ -102,7 +102,8 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             another role AccessDenied) -> the identity
   GET  /_fake/web_identities
   GET  /_fake/sts/calls                    [{token (as received), role_arn, session_name, duration_s,
-                                            result ("ok" or the error code), access_key_id, expiration}]
+                                            result ("ok" or the error code), access_key_id,
+                                            secret_access_key, session_token, expiration}]
   POST /_fake/container                    {path? (/v2/credentials/<uuid>), token? (null: no Authorization
                                             wanted), role_arn?} -> {path, token, role_arn, served, base, url}
   GET  /_fake/container                    [{path, token, role_arn, served: [access key ids handed out]}]

@@ -51,6 +51,8 @@ class StsCall:
         duration_s: int | None
         result: str             # "ok" or the error code
         access_key_id: str | None = None
+        secret_access_key: str | None = None    # so that tests can check nobody prints them
+        session_token: str | None = None
         expiration: str | None = None
 
         def as_json(self) -> dict[str, Any]:
@@ -182,6 +184,8 @@ class StsApi(QueryService):
                 with self.store.lock:
                         self.store.credentials[cred.access_key_id] = cred
                 call.access_key_id = cred.access_key_id
+                call.secret_access_key = cred.secret_access_key
+                call.session_token = cred.token
                 call.expiration = iso_s(cred.expiration)   # type: ignore[arg-type]
                 m = ROLE_ARN_RE.fullmatch(role_arn)
                 account, role_name = (m.group(1), m.group(2)) if m else (ACCOUNT_ID, "role")

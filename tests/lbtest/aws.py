@@ -263,7 +263,7 @@ class FakeAWS:
 
         def sts_calls(self) -> list[dict[str, Any]]:
                 """Every AssumeRoleWithWebIdentity: token as received, role_arn, session_name, result,
-                access_key_id, expiration."""
+                and what it handed out: access_key_id, secret_access_key, session_token, expiration."""
                 return self.control("GET", "sts/calls")
 
         def container_role(self, **kw: Any) -> dict[str, Any]:
