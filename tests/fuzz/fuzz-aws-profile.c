@@ -3,6 +3,7 @@
  * and the profile sections found in them. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lifeboat/aws/creds-profile.h"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* aws/creds-container: what the ECS agent or the EKS Pod Identity Agent answers. */
+#include <stdint.h>
 #include <string.h>
 
 #include "lifeboat/aws/creds-container.h"

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* aws/sts: the answer of AssumeRoleWithWebIdentity. */
+#include <stdint.h>
 #include <string.h>
 
 #include "lifeboat/aws/creds.h"
