@@ -11,17 +11,23 @@
 
 struct lb_creds_provider {
         struct lb_context *ctx;
-        struct lb_imds *imds;
+        lb_creds_loader load;
+        struct lb_creds_chain chain;
         struct lb_credentials creds;
 };
 
-int lb_creds_provider_new(struct lb_context *ctx, struct lb_imds *imds, struct lb_creds_provider **ret) {
+int lb_creds_provider_new(struct lb_context *ctx, lb_creds_loader load, const struct lb_creds_chain *chain,
+                          struct lb_creds_provider **ret) {
+        if (!load)
+                return -EINVAL;
         _cleanup_(lb_creds_provider_freep) struct lb_creds_provider *p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
         p->ctx = ctx;
-        p->imds = imds;
-        int r = lb_credentials_load(ctx, imds, &p->creds);
+        p->load = load;
+        if (chain)
+                p->chain = *chain;
+        int r = p->load(ctx, &p->chain, &p->creds);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);
@@ -37,7 +43,7 @@ void lb_creds_provider_free(struct lb_creds_provider *p) {
 
 int lb_creds_provider_reload(struct lb_creds_provider *p) {
         struct lb_credentials fresh = {};
-        int r = lb_credentials_load(p->ctx, p->imds, &fresh);
+        int r = p->load(p->ctx, &p->chain, &fresh);
         if (r < 0)
                 return r;
         lb_credentials_done(&p->creds);
@@ -47,21 +53,25 @@ int lb_creds_provider_reload(struct lb_creds_provider *p) {
 }
 
 const struct lb_credentials *lb_creds_provider_get(struct lb_creds_provider *p) {
-        if (p->creds.from_imds && lb_credentials_need_refresh(&p->creds, time(NULL))) {
+        if (lb_credentials_refreshable(&p->creds) && lb_credentials_need_refresh(&p->creds, time(NULL))) {
                 int r = lb_creds_provider_reload(p);
                 if (r < 0)
                         /* The old ones may still be valid for a while; an AUTH answer will tell. */
-                        lb_warn(p->ctx, "Could not refresh the instance role credentials: %s", strerror(-r));
+                        lb_warn(p->ctx, "Could not refresh the credentials from %s: %s", p->creds.origin, strerror(-r));
                 else
-                        lb_debug(p->ctx, "Refreshed the instance role credentials");
+                        lb_debug(p->ctx, "Refreshed the credentials from %s", p->creds.origin);
         }
         return &p->creds;
 }
 
 bool lb_creds_provider_refreshable(const struct lb_creds_provider *p) {
-        return p->creds.from_imds;
+        return lb_credentials_refreshable(&p->creds);
 }
 
 const char *lb_creds_provider_source(const struct lb_creds_provider *p) {
-        return p->creds.from_imds ? "the instance role" : "the environment";
+        return p->creds.origin[0] ? p->creds.origin : lb_creds_source_to_string(p->creds.source);
+}
+
+const struct lb_credentials *lb_creds_provider_peek(const struct lb_creds_provider *p) {
+        return &p->creds;
 }

@@ -329,7 +329,7 @@ static int build_url(const char *endpoint_url, const char *host_prefix, const ch
 
 int lb_query_new(struct lb_context *ctx, struct lb_creds_provider *creds, const struct lb_query_service *service,
                  const char *region, const char *endpoint_url, struct lb_query **ret) {
-        if (!creds || !service || isempty(service->name) || isempty(service->version) || !lb_region_valid(region))
+        if (!service || isempty(service->name) || isempty(service->version) || !lb_region_valid(region))
                 return -EINVAL;
 
         _cleanup_(lb_query_freep) struct lb_query *q = calloc(1, sizeof *q);
@@ -352,7 +352,7 @@ int lb_query_new(struct lb_context *ctx, struct lb_creds_provider *creds, const 
                 return -ENOMEM;
         }
         lb_debug(ctx, "%s endpoint %s, region %s, credentials from %s", service->name, q->url, q->region,
-                 lb_creds_provider_source(creds));
+                 creds ? lb_creds_provider_source(creds) : "nowhere: requests are not signed");
         *ret = TAKE_PTR(q);
         return 0;
 }
@@ -404,7 +404,7 @@ static int build_headers(const struct lb_credentials *creds, struct curl_slist *
                 return -ENOMEM;
 
         /* Only when non-empty: an empty header would be signed but not sent. */
-        if (!isempty(creds->session_token)) {
+        if (creds && !isempty(creds->session_token)) {
                 _cleanup_buf_ struct lb_buf h = {};
                 int r = lb_buf_printf(&h, "x-amz-security-token: %s", creds->session_token);
                 if (r < 0)
@@ -438,9 +438,10 @@ static void fill_request(const struct lb_query *q, const struct lb_credentials *
                 .body = call->form.buf.data,
                 .body_len = call->form.buf.len,
                 .headers = headers,
-                .sigv4 = q->sigv4,
-                .username = creds->access_key_id,
-                .password = creds->secret_access_key,
+                /* A client without credentials signs nothing (STS AssumeRoleWithWebIdentity). */
+                .sigv4 = creds ? q->sigv4 : NULL,
+                .username = creds ? creds->access_key_id : NULL,
+                .password = creds ? creds->secret_access_key : NULL,
                 .ca_bundle = s->ca_bundle,
                 .connect_timeout_ms = MIN((long) QUERY_CONNECT_TIMEOUT_MS, timeout),
                 .timeout_ms = timeout,
@@ -489,7 +490,7 @@ static bool evaluate(struct lb_query_call *call, struct call_state *st) {
 }
 
 static bool auth_refreshable(const struct lb_query *q, const struct lb_aws_error *e) {
-        return e->kind == LB_AWS_ERR_AUTH && lb_creds_provider_refreshable(q->creds) &&
+        return e->kind == LB_AWS_ERR_AUTH && q->creds && lb_creds_provider_refreshable(q->creds) &&
                (streq(e->code, "AuthFailure") || streq(e->code, "RequestExpired") ||
                 streq(e->code, "ExpiredToken"));
 }
@@ -602,7 +603,7 @@ int lb_query_perform(struct lb_query *q, struct lb_query_call *calls, size_t n) 
 
         int ret = 0;
         for (;;) {
-                const struct lb_credentials *creds = lb_creds_provider_get(q->creds);
+                const struct lb_credentials *creds = q->creds ? lb_creds_provider_get(q->creds) : NULL;
                 struct curl_slist *headers = NULL;
                 int r = build_headers(creds, &headers);
                 if (r < 0) {

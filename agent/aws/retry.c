@@ -74,6 +74,7 @@ static const char *const transient_codes[] = {
         "Unavailable",
         "Server.Unavailable",
         "Server.InternalError",
+        "IDPCommunicationError",        /* STS could not reach the web identity's issuer (botocore retries it) */
 };
 
 static bool code_in(const char *code, const char *const *list, size_t n) {

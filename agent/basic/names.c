@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -122,22 +123,52 @@ static bool http_url_host(const char *url, char *buf, size_t size) {
         return true;
 }
 
-bool lb_url_cleartext_allowed(const char *url, bool imds) {
-        if (!url || strncasecmp(url, "http://", strlen("http://")) != 0)
-                return true;
+/* The link-local addresses besides loopback that a cleartext URL may go to: those of services
+ * that only speak http on the instance's own link. */
+enum link_local {
+        LINK_IMDS = 1 << 0,             /* 169.254.169.254, [fd00:ec2::254] */
+        LINK_CONTAINER_AGENTS = 1 << 1, /* ECS 169.254.170.2, EKS Pod Identity 169.254.170.23, [fd00:ec2::23] */
+};
+
+static bool ipv6_is(const struct in6_addr *a, const char *text) {
+        struct in6_addr b;
+        return inet_pton(AF_INET6, text, &b) == 1 && memcmp(a, &b, sizeof b) == 0;
+}
+
+/* Whether the http:// URL goes to this host, or to one of the link-local services allowed. */
+static bool http_url_stays_local(const char *url, unsigned allowed) {
         char host[256];
         if (!http_url_host(url, host, sizeof host))
                 return false;
         if (strcasecmp(host, "localhost") == 0)
                 return true;
         struct in_addr a4;
-        struct in6_addr a6, imds6;
-        if (inet_pton(AF_INET, host, &a4) == 1)
-                return (ntohl(a4.s_addr) >> 24) == 127 || (imds && ntohl(a4.s_addr) == 0xa9fea9feu);
+        struct in6_addr a6;
+        if (inet_pton(AF_INET, host, &a4) == 1) {
+                uint32_t a = ntohl(a4.s_addr);
+                return (a >> 24) == 127 || ((allowed & LINK_IMDS) && a == 0xa9fea9feu) ||
+                       ((allowed & LINK_CONTAINER_AGENTS) && (a == 0xa9feaa02u || a == 0xa9feaa17u));
+        }
         if (inet_pton(AF_INET6, host, &a6) == 1)
-                return IN6_IS_ADDR_LOOPBACK(&a6) ||
-                       (imds && inet_pton(AF_INET6, "fd00:ec2::254", &imds6) == 1 && memcmp(&a6, &imds6, sizeof a6) == 0);
+                return IN6_IS_ADDR_LOOPBACK(&a6) || ((allowed & LINK_IMDS) && ipv6_is(&a6, "fd00:ec2::254")) ||
+                       ((allowed & LINK_CONTAINER_AGENTS) && ipv6_is(&a6, "fd00:ec2::23"));
         return false;
+}
+
+bool lb_url_cleartext_allowed(const char *url, bool imds) {
+        if (!url || strncasecmp(url, "http://", strlen("http://")) != 0)
+                return true;
+        return http_url_stays_local(url, imds ? LINK_IMDS : 0);
+}
+
+bool lb_container_url_allowed(const char *url) {
+        if (!url)
+                return false;
+        if (strncasecmp(url, "https://", strlen("https://")) == 0)
+                return url[strlen("https://")] != '\0';
+        if (strncasecmp(url, "http://", strlen("http://")) != 0)
+                return false;
+        return http_url_stays_local(url, LINK_CONTAINER_AGENTS);
 }
 
 bool lb_metric_namespace_valid(const char *ns) {
@@ -167,6 +198,18 @@ bool lb_lifecycle_hook_name_valid(const char *name) {
         for (const char *p = name; *p; p++) {
                 unsigned char c = (unsigned char) *p;
                 if (!isascii(c) || !(isalnum(c) || c == '_' || c == '-' || c == '/'))
+                        return false;
+        }
+        return true;
+}
+
+bool lb_role_session_name_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n < 2 || n > 64)
+                return false;
+        for (const char *p = name; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+                if (!isascii(c) || !(isalnum(c) || strchr("_+=,.@-", c)))
                         return false;
         }
         return true;

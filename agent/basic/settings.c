@@ -15,7 +15,7 @@
  *
  * Precedence: flags (lb_settings_set) > environment > config file > defaults.
  * Within one source, AWS_ENDPOINT_URL_EC2 (_CLOUDWATCH,
- * _AUTO_SCALING) beats AWS_ENDPOINT_URL and
+ * _AUTO_SCALING, _STS) beats AWS_ENDPOINT_URL and
  * AWS_REGION beats AWS_DEFAULT_REGION whatever their order. A key may have
  * several rows in the table: AWS_ENDPOINT_URL has one per service endpoint it
  * stands in for, each losing to that service's own key. An empty value of
@@ -53,6 +53,8 @@ enum setting_type {
         SETTING_URL,            /* http:// or https:// */
         SETTING_AWS_URL,        /* https://, or http:// to this host: signed requests never travel in clear */
         SETTING_IMDS_URL,       /* the same, and http:// to IMDS's link-local addresses */
+        SETTING_CONTAINER_URL,  /* an URL container credentials may come from (lb_container_url_allowed) */
+        SETTING_HEADER,         /* an HTTP header value: printable ASCII and spaces, min..max = length */
         SETTING_UINT,           /* min..max */
         SETTING_DURATION,       /* milliseconds, min..max */
         SETTING_BOOL,
@@ -185,11 +187,42 @@ static const struct setting settings_table[] = {
         { "AWS_DEFAULT_REGION", SETTING_REGION, F(region), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
           NULL, 0, 0, "AWS_REGION", "region unless AWS_REGION is set" },
         { "AWS_ACCESS_KEY_ID", SETTING_TOKEN, F(access_key_id), SETTING_EMPTY_UNSETS,
-          NULL, 1, 127, NULL, "access key id; unset = instance role" },
+          NULL, 1, 127, NULL, "access key id; unset = the next source of the credential chain" },
         { "AWS_SECRET_ACCESS_KEY", SETTING_TOKEN, F(secret_access_key), SETTING_EMPTY_UNSETS | SETTING_SECRET,
           NULL, 1, 127, NULL, "secret access key" },
         { "AWS_SESSION_TOKEN", SETTING_TOKEN, F(session_token), SETTING_EMPTY_UNSETS | SETTING_SECRET,
           NULL, 1, 65536, NULL, "session token" },
+        /* The rest of the credential chain (lifeboat/aws/creds-chain.h), in its order. */
+        { "AWS_SECURITY_TOKEN", SETTING_TOKEN, F(session_token), SETTING_EMPTY_UNSETS | SETTING_SECRET | SETTING_ALIAS,
+          NULL, 1, 65536, "AWS_SESSION_TOKEN", "session token (the legacy name) unless AWS_SESSION_TOKEN is set" },
+        { "AWS_ROLE_ARN", SETTING_TOKEN, F(role_arn), SETTING_EMPTY_UNSETS,
+          NULL, 20, 2048, NULL, "role to assume with the web identity token" },
+        { "AWS_WEB_IDENTITY_TOKEN_FILE", SETTING_PATH, F(web_identity_token_file), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "file holding the web identity token, read at every refresh" },
+        { "AWS_ROLE_SESSION_NAME", SETTING_TOKEN, F(role_session_name), SETTING_EMPTY_UNSETS,
+          NULL, 2, 64, NULL, "session name of the assumed role; unset = lifeboat-EPOCH" },
+        { "AWS_ENDPOINT_URL", SETTING_AWS_URL, F(sts_endpoint), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
+          NULL, 0, 0, "AWS_ENDPOINT_URL_STS", "STS endpoint unless AWS_ENDPOINT_URL_STS is set" },
+        { "AWS_ENDPOINT_URL_STS", SETTING_AWS_URL, F(sts_endpoint), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "STS endpoint; unset = https://sts.REGION.amazonaws.com" },
+        { "AWS_PROFILE", SETTING_TOKEN, F(profile), SETTING_EMPTY_UNSETS,
+          NULL, 1, 128, NULL, "profile of the shared config and credentials files; unset = default" },
+        { "AWS_DEFAULT_PROFILE", SETTING_TOKEN, F(profile), SETTING_EMPTY_UNSETS | SETTING_ALIAS,
+          NULL, 1, 128, "AWS_PROFILE", "profile unless AWS_PROFILE is set" },
+        { "AWS_SHARED_CREDENTIALS_FILE", SETTING_PATH, F(shared_credentials_file), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "the shared credentials file; unset = ~/.aws/credentials" },
+        { "AWS_CONFIG_FILE", SETTING_PATH, F(aws_config_file), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "the shared config file (profiles, region); unset = ~/.aws/config" },
+        { "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", SETTING_TOKEN, F(container_relative_uri), SETTING_EMPTY_UNSETS,
+          NULL, 1, 2048, NULL, "path of the container credentials below LIFEBOAT_CONTAINER_ENDPOINT (ECS sets it)" },
+        { "AWS_CONTAINER_CREDENTIALS_FULL_URI", SETTING_CONTAINER_URL, F(container_full_uri), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "URL of the container credentials unless the relative URI is set" },
+        { "AWS_CONTAINER_AUTHORIZATION_TOKEN", SETTING_HEADER, F(container_token), SETTING_EMPTY_UNSETS | SETTING_SECRET,
+          NULL, 1, 16384, NULL, "Authorization header sent for container credentials" },
+        { "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", SETTING_PATH, F(container_token_file), SETTING_EMPTY_UNSETS,
+          NULL, 0, 0, NULL, "file holding that header, read at every refresh (wins over the variable)" },
+        { "LIFEBOAT_CONTAINER_ENDPOINT", SETTING_CONTAINER_URL, F(container_endpoint), 0,
+          "http://169.254.170.2", 0, 0, NULL, "base of the relative container credentials URI (tests point it at a stand-in)" },
         { "AWS_CA_BUNDLE", SETTING_PATH, F(ca_bundle), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "CA certificates for HTTPS" },
 };
@@ -280,6 +313,17 @@ static bool url_valid(const char *v) {
         return true;
 }
 
+/* A header value: printable ASCII and inner spaces, no line break (it goes into a request). */
+static bool header_valid(const char *v, uint64_t min, uint64_t max) {
+        size_t n = strlen(v);
+        if (n < min || n > max || (n > 0 && (v[0] == ' ' || v[n - 1] == ' ')))
+                return false;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+                        return false;
+        return true;
+}
+
 static bool tag_prefix_valid(const char *v) {
         size_t n = strlen(v);
         if (n < 1 || n > TAG_PREFIX_MAX)
@@ -344,6 +388,14 @@ static void setting_expected(const struct setting *st, char *buf, size_t size) {
         case SETTING_IMDS_URL:
                 (void) lb_snprintf(buf, size, "an https:// URL, or http:// to IMDS (169.254.169.254, "
                                    "[fd00:ec2::254]) or to this host only (127.0.0.0/8, [::1], localhost)%s", empty);
+                break;
+        case SETTING_CONTAINER_URL:
+                (void) lb_snprintf(buf, size, "an https:// URL, or http:// to 127.0.0.0/8, [::1], localhost, "
+                                   "169.254.170.2, 169.254.170.23 or [fd00:ec2::23] (as the AWS SDKs allow)%s", empty);
+                break;
+        case SETTING_HEADER:
+                (void) lb_snprintf(buf, size, "%" PRIu64 " to %" PRIu64 " printable characters (inner spaces allowed)%s",
+                                   st->min, st->max, empty);
                 break;
         case SETTING_UINT:
                 (void) lb_snprintf(buf, size, "an integer from %" PRIu64 " to %" PRIu64, st->min, st->max);
@@ -450,6 +502,13 @@ static int setting_parse(const struct setting *st, const char *text, struct valu
         case SETTING_IMDS_URL:
                 /* The rule for clear text lives with the other naming rules (basic/names.c). */
                 ok = url_valid(text) && lb_url_cleartext_allowed(text, st->type == SETTING_IMDS_URL);
+                break;
+        case SETTING_CONTAINER_URL:
+                /* The rule lives with the other naming rules (basic/names.c). */
+                ok = url_valid(text) && lb_container_url_allowed(text);
+                break;
+        case SETTING_HEADER:
+                ok = header_valid(text, st->min, st->max);
                 break;
         case SETTING_TAG_PREFIX:
                 ok = tag_prefix_valid(text);

@@ -732,8 +732,7 @@ int lb_reap_run(struct lb_context *ctx, const struct lb_reap_options *o, struct 
         if (q < 0)
                 return q;
         r.o = &scoped;
-        (void) lb_strscpy(report->region, sizeof report->region,
-                          r.aws.have_identity ? r.aws.identity.region : strempty(r.s->region));
+        (void) lb_strscpy(report->region, sizeof report->region, r.aws.region);
 
         _cleanup_volume_list_ struct lb_volume_list vols = {}, region = {};
         q = describe_group(&r, NULL, 0, false, &vols);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lifeboat/aws/creds.h"
+#include "lifeboat/aws/provider.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/json.h"
 #include "lifeboat/basic/log.h"
@@ -255,6 +257,30 @@ int lb_status_watch_json(const struct lb_watch_state *st, bool running, const st
         return 0;
 }
 
+int lb_status_credentials_text(const struct lb_credentials *c, char **ret_text) {
+        char t[40];
+        char *text = NULL;
+        int n;
+        if (c->expiration != 0)
+                n = asprintf(&text, "Creds     %s, temporary until %s\n", c->origin,
+                             lb_format_iso8601_or_dash(c->expiration, t, sizeof t));
+        else
+                n = asprintf(&text, "Creds     %s, long-term keys\n", c->origin);
+        if (n < 0)
+                return -ENOMEM;
+        *ret_text = text;
+        return 0;
+}
+
+int lb_status_credentials_json(const struct lb_credentials *c, json_t **ret) {
+        json_t *o = json_pack("{s:s, s:s, s:o}", "source", lb_creds_source_to_string(c->source), "origin", c->origin,
+                              "expiration", lb_json_time_or_null(c->expiration));
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
 static json_t *attachment_to_json(const struct lb_attachment *a) {
         return json_pack("{s:s, s:s, s:s, s:b}", "instance_id", a->instance_id, "device", a->device, "state",
                          a->state, "delete_on_termination", a->delete_on_termination);
@@ -311,6 +337,14 @@ int lb_status_to_json(const struct lb_settings *s, const struct lb_status *st, j
                 return r;
         if (json_object_set_new(root, "watch", w) < 0)
                 return -ENOMEM;
+        if (st->aws.creds) {
+                json_t *c = NULL;
+                r = lb_status_credentials_json(lb_creds_provider_peek(st->aws.creds), &c);
+                if (r < 0)
+                        return r;
+                if (json_object_set_new(root, "credentials", c) < 0)
+                        return -ENOMEM;
+        }
         *ret = TAKE_PTR(root);
         return 0;
 }
@@ -340,7 +374,15 @@ int lb_status_format(const struct lb_settings *s, const struct lb_status *st, ch
                id->instance_type);
         (void) lb_buf_printf(b, "Zone      %s%s%s%s, region %s\n", id->availability_zone, isempty(id->availability_zone_id) ? "" : " (",
                id->availability_zone_id, isempty(id->availability_zone_id) ? "" : ")", id->region);
-        (void) lb_buf_printf(b, "Group     %s (tags %s:*)\n\n", s->group, s->tag_prefix);
+        (void) lb_buf_printf(b, "Group     %s (tags %s:*)\n", s->group, s->tag_prefix);
+        if (st->aws.creds) {
+                _cleanup_free_ char *creds = NULL;
+                int q = lb_status_credentials_text(lb_creds_provider_peek(st->aws.creds), &creds);
+                if (q < 0)
+                        return q;
+                (void) lb_buf_printf(b, "%s", creds);
+        }
+        (void) lb_buf_printf(b, "\n");
 
         (void) lb_buf_printf(b, "Attached here:\n");
         size_t here = 0;

@@ -21,6 +21,10 @@ One process serves, on 127.0.0.1 with ephemeral ports:
     SigV4 credential scope: groups, termination lifecycle hooks and the Terminating:Wait they
     hold an instance in at a scale-in, until CompleteLifecycleAction or a timeout (then the
     hook's default result), IMDS's target-lifecycle-state following it;
+  * STS's AssumeRoleWithWebIdentity on the same port (unsigned, as AWS takes it; the
+    tokens it trusts are registered through the control API), with STS's XML and errors;
+  * a container credentials endpoint (the ECS agent's, or the EKS Pod Identity Agent's
+    with an Authorization token) on a port of its own;
   * a control API under /_fake/ on the EC2 port (JSON, no signature) that
     tests use to create instances and volumes, inject events and faults, and
     read the request log.
@@ -30,8 +34,8 @@ Usage:
                                  [--exit-with-parent]
   (or python3 -m fakeaws ... with tests/ on sys.path)
 
-The ready file gets {"imds_port": .., "ec2_port": .., "pid": ..} once both
-ports listen. SIGTERM/SIGINT stop the fake; on the way out it detaches every
+The ready file gets {"imds_port": .., "ec2_port": .., "container_port": .., "pid": ..}
+once the ports listen. SIGTERM/SIGINT stop the fake; on the way out it detaches every
 loop device it set up and removes its device nodes. Requests are logged to
 DIR/fakeaws.log.
 
@@ -50,9 +54,12 @@ The modules, from the bottom up:
   xmlout     the XML writer
   query      the Query protocol: parameters, filters, pagination, the error answer, the
              service base class and the endpoint that dispatches by credential scope
+             (an unsigned request by its Action)
   ec2        the EC2 actions and the XML shapes of their answers
   cloudwatch CloudWatch's PutMetricData, its answers and errors, the datapoints taken
   autoscaling  groups, lifecycle hooks and scale-ins, and the Auto Scaling actions
+  sts        STS AssumeRoleWithWebIdentity, the web identities it trusts, its call log
+  container  the container credentials endpoint
   imds       IMDSv2
   control    the /_fake/ control API
   server     the HTTP servers, the request log and FakeAws, which puts it all together
@@ -89,9 +96,9 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             volume_id, volume_size, state (pending|completed|error|
                                             deleted), progress, start_time, description, encrypted, tags,
                                             image, delete_requested
-  POST /_fake/faults                       {action: Query Action|"*"|"imds", kind, count? (1; -1 forever),
-                                            latency_ms? (1000), status? (5xx), path? (imds: substring),
-                                            timeout_ms? (30000, barrier)}
+  POST /_fake/faults                       {action: Query Action|"*"|"imds"|"container", kind, count? (1;
+                                            -1 forever), latency_ms? (1000), status? (5xx), path? (imds,
+                                            container: substring), timeout_ms? (30000, barrier)}
                                             kinds: throttle 5xx latency drop truncate malformed
                                             5xx_after_success drop_after_success truncate_after_success
                                             latency_after_success (the action is done, the answer late)
@@ -113,7 +120,9 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
                                             (21600), max_results_cap (null), snapshot_delay_ms (1000; applies
                                             to pending snapshots too),
                                             volume_create_delay_ms (200), failing_snapshots [vol..]
-                                            (their snapshots end in "error")} -> the whole config
+                                            (their snapshots end in "error"), sts_credential_ttl_s (null:
+                                            DurationSeconds or 3600), container_credential_ttl_s (21600)}
+                                            -> the whole config
   GET  /_fake/config
   GET  /_fake/metrics                      the datapoints CloudWatch took, in order: [{namespace, metric_name,
                                             value, statistic_values, values, unit, timestamp (as sent),
@@ -132,10 +141,22 @@ Control API (EC2 port, JSON bodies; errors are {"error": "..."} with 400/404/409
   POST /_fake/autoscaling/groups/<name>/scale-in   {instance_id}: Terminating:Wait (IMDS: Terminated) until
                                             every termination hook's action ended, then EC2 terminates it
                                            -> the instance
-  GET  /_fake/requests                     [{service "imds"|"ec2"|"monitoring"|"autoscaling", action (Query Action
-                                            or IMDS path),
-                                            method, instance (IMDS: instance id; EC2: access key id),
-                                            status (0: no answer), t (time.monotonic()), fault?,
+  GET  /_fake/requests                     [{service "imds"|"ec2"|"monitoring"|"autoscaling"|"sts"|"container",
+                                            action (Query Action, IMDS or container path), method,
+                                            instance (IMDS: instance id; Query: the signing access key
+                                            id, null unsigned; container: the access key id handed
+                                            out), status (0: no answer), t (time.monotonic()), fault?,
                                             barrier?}]
   POST /_fake/requests/reset
+  POST /_fake/web_identities               {token, role_arns: [arn..], expired? (false), subject?, issuer?,
+                                            audience?}: STS accepts token for these roles (an unknown token
+                                            is InvalidIdentityToken, an expired one ExpiredTokenException,
+                                            another role AccessDenied) -> the identity
+  GET  /_fake/web_identities
+  GET  /_fake/sts/calls                    [{token (as received), role_arn, session_name, duration_s,
+                                            result ("ok" or the error code), access_key_id,
+                                            secret_access_key, session_token, expiration}]
+  POST /_fake/container                    {path? (/v2/credentials/<uuid>), token? (null: no Authorization
+                                            wanted), role_arn?} -> {path, token, role_arn, served, base, url}
+  GET  /_fake/container                    [{path, token, role_arn, served: [access key ids handed out]}]
 """

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         app = FakeAws(args.state_dir.resolve(), args.region)
         try:
                 app.start()
-                info = {"imds_port": app.imds_port, "ec2_port": app.ec2_port, "pid": os.getpid()}
+                info = {"imds_port": app.imds_port, "ec2_port": app.ec2_port, "container_port": app.container_port,
+                        "pid": os.getpid()}
                 app.log("main", f"ready: {info}")
                 if args.ready_file:
                         write_ready_file(args.ready_file, info)

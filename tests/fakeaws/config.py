@@ -26,10 +26,12 @@ class Config:
         snapshot_delay_ms: int = 1000          # CreateSnapshot: pending this long, then completed
         volume_create_delay_ms: int = 200      # CreateVolume: creating this long, then available
         failing_snapshots: list[str] = field(default_factory=list)   # volumes whose snapshots end in error
+        sts_credential_ttl_s: int | None = None   # lifetime of STS credentials (None: DurationSeconds or 3600)
+        container_credential_ttl_s: int = 21600   # lifetime of container credentials
 
         INT_KEYS = ("attach_delay_ms", "detach_delay_ms", "ec2_latency_ms", "imds_latency_ms",
                     "token_ttl_max", "credential_ttl_s", "max_results_cap", "snapshot_delay_ms",
-                    "volume_create_delay_ms")
+                    "volume_create_delay_ms", "sts_credential_ttl_s", "container_credential_ttl_s")
         IMDS_MODES = ("up", "down", "hang", "500")
 
         def update(self, changes: dict[str, Any]) -> None:
@@ -37,13 +39,14 @@ class Config:
                 checked = {}
                 for key, value in changes.items():
                         if key in self.INT_KEYS:
-                                nullable = key in ("token_ttl_max", "max_results_cap")
+                                nullable = key in ("token_ttl_max", "max_results_cap", "sts_credential_ttl_s")
                                 if value is None and nullable:
                                         checked[key] = None
                                         continue
                                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                                         raise ControlError(f"{key} must be a non-negative integer")
-                                if key in ("token_ttl_max", "credential_ttl_s", "max_results_cap") and value < 1:
+                                if key in ("token_ttl_max", "credential_ttl_s", "max_results_cap", "sts_credential_ttl_s",
+                                           "container_credential_ttl_s") and value < 1:
                                         raise ControlError(f"{key} must be >= 1")
                                 checked[key] = value
                         elif key == "imds_mode":

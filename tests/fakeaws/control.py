@@ -134,6 +134,19 @@ class ControlApi:
                                 m = app.autoscaling.scale_in(urllib.parse.unquote(name), self.instance_id(payload))
                                 with store.lock:
                                         return 200, m.as_json()
+                        case ("POST", ["web_identities"]):
+                                return 200, app.sts.register(payload).as_json()
+                        case ("GET", ["web_identities"]):
+                                with app.sts.lock:
+                                        return 200, [i.as_json() for i in app.sts.identities.values()]
+                        case ("GET", ["sts", "calls"]):
+                                return 200, app.sts.call_log()
+                        case ("POST", ["container"]):
+                                role = app.container.register(payload)
+                                base = f"http://127.0.0.1:{app.container_port}"
+                                return 200, {**role.as_json(), "base": base, "url": base + role.path}
+                        case ("GET", ["container"]):
+                                return 200, app.container.list()
                 raise ControlError(f"no such control endpoint: {method} {path}", 404)
 
         @staticmethod

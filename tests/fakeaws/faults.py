@@ -18,12 +18,12 @@ from .base import ControlError
 @dataclass
 class Fault:
         id: int
-        action: str             # an EC2 Action, "*" (any EC2 action) or "imds"
+        action: str             # a Query Action, "*" (any Query action), "imds" or "container"
         kind: str
         remaining: int          # -1: forever
         latency_ms: int = 1000
         status: int | None = None
-        path: str | None = None # imds only: substring of the request path
+        path: str | None = None # imds and container only: substring of the request path
         timeout_ms: int = 30000 # barrier only: release the requests gathered so far after this
         # barrier only: the requests that take this fault wait for each other here (shared by
         # the copies take() hands out).
@@ -70,7 +70,7 @@ class FaultQueue:
                 action = spec.get("action")
                 kind = spec.get("kind")
                 if not isinstance(action, str) or not action:
-                        raise ControlError("fault needs an action (EC2 Action, '*' or 'imds')")
+                        raise ControlError("fault needs an action (Query Action, '*', 'imds' or 'container')")
                 if kind not in Fault.KINDS:
                         raise ControlError(f"fault kind must be one of {', '.join(Fault.KINDS)}")
                 count = spec.get("count", 1)
@@ -92,7 +92,7 @@ class FaultQueue:
                 gate = None
                 if kind == "barrier":
                         # The requests gathered are those of one fault: a count of them, once.
-                        if action == "imds" or count < 1:
+                        if action in ("imds", "container") or count < 1:
                                 raise ControlError("a barrier needs an EC2 action (or '*') and a count of requests "
                                                    "to gather (not -1)")
                         gate = threading.Barrier(count)
@@ -109,8 +109,8 @@ class FaultQueue:
                         for f in self._faults:
                                 if (f.kind == "barrier") != barrier:
                                         continue
-                                if service == "imds":
-                                        if f.action != "imds" or (f.path and f.path not in action):
+                                if service in ("imds", "container"):
+                                        if f.action != service or (f.path and f.path not in action):
                                                 continue
                                 elif f.action not in ("*", action):
                                         continue
@@ -173,7 +173,7 @@ class Throttle:
                 if unknown:
                         raise ControlError(f"unknown throttle keys: {', '.join(sorted(unknown))}")
                 action = spec.get("action")
-                if not isinstance(action, str) or not action or action == "imds":
+                if not isinstance(action, str) or not action or action in ("imds", "container"):
                         raise ControlError("throttle needs an action (an EC2 Action or '*')")
                 capacity = spec.get("capacity")
                 if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:

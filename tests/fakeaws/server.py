@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""The HTTP side: the IMDS port and the API port (the Query services and /_fake/), the
-request log, and FakeAws, which builds the parts and starts and stops the servers."""
+"""The HTTP side: the IMDS port, the API port (the Query services and /_fake/) and the container
+credentials port, the request log, and FakeAws, which builds the parts and starts and stops the
+servers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .autoscaling import AutoScaling, AutoScalingApi
 from .base import Logger, Reply
 from .cloudwatch import CloudWatchApi
 from .config import Config
+from .container import ContainerService
 from .control import ControlApi
 from .devices import Attacher
 from .ec2 import Ec2Api
@@ -25,6 +27,7 @@ from .imds import ImdsService
 from .query import QueryEndpoint
 from .sigv4 import SigV4Verifier
 from .store import Store
+from .sts import StsApi
 
 
 class RequestLog:
@@ -164,6 +167,19 @@ class ImdsHandler(BaseHandler):
                 self.exchange(entry, lambda: self.app.imds.answer(method, self.path, self.headers, entry))
 
 
+class ContainerHandler(BaseHandler):
+        """The container credentials endpoint (container.py), on its own port."""
+
+        server_name = "ecs-agent"
+        service = "container"
+
+        def dispatch(self, method: str) -> None:
+                entry = self.logged(method)
+                self.read_body()
+                path = urllib.parse.urlsplit(self.path).path
+                self.exchange(entry, lambda: self.app.container.answer(method, path, self.headers, entry))
+
+
 class ApiHandler(BaseHandler):
         """The API port: the control API under /_fake/, every other path a Query request."""
 
@@ -186,7 +202,8 @@ class ApiHandler(BaseHandler):
 
 
 class FakeAws:
-        """The whole fake: its parts, an IMDS server and an API server on 127.0.0.1."""
+        """The whole fake: its parts, an IMDS server, an API server and a container credentials
+        server on 127.0.0.1."""
 
         def __init__(self, state_dir: Path, region: str):
                 self.state_dir = state_dir
@@ -204,14 +221,17 @@ class FakeAws:
                 self.ec2 = Ec2Api(self.store)
                 self.cloudwatch = CloudWatchApi()
                 self.autoscaling = AutoScaling(self.store, self.log, self.stopping)
+                self.sts = StsApi(self.store, self.config)
                 # Another Query service is one more module, and one more entry here.
-                self.query = QueryEndpoint([self.ec2, self.cloudwatch, AutoScalingApi(self.autoscaling)], self.verifier,
-                                           self.faults, self.config, self.throttle)
+                self.query = QueryEndpoint([self.ec2, self.cloudwatch, AutoScalingApi(self.autoscaling), self.sts],
+                                           self.verifier, self.faults, self.config, self.throttle)
+                self.container = ContainerService(self.store, self.config, self.faults)
                 self.imds = ImdsService(self.store, self.config, self.faults, self.stopping)
                 self.control = ControlApi(self)
                 self.imds_port = 0
                 self._imds_server: FakeHTTPServer | None = None
                 self._ec2_server: FakeHTTPServer | None = None
+                self._container_server: FakeHTTPServer | None = None
                 self._imds_lock = threading.Lock()
 
         def _serve(self, server: FakeHTTPServer, name: str) -> None:
@@ -239,11 +259,19 @@ class FakeAws:
                 self._ec2_server = FakeHTTPServer(("127.0.0.1", 0), ApiHandler, self)
                 self._serve(self._ec2_server, "ec2")
                 self.log("ec2", f"listening on {self._ec2_server.server_address[1]}")
+                self._container_server = FakeHTTPServer(("127.0.0.1", 0), ContainerHandler, self)
+                self._serve(self._container_server, "container")
+                self.log("container", f"listening on {self.container_port}")
 
         @property
         def ec2_port(self) -> int:
                 assert self._ec2_server
                 return self._ec2_server.server_address[1]
+
+        @property
+        def container_port(self) -> int:
+                assert self._container_server
+                return self._container_server.server_address[1]
 
         def update_config(self, changes: dict[str, Any]) -> None:
                 self.config.update(changes)
@@ -260,9 +288,10 @@ class FakeAws:
         def stop(self) -> None:
                 self.stopping.set()
                 self.close_imds()
-                if self._ec2_server:
-                        self._ec2_server.shutdown()
-                        self._ec2_server.server_close()
+                for server in (self._ec2_server, self._container_server):
+                        if server:
+                                server.shutdown()
+                                server.server_close()
                 self.store.teardown_all()
                 self.attacher.teardown_all()
                 self.log("main", "stopped")

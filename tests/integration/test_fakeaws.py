@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -1460,3 +1461,158 @@ def test_imds_instance_tags(fake):
         assert fake.imds(tagged, "/latest/meta-data/tags/instance/team").text == "ads"
         assert sorted(fake.imds(tagged, "/latest/meta-data/tags/instance").text.split("\n")) == \
                ["aws:autoscaling:groupName", "team"]
+
+
+# --------------------------------------------------------------------------
+# STS AssumeRoleWithWebIdentity and the container credentials endpoint
+# --------------------------------------------------------------------------
+
+STS_NS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/"}
+ROLE = "arn:aws:iam::123456789012:role/lifeboat-reaper"
+
+
+def sts_cli(fake, tmp_path, token: str, role: str = ROLE, session: str = "s1"):
+        """Debian's awscli: the call goes out unsigned (botocore disables signing for it)."""
+        return awscli(fake, tmp_path, "sts", "assume-role-with-web-identity", "--role-arn", role,
+                      "--role-session-name", session, "--web-identity-token", token, access_key="",
+                      extra_env={"AWS_MAX_ATTEMPTS": "1"})
+
+
+def sts_post(fake, params: dict[str, str]) -> lbtest.HttpAnswer:
+        body = "&".join(f"{k}={urllib.parse.quote(v, safe='')}" for k, v in params.items()).encode()
+        return lbtest.http("POST", fake.sts_endpoint + "/", body,
+                           {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+
+
+def test_awscli_assume_role_with_web_identity(fake, tmp_path):
+        fake.web_identity("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", [ROLE], subject="system:serviceaccount:ops:reap")
+        out = aws_json(sts_cli(fake, tmp_path, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"))
+        creds = out["Credentials"]
+        assert creds["AccessKeyId"].startswith("ASIA") and creds["SecretAccessKey"] and creds["SessionToken"]
+        expiration = dt.datetime.fromisoformat(creds["Expiration"].replace("Z", "+00:00"))
+        left = (expiration - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        assert 3500 < left <= 3600, "STS's default duration is an hour"
+        assert out["AssumedRoleUser"]["Arn"] == "arn:aws:sts::123456789012:assumed-role/lifeboat-reaper/s1"
+        assert out["SubjectFromWebIdentityToken"] == "system:serviceaccount:ops:reap"
+        [req] = fake.requests(service="sts")
+        assert req["action"] == "AssumeRoleWithWebIdentity" and req["instance"] is None and req["status"] == 200
+
+        # What STS hands out is what the SigV4 verifier accepts, with the token.
+        described = awscli(fake, tmp_path, "ec2", "describe-volumes", access_key=creds["AccessKeyId"],
+                           secret_key=creds["SecretAccessKey"], session_token=creds["SessionToken"])
+        assert described.returncode == 0, described.stderr
+        [call] = fake.requests(action="DescribeVolumes")
+        assert call["instance"] == creds["AccessKeyId"] and call["status"] == 200
+        [logged] = fake.sts_calls()
+        assert logged["result"] == "ok" and logged["session_name"] == "s1" and logged["role_arn"] == ROLE
+        assert logged["access_key_id"] == creds["AccessKeyId"]
+
+
+def test_awscli_sts_errors(fake, tmp_path):
+        fake.web_identity("token-good-0001", [ROLE])
+        fake.web_identity("token-expired-01", [ROLE], expired=True)
+        for token, role, code in [("token-unknown-1", ROLE, "InvalidIdentityToken"),
+                                  ("token-expired-01", ROLE, "ExpiredTokenException"),
+                                  ("token-good-0001", "arn:aws:iam::123456789012:role/other", "AccessDenied")]:
+                r = sts_cli(fake, tmp_path, token, role)
+                assert r.returncode == 254, (code, r.stdout, r.stderr)
+                assert f"An error occurred ({code}) when calling the AssumeRoleWithWebIdentity operation" in r.stderr
+        assert [c["result"] for c in fake.sts_calls()] == ["InvalidIdentityToken", "ExpiredTokenException",
+                                                           "AccessDenied"]
+        assert [r["status"] for r in fake.requests(service="sts")] == [400, 400, 403]
+
+
+def test_sts_answer_and_error_shapes(fake):
+        fake.web_identity("token-shape-001", [ROLE])
+        # A token file read as it is ends in a line break; STS takes it (EKS tokens work).
+        a = sts_post(fake, {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", "RoleArn": ROLE,
+                            "RoleSessionName": "shape", "WebIdentityToken": "token-shape-001\n",
+                            "DurationSeconds": "900"})
+        assert a.status == 200, a.text
+        root = ET.fromstring(a.body)
+        assert root.tag == "{%s}AssumeRoleWithWebIdentityResponse" % STS_NS["sts"]
+        assert root.findtext("sts:ResponseMetadata/sts:RequestId", namespaces=STS_NS)
+        c = root.find("sts:AssumeRoleWithWebIdentityResult/sts:Credentials", STS_NS)
+        assert c is not None and c.findtext("sts:AccessKeyId", namespaces=STS_NS).startswith("ASIA")
+        expiration = dt.datetime.strptime(c.findtext("sts:Expiration", namespaces=STS_NS), "%Y-%m-%dT%H:%M:%SZ")
+        left = (expiration.replace(tzinfo=dt.timezone.utc) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        assert 800 < left <= 900, "DurationSeconds is honoured"
+        assert fake.sts_calls()[0]["token"] == "token-shape-001\n"
+
+        for params, status, code in [
+                ({"RoleArn": ROLE, "RoleSessionName": "x y", "WebIdentityToken": "token-shape-001"}, 400,
+                 "ValidationError"),
+                ({"RoleArn": ROLE, "RoleSessionName": "ok"}, 400, "ValidationError"),
+                ({"RoleArn": ROLE, "RoleSessionName": "ok", "WebIdentityToken": "token-shape-001",
+                  "DurationSeconds": "60"}, 400, "ValidationError"),
+                ({"RoleArn": ROLE, "RoleSessionName": "ok", "WebIdentityToken": "nope-nope"}, 400,
+                 "InvalidIdentityToken"),
+        ]:
+                a = sts_post(fake, {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", **params})
+                assert a.status == status, (params, a.text)
+                root = ET.fromstring(a.body)
+                assert root.tag == "{%s}ErrorResponse" % STS_NS["sts"], a.text
+                assert root.findtext("sts:Error/sts:Type", namespaces=STS_NS) == "Sender"
+                assert root.findtext("sts:Error/sts:Code", namespaces=STS_NS) == code
+                assert root.findtext("sts:Error/sts:Message", namespaces=STS_NS)
+                assert root.findtext("sts:RequestId", namespaces=STS_NS)
+        # A signed request goes to the service of its scope; EC2 actions still want a signature.
+        a = sts_post(fake, {"Action": "DescribeVolumes", "Version": "2016-11-15"})
+        assert (a.status, error_code(a)) == (401, "MissingAuthenticationToken")
+
+
+def test_awscli_uses_container_credentials(fake, tmp_path):
+        """Debian's botocore (2.0.0dev155) fetches from AWS_CONTAINER_CREDENTIALS_FULL_URI on
+        127.0.0.1 with AWS_CONTAINER_AUTHORIZATION_TOKEN, parses the answer and signs with it."""
+        role = fake.container_role(token="pod-identity-token")
+        r = awscli(fake, tmp_path, "ec2", "describe-volumes", access_key="",
+                   extra_env={"AWS_CONTAINER_CREDENTIALS_FULL_URI": role["url"],
+                              "AWS_CONTAINER_AUTHORIZATION_TOKEN": "pod-identity-token"})
+        assert r.returncode == 0, r.stderr
+        [served] = fake.container_roles()[0]["served"]
+        [call] = fake.requests(action="DescribeVolumes")
+        assert call["instance"] == served and call["status"] == 200
+        [got] = fake.requests(service="container")
+        assert got["action"] == role["path"] and got["status"] == 200 and got["instance"] == served
+
+
+def test_container_endpoint(fake):
+        open_role = fake.container_role(path="/v2/credentials/0b5c7d21-task", role_arn="arn:aws:iam::123456789012:role/task")
+        a = lbtest.http("GET", open_role["url"])
+        assert a.status == 200 and a.headers["Content-Type"] == "application/json"
+        doc = json.loads(a.body)
+        assert list(doc) == ["RoleArn", "AccessKeyId", "SecretAccessKey", "Token", "Expiration"]
+        assert doc["RoleArn"] == "arn:aws:iam::123456789012:role/task"
+        dt.datetime.strptime(doc["Expiration"], "%Y-%m-%dT%H:%M:%SZ")
+        # The same credentials until shortly before they expire, as the agents do.
+        assert json.loads(lbtest.http("GET", open_role["url"]).body)["AccessKeyId"] == doc["AccessKeyId"]
+        assert fake.ec2("DescribeVolumes", access_key=doc["AccessKeyId"], secret_key=doc["SecretAccessKey"],
+                        token=doc["Token"]).status == 200
+
+        unknown = lbtest.http("GET", fake.container_endpoint + "/v2/credentials/nope")
+        assert unknown.status == 400
+        assert json.loads(unknown.body) == {"code": "InvalidIdInRequest", "message": "CredentialsV2Request: ID not found"}
+
+        guarded = fake.container_role(path="/v1/credentials", token="secret-token")
+        assert lbtest.http("GET", guarded["url"]).status == 400
+        assert lbtest.http("GET", guarded["url"], headers={"Authorization": "other"}).status == 403
+        assert lbtest.http("GET", guarded["url"], headers={"Authorization": "secret-token"}).status == 200
+
+        fake.fault(action="container", kind="5xx", count=1)
+        fake.fault(action="container", kind="malformed", count=1)
+        a = lbtest.http("GET", open_role["url"])
+        assert a.status == 500 and json.loads(a.body)["code"] == "InternalServerError"
+        a = lbtest.http("GET", open_role["url"])
+        assert a.status == 200
+        with pytest.raises(json.JSONDecodeError):
+                json.loads(a.body)
+        faulted = [r.get("fault") for r in fake.requests(service="container")][-2:]
+        assert faulted == ["5xx", "malformed"]
+
+        fake.config(container_credential_ttl_s=200)   # within the agents' 5 minutes: new ones each time
+        short = fake.container_role()
+        assert short["path"].startswith("/v2/credentials/")
+        first = json.loads(lbtest.http("GET", short["url"]).body)
+        second = json.loads(lbtest.http("GET", short["url"]).body)
+        assert first["AccessKeyId"] != second["AccessKeyId"]
+        assert fake.container_roles()[-1]["served"] == [first["AccessKeyId"], second["AccessKeyId"]]

@@ -105,10 +105,14 @@ class FakeAWS:
                 self.pid = info["pid"]
                 self.imds_port = info["imds_port"]
                 self.ec2_port = info["ec2_port"]
+                self.container_port = info["container_port"]
                 self.region = region
                 self.ec2_endpoint = f"http://127.0.0.1:{self.ec2_port}"
-                # One port serves every Query service; the signature's scope picks the service.
+                # One port serves every Query service (the signature's scope picks the service);
+                # the container credentials have a port of their own.
                 self.cloudwatch_endpoint = self.ec2_endpoint
+                self.sts_endpoint = self.ec2_endpoint
+                self.container_endpoint = f"http://127.0.0.1:{self.container_port}"
                 self.log_path = self.state_dir / "fakeaws.log"
                 self.children: list[subprocess.Popen] = []
 
@@ -313,6 +317,23 @@ class FakeAWS:
         def reset_metrics(self) -> None:
                 self.control("POST", "metrics/reset", {})
 
+        def web_identity(self, token: str, role_arns: list[str], **kw: Any) -> dict[str, Any]:
+                """Makes STS accept token for these roles; kw: expired, subject, issuer, audience."""
+                return self.control("POST", "web_identities", {"token": token, "role_arns": role_arns, **kw})
+
+        def sts_calls(self) -> list[dict[str, Any]]:
+                """Every AssumeRoleWithWebIdentity: token as received, role_arn, session_name, result,
+                and what it handed out: access_key_id, secret_access_key, session_token, expiration."""
+                return self.control("GET", "sts/calls")
+
+        def container_role(self, **kw: Any) -> dict[str, Any]:
+                """Serves container credentials: path (default /v2/credentials/<uuid>), token (the
+                Authorization it wants, None: none), role_arn. Returns {path, url, base, ...}."""
+                return self.control("POST", "container", kw)
+
+        def container_roles(self) -> list[dict[str, Any]]:
+                return self.control("GET", "container")
+
         # -- waiting --
 
         wait_for = staticmethod(wait_for)
@@ -397,6 +418,9 @@ class FakeAWS:
                         "LIFEBOAT_GROUP": "test-group",
                         "LIFEBOAT_CONFIG": str(home / "lifeboat.conf"),          # does not exist
                         "LIFEBOAT_ECS_CONFIG": str(home / "ecs.config"),         # does not exist
+                        # The credential chain never reads the developer's ~/.aws.
+                        "AWS_CONFIG_FILE": str(home / "aws-config"),             # does not exist
+                        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),  # does not exist
                 }
                 # LANG, and the sanitizer settings of scripts/test's ASan+UBSan pass.
                 for name in ("LANG", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):

@@ -105,7 +105,8 @@ struct lb_query;
 
 /* A client of service in region (a valid region name, else -EINVAL), at endpoint_url (NULL or
  * "": https://NAME.REGION.amazonaws.com/, .com.cn in China), signing with the provider's
- * credentials (which must outlive the client). */
+ * credentials (which must outlive the client); with creds NULL nothing is signed (STS's
+ * AssumeRoleWithWebIdentity, whose credential is the token in its form). */
 int lb_query_new(struct lb_context *ctx, struct lb_creds_provider *creds, const struct lb_query_service *service,
                  const char *region, const char *endpoint_url, struct lb_query **ret);
 void lb_query_free(struct lb_query *q);

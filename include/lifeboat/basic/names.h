@@ -49,3 +49,15 @@ bool lb_metric_namespace_valid(const char *ns);
 bool lb_asg_name_valid(const char *name);
 /* A lifecycle hook name: 1 to 255 of [A-Za-z0-9_/-], as PutLifecycleHook requires. */
 bool lb_lifecycle_hook_name_valid(const char *name);
+
+/*
+ * Where container credentials may come from (AWS_CONTAINER_CREDENTIALS_FULL_URI, and the base of
+ * the relative URI): the AWS SDKs' rule. Any https:// URL; http:// only to this host (127.0.0.0/8
+ * and [::1] as literals, or localhost) or to the link-local addresses of the ECS agent
+ * (169.254.170.2) and the EKS Pod Identity Agent (169.254.170.23, [fd00:ec2::23]). The host is
+ * what follows the last '@' of the authority, as for lb_url_cleartext_allowed(). Anything but
+ * http:// or https:// is refused.
+ */
+bool lb_container_url_allowed(const char *url);
+/* An STS role session name: 2 to 64 of [A-Za-z0-9_+=,.@-]. */
+bool lb_role_session_name_valid(const char *name);

@@ -70,7 +70,20 @@ struct lb_settings {
         char *region;           /* AWS_REGION > AWS_DEFAULT_REGION; NULL = from IMDS */
         char *access_key_id;    /* AWS_ACCESS_KEY_ID */
         char *secret_access_key; /* AWS_SECRET_ACCESS_KEY */
-        char *session_token;    /* AWS_SESSION_TOKEN */
+        char *session_token;    /* AWS_SESSION_TOKEN > AWS_SECURITY_TOKEN */
+        /* the credential chain (lifeboat/aws/creds-chain.h) */
+        char *profile;                  /* AWS_PROFILE > AWS_DEFAULT_PROFILE; NULL = "default" */
+        char *shared_credentials_file;  /* AWS_SHARED_CREDENTIALS_FILE; NULL = ~/.aws/credentials */
+        char *aws_config_file;          /* AWS_CONFIG_FILE; NULL = ~/.aws/config */
+        char *role_arn;                 /* AWS_ROLE_ARN */
+        char *web_identity_token_file;  /* AWS_WEB_IDENTITY_TOKEN_FILE */
+        char *role_session_name;        /* AWS_ROLE_SESSION_NAME */
+        char *sts_endpoint;             /* AWS_ENDPOINT_URL_STS; NULL = https://sts.REGION.amazonaws.com */
+        char *container_relative_uri;   /* AWS_CONTAINER_CREDENTIALS_RELATIVE_URI */
+        char *container_full_uri;       /* AWS_CONTAINER_CREDENTIALS_FULL_URI */
+        char *container_token;          /* AWS_CONTAINER_AUTHORIZATION_TOKEN */
+        char *container_token_file;     /* AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE */
+        char *container_endpoint;       /* LIFEBOAT_CONTAINER_ENDPOINT: base of the relative URI */
         char *ca_bundle;        /* AWS_CA_BUNDLE */
 };
 

@@ -10,6 +10,7 @@
 #include "lifeboat/state/watch-state.h"
 
 struct lb_context;
+struct lb_credentials;
 struct lb_settings;
 
 /*
@@ -39,6 +40,12 @@ static inline void lb_status_donep(struct lb_status *st) {
 int lb_status_to_json(const struct lb_settings *s, const struct lb_status *st, json_t **ret);
 /* The whole status as the table "lifeboat status" prints. */
 int lb_status_format(const struct lb_settings *s, const struct lb_status *st, char **ret_text);
+
+/* Where the credentials came from: one line for the table ("Creds     <origin>, temporary until
+ * T") and the JSON object {"source" (lb_creds_source_to_string()), "origin", "expiration" (ISO
+ * 8601 or null)}. Never a key or a secret. */
+int lb_status_credentials_text(const struct lb_credentials *c, char **ret_text);
+int lb_status_credentials_json(const struct lb_credentials *c, json_t **ret);
 
 /* The watch part alone: a few lines about the watch state (st NULL: watch never ran here) and
  * the recovered volumes of the manifest m (may be NULL); and the same as the JSON object

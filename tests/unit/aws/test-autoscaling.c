@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "lifeboat/aws/autoscaling.h"
+#include "lifeboat/aws/creds-chain.h"
 #include "lifeboat/aws/creds.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/aws/imds.h"
@@ -437,7 +438,7 @@ static int setup(void **state) {
         lbt_log_install(&f->ctx, &T.log);
         f->ctx.settings.ec2_timeout_ms = 5000;
         f->ctx.settings.autoscaling_endpoint = strdup("http://127.0.0.1:4566");
-        if (!f->ctx.settings.autoscaling_endpoint || lb_creds_provider_new(&f->ctx, NULL, &f->creds) < 0 ||
+        if (!f->ctx.settings.autoscaling_endpoint || lb_creds_provider_new(&f->ctx, lb_credentials_load, NULL, &f->creds) < 0 ||
             lb_autoscaling_new(&f->ctx, f->creds, "eu-west-1", &f->as) < 0)
                 return -1;
         *state = f;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "lifeboat/aws/cloudwatch.h"
+#include "lifeboat/aws/creds-chain.h"
 #include "lifeboat/aws/http.h"
 #include "lifeboat/aws/provider.h"
 #include "lifeboat/aws/query.h"
@@ -221,7 +222,7 @@ static int setup(void **state) {
         s->access_key_id = strdup("AKIDCLOUDWATCH");
         s->secret_access_key = strdup("SECRETKEYCW");
         if (!s->region || !s->access_key_id || !s->secret_access_key ||
-            lb_creds_provider_new(&f->ctx, NULL, &f->creds) < 0)
+            lb_creds_provider_new(&f->ctx, lb_credentials_load, NULL, &f->creds) < 0)
                 return -1;
         *state = f;
         return 0;

@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lifeboat/aws/creds-chain.h"
+#include "lifeboat/aws/creds-container.h"
 #include "lifeboat/aws/creds.h"
+#include "lifeboat/aws/sts.h"
+#include "lifeboat/basic/names.h"
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/util.h"
 #include "testutil.h"
@@ -37,7 +41,7 @@ static void test_role_success(void **state) {
         assert_non_null(c.session_token);
         assert_string_equal(c.session_token, TOKEN);
         assert_int_equal(c.expiration, EXPIRATION);
-        assert_true(c.from_imds);
+        assert_int_equal(c.source, LB_CREDS_INSTANCE_ROLE);
 
         lb_credentials_done(&c);
         assert_null(c.session_token);
@@ -155,6 +159,126 @@ static void test_refresh_window(void **state) {
         assert_true(lb_credentials_need_refresh(&c, EXPIRATION + 86400));
 }
 
+/* ---- the parsers of the other sources ---- */
+
+static const char sts_sample[] =
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+        "  <AssumeRoleWithWebIdentityResult>\n"
+        "    <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A</SubjectFromWebIdentityToken>\n"
+        "    <Audience>client.5498841531868486423.1548@apps.example.com</Audience>\n"
+        "    <AssumedRoleUser>\n"
+        "      <Arn>arn:aws:sts::123456789012:assumed-role/FederatedWebIdentityRole/app1</Arn>\n"
+        "      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>\n"
+        "    </AssumedRoleUser>\n"
+        "    <Credentials>\n"
+        "      <SessionToken>" TOKEN "</SessionToken>\n"
+        "      <SecretAccessKey>" SECRET "</SecretAccessKey>\n"
+        "      <Expiration>" EXPIRATION_TEXT "</Expiration>\n"
+        "      <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>\n"
+        "    </Credentials>\n"
+        "    <SourceIdentity>SourceIdentityValue</SourceIdentity>\n"
+        "    <Provider>www.amazon.com</Provider>\n"
+        "  </AssumeRoleWithWebIdentityResult>\n"
+        "  <ResponseMetadata>\n"
+        "    <RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId>\n"
+        "  </ResponseMetadata>\n"
+        "</AssumeRoleWithWebIdentityResponse>\n";
+
+static void test_sts_parse(void **state) {
+        struct lb_credentials c = {};
+        char arn[128];
+        assert_int_equal(lb_sts_parse_assume_role_with_web_identity(sts_sample, strlen(sts_sample), &c, arn, sizeof arn), 0);
+        assert_string_equal(c.access_key_id, "ASgeIAIOSFODNN7EXAMPLE");
+        assert_string_equal(c.secret_access_key, SECRET);
+        assert_string_equal(c.session_token, TOKEN);
+        assert_int_equal(c.expiration, EXPIRATION);
+        assert_string_equal(arn, "arn:aws:sts::123456789012:assumed-role/FederatedWebIdentityRole/app1");
+        lb_credentials_done(&c);
+
+        static const char *const bad[] = {
+                "",
+                "<ErrorResponse><Error><Code>InvalidIdentityToken</Code></Error></ErrorResponse>",
+                "<AssumeRoleWithWebIdentityResponse/>",
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult/></AssumeRoleWithWebIdentityResponse>",
+                "<AssumeRoleResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>A</AccessKeyId>"
+                "<SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken><Expiration>" EXPIRATION_TEXT
+                "</Expiration></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleResponse>",
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+                "<AccessKeyId>A</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>"
+                "<Expiration>tomorrow</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
+                "</AssumeRoleWithWebIdentityResponse>",
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+                "<AccessKeyId>A\nB</AccessKeyId><SecretAccessKey>s</SecretAccessKey><SessionToken>t</SessionToken>"
+                "<Expiration>" EXPIRATION_TEXT "</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
+                "</AssumeRoleWithWebIdentityResponse>",
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+                "<AccessKeyId>A</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+                "<Expiration>" EXPIRATION_TEXT "</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
+                "</AssumeRoleWithWebIdentityResponse>",
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct lb_credentials k = { .access_key_id = "keep" };
+                if (lb_sts_parse_assume_role_with_web_identity(bad[i], strlen(bad[i]), &k, NULL, 0) != -EBADMSG)
+                        fail_msg("accepted: %s", bad[i]);
+                assert_string_equal(k.access_key_id, "keep");
+        }
+
+        struct lb_form f = {};
+        assert_int_equal(lb_sts_form_assume_role_with_web_identity(&f, "arn:aws:iam::123456789012:role/r", "s-1", "a.b+c/="), 0);
+        assert_string_equal(f.buf.data, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A"
+                                         "123456789012%3Arole%2Fr&RoleSessionName=s-1&WebIdentityToken=a.b%2Bc%2F%3D");
+        assert_int_equal(lb_sts_form_assume_role_with_web_identity(&f, "arn", "s", ""), -EINVAL);
+        lb_form_done(&f);
+}
+
+static void test_container_parse(void **state) {
+        /* The ECS agent's answer. */
+        const char *ecs = "{\"RoleArn\":\"arn:aws:iam::123456789012:role/task\",\"AccessKeyId\":\"ASIAIOSFODNN7EXAMPLE\","
+                          "\"SecretAccessKey\":\"" SECRET "\",\"Token\":\"" TOKEN "\",\"Expiration\":\"" EXPIRATION_TEXT "\"}";
+        struct lb_credentials c = {};
+        char role[64], error[64];
+        assert_int_equal(lb_container_credentials_parse(ecs, strlen(ecs), &c, role, sizeof role, error, sizeof error), 0);
+        assert_string_equal(c.access_key_id, "ASIAIOSFODNN7EXAMPLE");
+        assert_string_equal(c.session_token, TOKEN);
+        assert_int_equal(c.expiration, EXPIRATION);
+        assert_string_equal(role, "arn:aws:iam::123456789012:role/task");
+        lb_credentials_done(&c);
+        /* The Pod Identity Agent's: AccountId, no RoleArn, fractions of a second. */
+        const char *eks = "{\"AccessKeyId\":\"ASIA\",\"SecretAccessKey\":\"s\",\"Token\":\"t\",\"AccountId\":\"123456789012\","
+                          "\"Expiration\":\"2026-11-26T16:12:55.123Z\"}";
+        assert_int_equal(lb_container_credentials_parse(eks, strlen(eks), &c, role, sizeof role, error, sizeof error), 0);
+        assert_string_equal(role, "");
+        assert_int_equal(c.expiration, EXPIRATION);
+        lb_credentials_done(&c);
+        /* Duplicate keys, and a body cut short, are not an answer. */
+        const char *dup = "{\"AccessKeyId\":\"A\",\"AccessKeyId\":\"B\",\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+                          "\"Expiration\":\"" EXPIRATION_TEXT "\"}";
+        assert_int_equal(lb_container_credentials_parse(dup, strlen(dup), &c, NULL, 0, error, sizeof error), -EBADMSG);
+        assert_int_equal(lb_container_credentials_parse(ecs, strlen(ecs) / 2, &c, NULL, 0, error, sizeof error), -EBADMSG);
+        assert_string_equal(error, "not a JSON object");
+        assert_null(c.session_token);
+}
+
+static void test_names(void **state) {
+        assert_true(lb_role_session_name_valid("lifeboat-1796536540"));
+        assert_true(lb_role_session_name_valid("a+b=c,d.e@f_g-h"));
+        assert_false(lb_role_session_name_valid("a"));
+        assert_false(lb_role_session_name_valid("has space"));
+        assert_false(lb_role_session_name_valid("team/reaper"));
+        char long_name[66];
+        memset(long_name, 'x', 65);
+        long_name[65] = '\0';
+        assert_false(lb_role_session_name_valid(long_name));
+        long_name[64] = '\0';
+        assert_true(lb_role_session_name_valid(long_name));
+        assert_false(lb_container_url_allowed(NULL));
+        assert_false(lb_container_url_allowed("https://"));
+        assert_true(lb_container_url_allowed("HTTPS://example.com/creds"));
+        assert_true(lb_container_url_allowed("http://user@127.0.0.1:80/x"));
+        assert_false(lb_container_url_allowed("http://[::1/x"));
+}
+
 /* ---- loading from the environment ---- */
 
 struct fixture {
@@ -167,6 +291,11 @@ static int setup(void **state) {
         assert_non_null(f);
         assert_int_equal(lb_context_init(&f->ctx), 0);
         lbt_log_install(&f->ctx, &f->log);
+        /* Only the environment: no profile files, no IMDS (the chain's other sources). */
+        char *isolate[] = { (char *) "AWS_EC2_METADATA_DISABLED=true",
+                            (char *) "AWS_CONFIG_FILE=/nonexistent/lifeboat-test/config",
+                            (char *) "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/lifeboat-test/credentials", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, isolate), 0);
         *state = f;
         return 0;
 }
@@ -198,7 +327,7 @@ static void test_env_pair(void **state) {
         assert_string_equal(c.secret_access_key, SECRET);
         assert_null(c.session_token);
         assert_int_equal(c.expiration, 0);
-        assert_false(c.from_imds);
+        assert_int_equal(c.source, LB_CREDS_ENVIRONMENT);
         assert_false(lb_credentials_need_refresh(&c, EXPIRATION));
         assert_null(strstr(logged(f), "wJalrXUtnFEMI"));
         lb_credentials_done(&c);
@@ -213,7 +342,7 @@ static void test_env_with_token(void **state) {
         assert_int_equal(lb_credentials_load(&f->ctx, NULL, &c), 0);
         assert_non_null(c.session_token);
         assert_string_equal(c.session_token, TOKEN);
-        assert_false(c.from_imds);
+        assert_int_equal(c.source, LB_CREDS_ENVIRONMENT);
         assert_null(strstr(logged(f), "wJalrXUtnFEMI"));
         assert_null(strstr(logged(f), "IQoJb3JpZ2lu"));
         lb_credentials_done(&c);
@@ -246,7 +375,8 @@ static void test_no_credentials_anywhere(void **state) {
         struct fixture *f = *state;
         struct lb_credentials c = {};
         assert_int_equal(lb_credentials_load(&f->ctx, NULL, &c), -ENOKEY);
-        assert_non_null(strstr(logged(f), "No AWS credentials"));
+        assert_non_null(strstr(logged(f), "no AWS credentials: environment: AWS_ACCESS_KEY_ID not set; "));
+        assert_non_null(strstr(logged(f), "; instance role: IMDS disabled (AWS_EC2_METADATA_DISABLED)"));
 
         /* A lone session token is not credentials. */
         char *envp[] = { (char *) "AWS_SESSION_TOKEN=" TOKEN, NULL };
@@ -264,6 +394,9 @@ int main(void) {
                 cmocka_unit_test(test_role_missing_fields),
                 cmocka_unit_test(test_role_bad_values),
                 cmocka_unit_test(test_refresh_window),
+                cmocka_unit_test(test_sts_parse),
+                cmocka_unit_test(test_container_parse),
+                cmocka_unit_test(test_names),
                 cmocka_unit_test_setup_teardown(test_env_pair, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_env_with_token, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_env_only_key_id, setup, teardown),

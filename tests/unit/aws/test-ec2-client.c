@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lifeboat/aws/creds-chain.h"
 #include "lifeboat/aws/creds.h"
 #include "lifeboat/aws/ec2.h"
 #include "lifeboat/aws/http.h"
@@ -26,7 +27,7 @@
 #include "testutil.h"
 
 int __wrap_lb_http_perform(struct lb_http_request *const *reqs, size_t n);
-int __wrap_lb_credentials_load(struct lb_context *ctx, struct lb_imds *imds, struct lb_credentials *ret);
+int __wrap_lb_credentials_load(struct lb_context *ctx, const struct lb_creds_chain *chain, struct lb_credentials *ret);
 void __wrap_lb_sleep_ms(uint64_t ms, volatile const int *interrupted);
 double __wrap_lb_random01(void);
 
@@ -140,12 +141,12 @@ int __wrap_lb_http_perform(struct lb_http_request *const *reqs, size_t n) {
         return 0;
 }
 
-int __wrap_lb_credentials_load(struct lb_context *ctx, struct lb_imds *imds, struct lb_credentials *ret) {
+int __wrap_lb_credentials_load(struct lb_context *ctx, const struct lb_creds_chain *chain, struct lb_credentials *ret) {
         T.creds_loads++;
         if (T.creds_fail < 0)
                 return T.creds_fail;
         struct lb_credentials c = {
-                .from_imds = T.creds_from_imds,
+                .source = T.creds_from_imds ? LB_CREDS_INSTANCE_ROLE : LB_CREDS_ENVIRONMENT,
                 .expiration = T.creds_from_imds ? time(NULL) + T.creds_lifetime : 0,
         };
         (void) lb_snprintf(c.access_key_id, sizeof c.access_key_id, "AKIDLOAD%u", T.creds_loads);
@@ -230,7 +231,7 @@ static int teardown(void **state) {
 
 static struct lb_creds_provider *provider(struct fixture *f) {
         if (!f->creds)
-                assert_int_equal(lb_creds_provider_new(&f->ctx, NULL, &f->creds), 0);
+                assert_int_equal(lb_creds_provider_new(&f->ctx, lb_credentials_load, NULL, &f->creds), 0);
         return f->creds;
 }
 

@@ -515,6 +515,8 @@ static void test_endpoint_url_feeds_every_service(void **state) {
         assert_int_equal(lb_settings_parse_config(&f->ctx, "AWS_ENDPOINT_URL=http://127.0.0.1:1\n", "a.conf"), 0);
         assert_string_equal(s->ec2_endpoint, "http://127.0.0.1:1");
         assert_string_equal(s->cloudwatch_endpoint, "http://127.0.0.1:1");
+        assert_string_equal(s->autoscaling_endpoint, "http://127.0.0.1:1");
+        assert_string_equal(s->sts_endpoint, "http://127.0.0.1:1");
         /* Each specific one wins in its source, whatever the order. */
         assert_int_equal(lb_settings_parse_config(&f->ctx,
                                                   "AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:3/cw\n"
@@ -737,7 +739,76 @@ static void test_dump(void **state) {
                 assert_true(eq && eq < nl);
                 lines++;
         }
-        assert_int_equal(lines, 45); /* one per field of struct lb_settings */
+        assert_int_equal(lines, 57); /* one per field of struct lb_settings */
+        assert_non_null(strstr(dump, "AWS_CONTAINER_AUTHORIZATION_TOKEN=(unset)\n"));
+        assert_non_null(strstr(dump, "LIFEBOAT_CONTAINER_ENDPOINT=http://169.254.170.2\n"));
+        assert_null(strstr(dump, "AWS_SECURITY_TOKEN="));  /* aliases */
+        assert_null(strstr(dump, "AWS_DEFAULT_PROFILE="));
+}
+
+/* The credential chain's settings: the container URL rule, header values, aliases, secrets. */
+static void test_credential_chain_settings(void **state) {
+        struct fixture *f = *state;
+        const struct lb_settings *s = &f->ctx.settings;
+
+        static const char *const allowed[] = {
+                "https://creds.example.com/x", "http://127.0.0.1:8080/creds", "http://127.9.9.9/",
+                "http://localhost/v1", "http://LOCALHOST:1", "http://[::1]:51679/creds", "http://169.254.170.2/v2/x",
+                "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials",
+                "http://[fd00:ec2:0::23]/",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(allowed); i++) {
+                assert_int_equal(lb_settings_set(&f->ctx, "AWS_CONTAINER_CREDENTIALS_FULL_URI", allowed[i], "t"), 0);
+                assert_string_equal(s->container_full_uri, allowed[i]);
+        }
+        static const char *const refused[] = {
+                "http://10.0.0.1/creds", "http://169.254.169.254/", "http://169.254.170.3/", "http://example.com/",
+                "http://127.0.0.1@example.com/", "http://[fd00:ec2::254]/", "ftp://127.0.0.1/", "http://",
+                "http://localhost.example.com/",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                reset_log(f);
+                assert_int_equal(lb_settings_set(&f->ctx, "AWS_CONTAINER_CREDENTIALS_FULL_URI", refused[i], "t"), -EINVAL);
+                assert_non_null(strstr(logged(f), "169.254.170.23"));
+        }
+        /* The relative URI's base obeys the same rule (tests point it at loopback). */
+        assert_int_equal(lb_settings_set(&f->ctx, "LIFEBOAT_CONTAINER_ENDPOINT", "http://10.1.2.3", "t"), -EINVAL);
+        assert_int_equal(lb_settings_set(&f->ctx, "LIFEBOAT_CONTAINER_ENDPOINT", "http://127.0.0.1:4000", "t"), 0);
+
+        /* A header value may hold inner spaces, never a line break; it is a secret. */
+        reset_log(f);
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "Basic c2VjcmV0", "t"), 0);
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok\r\nX-Evil: 1", "t"), -EINVAL);
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_CONTAINER_AUTHORIZATION_TOKEN", " lead", "t"), -EINVAL);
+        assert_string_equal(s->container_token, "Basic c2VjcmV0");
+        assert_null(strstr(logged(f), "X-Evil"));
+        assert_null(strstr(logged(f), "lead"));
+        _cleanup_free_ char *dump = NULL;
+        assert_int_equal(lb_settings_dump(s, &dump), 0);
+        assert_non_null(strstr(dump, "AWS_CONTAINER_AUTHORIZATION_TOKEN=(set)\n"));
+        assert_null(strstr(dump, "c2VjcmV0"));
+
+        /* Aliases: AWS_PROFILE beats AWS_DEFAULT_PROFILE, AWS_SESSION_TOKEN beats AWS_SECURITY_TOKEN,
+         * whatever their order; each alone is used. */
+        char *env[] = { (char *) "AWS_DEFAULT_PROFILE=old", (char *) "AWS_PROFILE=new",
+                        (char *) "AWS_SECURITY_TOKEN=legacy", (char *) "AWS_SESSION_TOKEN=current", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, env), 0);
+        assert_string_equal(s->profile, "new");
+        assert_string_equal(s->session_token, "current");
+        char *legacy[] = { (char *) "AWS_DEFAULT_PROFILE=old", (char *) "AWS_SECURITY_TOKEN=legacy", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, legacy), 0);
+        assert_string_equal(s->profile, "old");
+        assert_string_equal(s->session_token, "legacy");
+
+        /* Paths are absolute; empty values mean "not set". */
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_CONFIG_FILE", "relative/config", "t"), -EINVAL);
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token", "t"), 0);
+        char *empty[] = { (char *) "AWS_WEB_IDENTITY_TOKEN_FILE=", (char *) "AWS_ROLE_ARN=", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, empty), 0);
+        assert_string_equal(s->web_identity_token_file, "/var/run/token");  /* a lower level is kept */
+        assert_null(s->role_arn);
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_ROLE_ARN", "arn:aws:iam::1:r/x", "t"), -EINVAL); /* < 20 */
+        assert_int_equal(lb_settings_set(&f->ctx, "AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/x", "t"), 0);
 }
 
 /* What the dump prints reads back to the same settings. */
@@ -810,6 +881,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_group_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_finalize_nested_paths, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_secrets_never_echoed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_credential_chain_settings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dump_round_trip, setup, teardown),
                 cmocka_unit_test(test_describe),
