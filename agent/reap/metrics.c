@@ -28,6 +28,10 @@ static bool dirty_available(const struct lb_reap_item *it) {
         return it->state == LB_VOL_DIRTY && streq(it->status, "available");
 }
 
+static bool relocated(const struct lb_reap_item *it) {
+        return it->state == LB_VOL_RELOCATED;
+}
+
 /* The published names are a contract (alarms use them): add, never rename. */
 static const struct reap_metric reap_metrics[] = {
         { .name = "DirtyAvailable", .counts = dirty_available },
@@ -36,6 +40,7 @@ static const struct reap_metric reap_metrics[] = {
         { .name = "Deleted", .category = LB_REAP_CAT_DELETED },
         { .name = "DeletionsFailed", .category = LB_REAP_CAT_FAILED },
         { .name = "Relocating", .category = LB_REAP_CAT_RELOCATING },
+        { .name = "Relocated", .counts = relocated },
 };
 
 static bool metric_counts(const struct reap_metric *m, const struct lb_reap_item *it) {

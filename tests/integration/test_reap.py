@@ -456,7 +456,7 @@ def test_throttled_past_retries_is_reported(fake, tmp_path):
 # metrics: reap --metrics against the fake CloudWatch
 # --------------------------------------------------------------------------
 
-METRICS = ("DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed", "Relocating")
+METRICS = ("DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed", "Relocating", "Relocated")
 
 
 def metrics_env(fake: lbtest.FakeAWS, tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -474,6 +474,7 @@ def expected_counts(doc: dict[str, Any], zone: str | None) -> dict[str, int]:
                 "Deleted": cat.count("deleted"),
                 "DeletionsFailed": cat.count("failed"),
                 "Relocating": cat.count("relocating"),
+                "Relocated": sum(v["lifeboat_state"] == "relocated" for v in vols),
         }
 
 

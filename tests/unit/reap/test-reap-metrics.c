@@ -20,7 +20,7 @@
 #define NOW ((time_t) 1795709575) /* 2026-11-26T16:12:55Z */
 
 static const char *const names[] = { "DirtyAvailable", "Stranded", "Quarantined", "Deleted", "DeletionsFailed",
-                                      "Relocating" };
+                                      "Relocating", "Relocated" };
 
 static struct lb_reap_item item(const char *id, const char *zone, const char *status, enum lb_vol_state state,
                                 enum lb_reap_verdict verdict, enum lb_reap_outcome outcome) {
@@ -32,8 +32,9 @@ static struct lb_reap_item item(const char *id, const char *zone, const char *st
 }
 
 /* A region-wide run over two zones with a bit of everything, sorted by zone as lb_reap_plan():
- * six volumes in us-east-1a, five in us-east-1b (one of them on its way to another zone). */
-static struct lb_reap_item sample[11];
+ * six volumes in us-east-1a, six in us-east-1b (one on its way to another zone, one already
+ * moved and waiting for deletion). */
+static struct lb_reap_item sample[12];
 
 static void fill_sample(void) {
         size_t i = 0;
@@ -50,6 +51,7 @@ static void fill_sample(void) {
         sample[i++] = item("vol-b3", "us-east-1b", "available", LB_VOL_FLUSHED, LB_REAP_DELETE, LB_REAP_SKIPPED);
         sample[i++] = item("vol-b4", "us-east-1b", "available", LB_VOL_UNMARKED, LB_REAP_UNUSED, LB_REAP_PENDING);
         sample[i++] = item("vol-b5", "us-east-1b", "available", LB_VOL_DIRTY, LB_REAP_RELOCATE, LB_REAP_PENDING);
+        sample[i++] = item("vol-b6", "us-east-1b", "available", LB_VOL_RELOCATED, LB_REAP_KEEP, LB_REAP_PENDING);
         assert_int_equal(i, ELEMENTSOF(sample));
 }
 
@@ -94,9 +96,9 @@ static void test_region_wide_run(void **state) {
         _cleanup_(lb_reap_metrics_done) struct lb_reap_metrics m = {};
         assert_int_equal(lb_reap_metrics_build(&r, "ads", &m), 0);
 
-        /* Two zones and the group's totals, every metric each: 18 datapoints. */
+        /* Two zones and the group's totals, every metric each: 21 datapoints. */
         assert_int_equal(m.n, 3 * ELEMENTSOF(names));
-        const double a[] = { 2, 1, 0, 2, 1, 0 }, b[] = { 1, 0, 2, 0, 0, 1 }, all[] = { 3, 1, 2, 2, 1, 1 };
+        const double a[] = { 2, 1, 0, 2, 1, 0, 0 }, b[] = { 1, 0, 2, 0, 0, 1, 1 }, all[] = { 3, 1, 2, 2, 1, 1, 1 };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 assert_true(value_of(&m, names[i], "ads", "us-east-1a") == a[i]);
                 assert_true(value_of(&m, names[i], "ads", "us-east-1b") == b[i]);
@@ -112,7 +114,7 @@ static void test_zone_run(void **state) {
         (void) state;
         fill_sample();
         /* A run limited to us-east-1b (its items only): zone datapoints, no group totals. */
-        struct lb_reap_report r = report(sample + 6, 5, "us-east-1b");
+        struct lb_reap_report r = report(sample + 6, 6, "us-east-1b");
         _cleanup_(lb_reap_metrics_done) struct lb_reap_metrics m = {};
         assert_int_equal(lb_reap_metrics_build(&r, "ads", &m), 0);
         assert_int_equal(m.n, ELEMENTSOF(names));
