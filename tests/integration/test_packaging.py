@@ -745,9 +745,12 @@ def test_iam_reap_policy_is_reap_alone():
     assert calls == {"DescribeVolumes", "CreateTags", "DeleteTags", "DeleteVolume", "DescribeSnapshots",
                      "CreateSnapshot", "CreateVolume", "DeleteSnapshot"}, calls
     assert {f"ec2:{a}" for a in calls} == set(by_action)
-    keys = tag_keys_written_by(REAP_SOURCES)
-    assert keys == {"lifeboat:available-since", "lifeboat:state", "lifeboat:relocated-to", "lifeboat:relocated-at"}, keys
-    check_least_privilege(by_action, keys)
+    # Tags of existing volumes: the mark, and a relocated source's. The copy is created with the
+    # source's owner and fs-uuid (tags on create, below).
+    on_existing = {"lifeboat:available-since", "lifeboat:state", "lifeboat:relocated-to", "lifeboat:relocated-at"}
+    copied = {"lifeboat:owner", "lifeboat:fs-uuid"}
+    assert tag_keys_written_by(REAP_SOURCES) == on_existing | copied
+    check_least_privilege(by_action, on_existing)
     assert not any(":instance/" in str(s["Resource"]) for ss in by_action.values() for s in ss)
     # The one statement that writes a state: a dirty volume of the group becomes relocated.
     [mark] = [s for s in by_action["ec2:CreateTags"] if "lifeboat:state" in
@@ -760,7 +763,7 @@ def test_iam_reap_policy_is_reap_alone():
     # only lifeboat's keys, the group the role's own, a copy created dirty.
     [on_create] = [s for s in by_action["ec2:CreateTags"] if "ec2:CreateAction" in s["Condition"]["StringEquals"]]
     assert sorted(on_create["Condition"]["StringEquals"]["ec2:CreateAction"]) == ["CreateSnapshot", "CreateVolume"]
-    assert AT_CREATION <= set(on_create["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
+    assert AT_CREATION | copied <= set(on_create["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"])
     for a, resource in (("ec2:CreateSnapshot", "arn:aws:ec2:*::snapshot/*"),
                         ("ec2:CreateVolume", "arn:aws:ec2:*:*:volume/*")):
         [created] = [s for s in by_action[a] if s["Resource"] == resource]

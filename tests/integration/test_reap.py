@@ -502,11 +502,14 @@ def test_metrics_match_what_reap_reported(fake, tmp_path):
         group_volume(fake, AZ_B, "quarantined", reason="blank")
         group_volume(fake, AZ_A, create_time=iso_ago(3600))                          # unused
         group_volume(fake, AZ_A, "flushed", group="other-group", flushed_at=iso_ago(3600))
+        group_volume(fake, AZ_B, "relocated", relocated_to="vol-0123456789abcdef0",    # moved, too young
+                     relocated_at=iso_ago(60))
         inst = fake.add_instance(availability_zone=AZ_A, buffer={"tags": lbtest.group_tags(GROUP, "dirty")})
 
         p, doc = reap_json(env, "--metrics")
         assert p.returncode == EXIT_ATTENTION, p.stderr
-        assert doc["metrics"] == {"namespace": "Lifeboat", "skipped": None, "datapoints": 15, "published": 15,
+        assert doc["metrics"] == {"namespace": "Lifeboat", "skipped": None, "datapoints": 3 * len(METRICS),
+                                  "published": 3 * len(METRICS),
                                   "requests": 1, "error": None}
         assert inst["buffer_volume_id"] in by_id(doc)    # dirty but in use: not DirtyAvailable
         # A unit that does not fail on 4 (the timer) still shows it: a warning in the journal.
@@ -517,8 +520,8 @@ def test_metrics_match_what_reap_reported(fake, tmp_path):
         want = {(m, z): float(n) for z in (AZ_A, AZ_B, None) for m, n in expected_counts(doc, z).items()}
         assert got == want
         # The numbers themselves, not only their agreement with the report.
-        assert [got[(m, None)] for m in METRICS] == [2, 1, 2, 3, 0]
-        assert [got[(m, AZ_A)] for m in METRICS] == [1, 1, 0, 2, 0]
+        assert [got[(m, None)] for m in METRICS] == [2, 1, 2, 3, 0, 0, 1]
+        assert [got[(m, AZ_A)] for m in METRICS] == [1, 1, 0, 2, 0, 0, 0]
         # Every datapoint carries the time of the plan.
         assert {d["timestamp"] for d in fake.metrics()} == {doc["now"]}
         # Signed for "monitoring" with reap's own credentials, and taken.
@@ -533,7 +536,7 @@ def test_failed_deletions_are_counted(fake, tmp_path):
         fake.fault(action="DeleteVolume", kind="throttle", count=-1)
         p, doc = reap_json(env, "--metrics")
         assert p.returncode == EXIT_PARTIAL, p.stderr
-        assert by_id(doc)[vid]["category"] == "failed" and doc["metrics"]["published"] == 10
+        assert by_id(doc)[vid]["category"] == "failed" and doc["metrics"]["published"] == 2 * len(METRICS)
         got = published(fake)
         assert got[("DeletionsFailed", AZ_A)] == got[("DeletionsFailed", None)] == 1
         assert got[("Deleted", AZ_A)] == got[("Deleted", None)] == 0
@@ -549,7 +552,7 @@ def test_metrics_of_one_zone_and_the_setting(fake, tmp_path):
 
         p = run_lifeboat(env, "reap", "--az", AZ_A)
         assert p.returncode == EXIT_OK, p.stderr
-        assert "metrics: 5 datapoints published to CloudWatch namespace Team/Spot Logs" in p.stdout
+        assert f"metrics: {len(METRICS)} datapoints published to CloudWatch namespace Team/Spot Logs" in p.stdout
         assert published(fake, "Team/Spot Logs") == {(m, AZ_A): float(m == "Deleted") for m in METRICS}
 
         fake.reset_metrics()
@@ -569,9 +572,10 @@ def test_metrics_failure_is_reported_and_changes_nothing_reap_did(fake, tmp_path
         assert p.returncode == EXIT_PARTIAL, p.stderr
         assert by_id(doc)[old]["category"] == "deleted" and state_of(fake, old) == "deleted"
         m = doc["metrics"]
-        assert m["published"] == 0 and m["datapoints"] == 10 and m["requests"] == 3     # standard retries
+        assert m["published"] == 0 and m["datapoints"] == 2 * len(METRICS) and m["requests"] == 3  # standard retries
         assert m["error"].startswith("InternalServiceError")
-        assert doc["error"].startswith("Publishing the metrics to CloudWatch failed (0 of 10 datapoints taken)")
+        assert doc["error"].startswith(f"Publishing the metrics to CloudWatch failed (0 of {2 * len(METRICS)} "
+                                       "datapoints taken)")
         assert "Publishing the metrics to CloudWatch failed" in p.stderr
         assert fake.metrics() == []
 
