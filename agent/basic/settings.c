@@ -229,8 +229,10 @@ static const struct setting settings_table[] = {
 
 #undef F
 
-/* The alias rule keeps a per-source mask of the entries set so far. */
-_Static_assert(ELEMENTSOF(settings_table) <= 64, "the per-source mask holds 64 entries");
+/* The alias rule keeps, per source, which entries that source set so far. */
+struct source_seen {
+        bool entry[ELEMENTSOF(settings_table)];
+};
 
 /* ---- the table ---- */
 
@@ -587,13 +589,13 @@ static int log_oom(const struct lb_context *ctx) {
 }
 
 /*
- * Sets one entry. mask is the per-source bookkeeping (NULL for a single,
+ * Sets one entry. seen is the per-source bookkeeping (NULL for a single,
  * explicit lb_settings_set()): within one source the preferred key of an
  * alias wins whatever the order, and an empty value of an optional key means
  * "not given here" rather than overriding a lower level.
  */
 static int setting_apply(struct lb_context *ctx, const struct setting *st, size_t index, const char *text,
-                         const char *origin, uint64_t *mask) {
+                         const char *origin, struct source_seen *seen) {
         struct value v = {};
         int r = setting_parse(st, text, &v);
         if (r == -ENOMEM)
@@ -612,18 +614,18 @@ static int setting_apply(struct lb_context *ctx, const struct setting *st, size_
                 return -EINVAL;
         }
 
-        if (mask) {
+        if (seen) {
                 if (text[0] == '\0' && (st->flags & SETTING_EMPTY_UNSETS))
                         return 0;
                 if (st->flags & SETTING_ALIAS) {
                         size_t p;
-                        if (setting_find(st->preferred, &p) && (*mask & (UINT64_C(1) << p))) {
+                        if (setting_find(st->preferred, &p) && seen->entry[p]) {
                                 lb_debug(ctx, "%s: %s ignored, %s is set", origin, st->name, st->preferred);
                                 lb_free_secret(v.str);
                                 return 0;
                         }
                 }
-                *mask |= UINT64_C(1) << index;
+                seen->entry[index] = true;
         }
         setting_store(&ctx->settings, st, &v);
         return 0;
@@ -632,12 +634,12 @@ static int setting_apply(struct lb_context *ctx, const struct setting *st, size_
 /* Sets the entry at index and every later entry of the same key (a key with one row per field
  * it stands in for). The rows of a key share its type, so a bad value fails on the first. */
 static int setting_apply_key(struct lb_context *ctx, size_t index, const char *text, const char *origin,
-                             uint64_t *mask) {
+                             struct source_seen *seen) {
         const char *name = settings_table[index].name;
         for (size_t i = index; i < ELEMENTSOF(settings_table); i++) {
                 if (!streq(settings_table[i].name, name))
                         continue;
-                int r = setting_apply(ctx, &settings_table[i], i, text, origin, mask);
+                int r = setting_apply(ctx, &settings_table[i], i, text, origin, seen);
                 if (r < 0)
                         return r;
         }
@@ -731,7 +733,7 @@ static int parse_config(struct lb_context *ctx, const char *text, const char *or
         if (!copy)
                 return log_oom(ctx);
 
-        uint64_t mask = 0;
+        struct source_seen seen = {};
         unsigned lineno = 0;
         int ret = 0;
         char *p = copy, *line;
@@ -760,7 +762,7 @@ static int parse_config(struct lb_context *ctx, const char *text, const char *or
                         lb_warn(ctx, "%s: %s has no effect in a config file, ignored", where, key);
                         continue;
                 }
-                r = setting_apply_key(ctx, index, value, where, &mask);
+                r = setting_apply_key(ctx, index, value, where, &seen);
                 if (r == -ENOMEM) {
                         ret = r;
                         break;
@@ -822,7 +824,7 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
         if (!envp)
                 return 0;
 
-        uint64_t mask = 0;
+        struct source_seen seen = {};
         int ret = 0;
         for (char *const *e = envp; *e; e++) {
                 const char *eq = strchr(*e, '=');
@@ -845,7 +847,7 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
                         }
                         continue;
                 }
-                int r = setting_apply_key(ctx, index, eq + 1, "environment", &mask);
+                int r = setting_apply_key(ctx, index, eq + 1, "environment", &seen);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 && ret == 0)
