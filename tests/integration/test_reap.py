@@ -583,7 +583,7 @@ def test_metrics_failure_is_reported_and_changes_nothing_reap_did(fake, tmp_path
         group_volume(fake, AZ_B, "quarantined", reason="bad")
         p = run_lifeboat(env, "reap", "--metrics")
         assert p.returncode == EXIT_ATTENTION, p.stderr
-        assert "metrics: 0 of 10 datapoints published" in p.stdout and "InternalServiceError" in p.stdout
+        assert f"metrics: 0 of {2 * len(METRICS)} datapoints published" in p.stdout and "InternalServiceError" in p.stdout
 
         # CloudWatch unreachable: the same.
         fake.reset_faults()
