@@ -343,8 +343,10 @@ def test_failed_dirty_tag_is_retried_through_the_stop(cluster):
         assert inst.tags()[f"{PREFIX}:state"] == "flushed"
 
         inst.fake.reset_faults()
-        wait_for("dirty at last", lambda: inst.tags().get(f"{PREFIX}:state") == "dirty", timeout=10)
-        assert f"{PREFIX}:flushed-at" not in inst.tags()
+        # dirty (CreateTags), then the stale flushed-at removed (DeleteTags): two calls, wait for both.
+        wait_for("dirty at last, without the old flushed-at",
+                 lambda: (t := inst.tags()).get(f"{PREFIX}:state") == "dirty" and f"{PREFIX}:flushed-at" not in t,
+                 timeout=10)
         assert w.stop(signal.SIGINT, timeout=10) == 1
         assert "NOT drained" in w.log()
 

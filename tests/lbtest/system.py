@@ -88,7 +88,9 @@ def leftovers_under(base: Path) -> dict[str, list[str]]:
 def cleanup_under(base: Path) -> dict[str, list[str]]:
         """Unmounts and detaches everything left under base (innermost mounts first, lazy
         unmount as a last resort). Returns what could NOT be cleaned up."""
-        for _ in range(3):
+        # Autoclear loops and lazy unmounts go away asynchronously; on a loaded 2-core machine
+        # that took longer than 0.6 s, so keep trying (growing pauses) for about 5 s.
+        for attempt in range(10):
                 left = leftovers_under(base)
                 if not left["mounts"] and not left["loops"]:
                         break
@@ -98,7 +100,7 @@ def cleanup_under(base: Path) -> dict[str, list[str]]:
                 for l in loop_devices():
                         if is_under(l["back-file"], base):
                                 run(["losetup", "-d", l["name"]], check=False)
-                time.sleep(0.2)         # autoclear loops go away asynchronously
+                time.sleep(min(0.1 * (attempt + 1), 1.0))
         return leftovers_under(base)
 
 
