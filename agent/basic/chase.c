@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -24,7 +25,8 @@
 #define OPENAT2_RETRIES 8
 #define TMPFILE_RETRIES 16
 
-static bool openat2_missing; /* ENOSYS (kernel < 5.6) or refused by a seccomp filter */
+/* ENOSYS (kernel < 5.6) or refused by a seccomp filter. Atomic: boot recovers on threads. */
+static atomic_bool openat2_missing;
 
 /* Whether path holds a ".." component: refused everywhere, so nothing climbs out of a
  * directory lifeboat checked. */

@@ -5,7 +5,18 @@
 #include "lifeboat/basic/util.h"
 #include "fuzz.h"
 
-/* The dump without the secrets' lines: they say "(set)", not the value. */
+/* The settings flagged secret: their dump says "(set)" or "(unset)", not the value. */
+static bool is_secret_line(const char *line) {
+        static const char *const secrets[] = {
+                "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_CONTAINER_AUTHORIZATION_TOKEN=",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
+                if (lb_startswith(line, secrets[i]))
+                        return true;
+        return false;
+}
+
+/* The dump without the secrets' lines. */
 static char *dump_public(const struct lb_settings *s) {
         _cleanup_free_ char *dump = NULL;
         if (lb_settings_dump(s, &dump) < 0)
@@ -14,7 +25,7 @@ static char *dump_public(const struct lb_settings *s) {
         for (char *line = dump, *nl; *line; line = nl + 1) {
                 nl = strchr(line, '\n');
                 fuzz_check(nl);
-                if (lb_startswith(line, "AWS_SECRET_ACCESS_KEY=") || lb_startswith(line, "AWS_SESSION_TOKEN="))
+                if (is_secret_line(line))
                         continue;
                 if (lb_buf_append(&b, line, (size_t) (nl - line + 1)) < 0)
                         return NULL;
