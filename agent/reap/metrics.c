@@ -28,8 +28,11 @@ static bool dirty_available(const struct lb_reap_item *it) {
         return it->state == LB_VOL_DIRTY && streq(it->status, "available");
 }
 
+/* Moved, waiting for min-age before deletion: not the ones this run deleted, nor those whose
+ * copy is missing (Stranded counts them). */
 static bool relocated(const struct lb_reap_item *it) {
-        return it->state == LB_VOL_RELOCATED;
+        enum lb_reap_category c = lb_reap_item_category(it);
+        return it->state == LB_VOL_RELOCATED && c != LB_REAP_CAT_DELETED && c != LB_REAP_CAT_STRANDED;
 }
 
 /* The published names are a contract (alarms use them): add, never rename. */

@@ -136,15 +136,19 @@ static void classify_relocated(const struct lb_settings *s, const struct lb_reap
         const char *at = lb_volume_lb_tag(s, v, LB_TAG_RELOCATED_AT);
 
         it->verdict = LB_REAP_KEEP;
+        /* No boot claims a relocated volume: with its tags broken, only a person can. */
         if (isempty(copy)) {
+                it->needs_human = true;
                 (void) lb_strscpy(it->reason, sizeof it->reason, "relocated, but no valid relocated-to tag");
                 return;
         }
         if (!at) {
+                it->needs_human = true;
                 (void) lb_snprintf(it->reason, sizeof it->reason, "relocated to %s, but no relocated-at tag", copy);
                 return;
         }
         if (!set_since(it, at, now)) {
+                it->needs_human = true;
                 (void) lb_snprintf(it->reason, sizeof it->reason, "relocated to %s, unreadable relocated-at tag '%.64s'",
                                    copy, at);
                 return;
@@ -274,12 +278,12 @@ int lb_reap_plan(const struct lb_settings *s, const struct lb_reap_options *o, c
 }
 
 /* Whether the copy a relocated item names exists: a volume of the group with that id whose
- * relocated-from tag names the item. */
+ * relocated-from tag names the item, made from a snapshot (EC2's SnapshotId, which no tag sets). */
 static bool copy_exists(const struct lb_settings *s, const struct lb_volume_list *world,
                         const struct lb_reap_item *it) {
         const struct lb_volume *c = world ? lb_volume_list_find(world, it->reloc.copy_id) : NULL;
         const char *from = c ? lb_volume_lb_tag(s, c, LB_TAG_RELOCATED_FROM) : NULL;
-        return from && streq(from, it->volume_id);
+        return from && streq(from, it->volume_id) && !isempty(c->snapshot_id);
 }
 
 static void check_copy(const struct lb_settings *s, const struct lb_volume_list *world, struct lb_reap_item *it) {
@@ -291,10 +295,12 @@ static void check_copy(const struct lb_settings *s, const struct lb_volume_list 
                         (void) lb_snprintf(it->reason, sizeof it->reason,
                                            "relocated to %s, which could not be checked (DescribeVolumes failed)",
                                            it->reloc.copy_id);
-                else
+                else {
+                        it->needs_human = true;
                         (void) lb_snprintf(it->reason, sizeof it->reason,
                                            "relocated to %s, which does not exist (or is no copy of it): kept for a human",
                                            it->reloc.copy_id);
+                }
                 return;
         }
         /* A copy drained before its source was deleted (the hourly timer can mark the source and
@@ -343,6 +349,8 @@ const char *lb_reap_category_to_string(enum lb_reap_category c) {
 }
 
 enum lb_reap_category lb_reap_item_category(const struct lb_reap_item *it) {
+        if (it->needs_human)
+                return LB_REAP_CAT_STRANDED;
         switch (it->verdict) {
         case LB_REAP_DELETE:
                 switch (it->outcome) {

@@ -33,14 +33,18 @@ int lb_relocate_client_token(const char *source_id, char *buf, size_t size) {
 
 /* ---- the world ---- */
 
+/* A snapshot of source: the tag says so, and so does EC2's own VolumeId (which no tag can
+ * change). */
 static bool snapshot_of(const struct lb_settings *s, const struct lb_snapshot *x, const char *source) {
         const char *from = lb_snapshot_lb_tag(s, x, LB_TAG_RELOCATED_FROM);
-        return from && streq(from, source);
+        return from && streq(from, source) && streq(x->volume_id, source);
 }
 
+/* A copy of source: the tag says so, and EC2 says it was made from a snapshot (a blank volume
+ * with a copied tag is no copy). */
 static bool copy_of(const struct lb_settings *s, const struct lb_volume *v, const char *source) {
         const char *from = lb_volume_lb_tag(s, v, LB_TAG_RELOCATED_FROM);
-        return from && streq(from, source);
+        return from && streq(from, source) && !isempty(v->snapshot_id);
 }
 
 static bool has_snapshots(const struct lb_settings *s, const struct lb_reloc_world *w, const char *source) {
@@ -80,8 +84,31 @@ static int copy_rank(const struct lb_volume *v) {
         return streq(v->state, "creating") ? 1 : 2;
 }
 
-/* The copy of source: a usable one first, then by id; *ret_n counts them all (more than one
- * only when something outside lifeboat interfered). */
+/* Whether v was made from a snapshot, still there, that EC2 says was taken of source. */
+static bool made_from_snapshot_of(const struct lb_settings *s, const struct lb_reloc_world *w,
+                                  const struct lb_volume *v, const char *source) {
+        for (size_t i = 0; i < w->snapshots->n; i++) {
+                const struct lb_snapshot *x = &w->snapshots->items[i];
+                if (streq(x->id, v->snapshot_id))
+                        return snapshot_of(s, x, source);
+        }
+        return false;
+}
+
+/* The order of copies: one made from a snapshot of source first (a tag alone does not make a
+ * copy), then a usable one, then by id. */
+static bool better_copy(const struct lb_settings *s, const struct lb_reloc_world *w, const char *source,
+                        const struct lb_volume *v, const struct lb_volume *best) {
+        bool gv = made_from_snapshot_of(s, w, v, source), gb = made_from_snapshot_of(s, w, best, source);
+        if (gv != gb)
+                return gv;
+        if (copy_rank(v) != copy_rank(best))
+                return copy_rank(v) < copy_rank(best);
+        return strcmp(v->id, best->id) < 0;
+}
+
+/* The copy of source, the best by better_copy; *ret_n counts them all (more than one only when
+ * something outside lifeboat interfered). */
 static const struct lb_volume *find_copy(const struct lb_settings *s, const struct lb_reloc_world *w,
                                          const char *source, size_t *ret_n) {
         const struct lb_volume *best = NULL;
@@ -91,8 +118,7 @@ static const struct lb_volume *find_copy(const struct lb_settings *s, const stru
                 if (!copy_of(s, v, source))
                         continue;
                 n++;
-                if (!best || copy_rank(v) < copy_rank(best) ||
-                    (copy_rank(v) == copy_rank(best) && strcmp(v->id, best->id) < 0))
+                if (!best || better_copy(s, w, source, v, best))
                         best = v;
         }
         *ret_n = n;
@@ -245,7 +271,16 @@ static void plan_copied(const struct lb_settings *s, const struct lb_reloc_world
         (void) lb_strscpy(it->reloc.target_zone, sizeof it->reloc.target_zone, copy->availability_zone);
         (void) lb_strscpy(it->reloc.copy_id, sizeof it->reloc.copy_id, copy->id);
         (void) lb_strscpy(it->reloc.copy_state, sizeof it->reloc.copy_state, copy->state);
-        if (copy_rank(copy) == 0) {
+        if (copy_rank(copy) == 0 && !(k && streq(k->id, copy->snapshot_id))) {
+                /* Marking the source lets reap delete it: only for a copy EC2 says was made from a
+                 * snapshot of this very volume, not for any volume that carries the tag. */
+                it->reloc.step = LB_RELOC_WAIT_COPY;
+                reloc_fail(it, counts, "copy %s was made from %s, no snapshot of %s", copy->id, copy->snapshot_id,
+                           it->volume_id);
+                it->needs_human = true;
+                set_reason(it, "not moved: %s claims to be its copy but was made from %s, no snapshot of it: "
+                               "a human must look at it", copy->id, copy->snapshot_id);
+        } else if (copy_rank(copy) == 0) {
                 it->reloc.step = LB_RELOC_MARK;
                 set_reason(it, "moved to %s: copy %s is %s", copy->availability_zone, copy->id, copy->state);
         } else if (copy_rank(copy) == 1) {
@@ -255,6 +290,7 @@ static void plan_copied(const struct lb_settings *s, const struct lb_reloc_world
         } else {
                 it->reloc.step = LB_RELOC_WAIT_COPY;
                 reloc_fail(it, counts, "copy %s is %s", copy->id, copy->state);
+                it->needs_human = true;
                 set_reason(it, "moving to %s: copy %s is %s: a human must look at it", copy->availability_zone,
                            copy->id, copy->state);
         }
@@ -653,6 +689,13 @@ static bool doomed(struct reloc *r, const struct lb_snapshot *x) {
         const char *source = lb_snapshot_lb_tag(r->s, x, LB_TAG_RELOCATED_FROM);
         if (!source || feeds_a_copy(r->w, x))
                 return false;
+        if (!snapshot_of(r->s, x, source)) {
+                /* Its tag names another volume than the one EC2 says it was taken of: whoever
+                 * changed the tag, the snapshot is not the relocation's to delete. */
+                lb_warn(r->ctx, "snapshot %s was taken of %s but is tagged relocated from %.32s; left for a human",
+                        x->id, x->volume_id, source);
+                return false;
+        }
         struct lb_reap_item *it = find_item(r->p, source);
         if (!it) {
                 /* Its source is in a zone this run does not look at, or gone: then the

@@ -212,13 +212,13 @@ static void retry_later(struct watch *w, bool scale_in) {
 
 /* No action waits for this instance (any more): the hook timed out, somebody else completed it,
  * or it does not hold this scale-in. The drain goes on as for a scale-in without a hook. */
-static void hook_gone(struct watch *w, const char *action) {
+static void hook_gone(struct watch *w, const char *action, const char *why) {
         struct lb_watch_hook *h = &w->st.hook;
         h->state = LB_WATCH_HOOK_GONE;
         hook_ok(w);
         lb_notice(w->ctx, "lifecycle hook %s of Auto Scaling group %s: %s found no lifecycle action waiting for this "
-                          "instance (the hook timed out, or someone else completed it); draining on without it",
-                  h->name, h->group, action);
+                          "instance (%s); draining on without it",
+                  h->name, h->group, action, why);
         if (w->signalled)
                 return;         /* the stop's own budget stands */
         uint64_t start = watch_hook_waiting_since_ms(w), now = wall_ms();
@@ -235,9 +235,12 @@ static void call_failed(struct watch *w, const char *action) {
 static void heartbeat(struct watch *w) {
         struct lb_watch_hook *h = &w->st.hook;
         struct hook_rt *rt = &w->hook;
+        /* Auto Scaling restarts the timeout when it takes the call, which may be a slow attempt
+         * (or a retried one) before the answer comes back: count from before sending. */
+        uint64_t sent = lb_now_ms();
         int r = lb_autoscaling_record_heartbeat(w->aws.autoscaling, h->group, h->name, w->self);
         if (r == -ENOENT) {
-                hook_gone(w, "RecordLifecycleActionHeartbeat");
+                hook_gone(w, "RecordLifecycleActionHeartbeat", "the hook timed out, or someone else completed it");
                 return;
         }
         if (r < 0) {
@@ -247,7 +250,7 @@ static void heartbeat(struct watch *w) {
         hook_ok(w);
         bool first = rt->expires_ms == 0;
         uint64_t now = lb_now_ms();
-        rt->expires_ms = now + rt->heartbeat_timeout_ms;
+        rt->expires_ms = sent + rt->heartbeat_timeout_ms;
         h->heartbeats++;
         h->last_heartbeat = time(NULL);
         if (first)
@@ -269,7 +272,11 @@ static void complete(struct watch *w) {
         int r = lb_autoscaling_complete_lifecycle_action(w->aws.autoscaling, h->group, h->name, w->self,
                                                          LB_LIFECYCLE_CONTINUE);
         if (r == -ENOENT) {
-                hook_gone(w, "CompleteLifecycleAction");
+                /* The call is retried on a timeout: the attempt whose answer was lost may be the
+                 * one that completed it. */
+                hook_gone(w, "CompleteLifecycleAction",
+                          "an earlier attempt of this call whose answer was lost completed it, the hook timed out, "
+                          "or someone else completed it");
                 return;
         }
         if (r < 0) {

@@ -425,14 +425,35 @@ def test_snapshot_in_error_is_replaced(fake, tmp_path):
         assert len(copies_of(fake, src)) == 1
 
 
+def test_a_tag_alone_makes_no_copy(fake, tmp_path):
+        """Anyone with CreateTags can put relocated-from on a volume. A blank group volume that
+        names the stranded one is not taken for its copy (which would let the source be marked
+        and then deleted): the real move happens, and the source points at the real copy."""
+        quick(fake)
+        running_instance(fake, AZ_A)
+        src, _, _ = stranded(fake, tmp_path, "src")
+        planted = fake.add_volume(availability_zone=AZ_A, tags={
+                **lbtest.group_tags(GROUP, "dirty"), "lifeboat:relocated-from": src})
+        env = reap_env(fake, tmp_path)
+
+        relocate_until_done(fake, env, src)
+        real = [c for c in copies_of(fake, src) if c["volume_id"] != planted]
+        assert len(real) == 1 and real[0]["snapshot_id"], real
+        assert fake.volume(src)["tags"]["lifeboat:relocated-to"] == real[0]["volume_id"]
+        assert fake.volume(planted)["state"] == "available"
+        assert fake.volume(planted)["tags"]["lifeboat:state"] == "dirty"
+
+
 def test_relocated_source_without_its_copy_is_kept(fake, tmp_path):
+        """No boot claims a relocated volume: without its copy, only a person can recover it, so
+        it is reported as stranded (exit 4, the Stranded metric), never deleted."""
         env = reap_env(fake, tmp_path)
         src = fake.add_volume(availability_zone=AZ_B, tags=lbtest.group_tags(
                 GROUP, "relocated", relocated_to="vol-0000000000000c0de", relocated_at=lbtest.iso_in(-3600)))
         p, doc = reap_json(env, "--min-age", "0")
-        assert p.returncode == EXIT_OK, p.stderr
+        assert p.returncode == EXIT_ATTENTION, p.stderr
         v = by_id(doc)[src]
-        assert v["category"] == "kept" and v["lifeboat_state"] == "relocated"
+        assert v["category"] == "stranded" and v["lifeboat_state"] == "relocated"
         assert "vol-0000000000000c0de, which does not exist" in v["reason"]
         assert fake.volume(src)["state"] == "available"
         assert fake.requests("ec2", "DeleteVolume") == []

@@ -128,6 +128,9 @@ struct lb_reap_item {
         enum lb_reap_outcome outcome;
         char error[256];                /* SKIPPED/FAILED deletion or failed tag change: what EC2 said */
         struct lb_reap_relocation reloc; /* step LB_RELOC_NONE unless relocation touches it */
+        bool needs_human;               /* kept, and nothing lifeboat does will ever move it on (a
+                                         * relocated source without a verifiable copy, a copy in
+                                         * error): reported as stranded, so the alarm fires */
 };
 
 struct lb_reap_plan {

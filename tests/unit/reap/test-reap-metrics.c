@@ -147,6 +147,24 @@ static void test_nothing_found_still_reports_zeros(void **state) {
         assert_null(none.data);
 }
 
+/* Relocated counts the moved volumes still waiting for deletion: not those this run deleted
+ * (Deleted counts them), nor one whose copy is gone (a human's: Stranded counts it). */
+static void test_relocated_counts_only_those_waiting(void **state) {
+        (void) state;
+        struct lb_reap_item items[] = {
+                item("vol-r1", "us-east-1b", "available", LB_VOL_RELOCATED, LB_REAP_KEEP, LB_REAP_PENDING),
+                item("vol-r2", "us-east-1b", "available", LB_VOL_RELOCATED, LB_REAP_DELETE, LB_REAP_DELETED),
+                item("vol-r3", "us-east-1b", "available", LB_VOL_RELOCATED, LB_REAP_KEEP, LB_REAP_PENDING),
+        };
+        items[2].needs_human = true;
+        struct lb_reap_report r = report(items, ELEMENTSOF(items), "us-east-1b");
+        _cleanup_(lb_reap_metrics_done) struct lb_reap_metrics m = {};
+        assert_int_equal(lb_reap_metrics_build(&r, "ads", &m), 0);
+        assert_true(value_of(&m, "Relocated", "ads", "us-east-1b") == 1);
+        assert_true(value_of(&m, "Deleted", "ads", "us-east-1b") == 1);
+        assert_true(value_of(&m, "Stranded", "ads", "us-east-1b") == 1);
+}
+
 static void test_publish_skips_dry_and_interrupted_runs(void **state) {
         (void) state;
         struct lb_context ctx;
@@ -182,6 +200,7 @@ int main(void) {
                 cmocka_unit_test(test_region_wide_run),
                 cmocka_unit_test(test_zone_run),
                 cmocka_unit_test(test_nothing_found_still_reports_zeros),
+                cmocka_unit_test(test_relocated_counts_only_those_waiting),
                 cmocka_unit_test(test_publish_skips_dry_and_interrupted_runs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

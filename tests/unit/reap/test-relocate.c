@@ -283,13 +283,48 @@ static void test_steps(void **state) {
         assert_string_equal(it->reloc.target_zone, "us-east-1c");
         assert_non_null(strstr(it->reason, "moved to us-east-1c: copy vol-000000000000000c9 is available"));
 
-        /* A copy in error needs a human: the relocation failed. */
+        /* A volume that only carries the tag, made from a snapshot of another volume: the real
+         * copy is still the one waited for, and it alone lets the source be marked. */
+        struct lb_volume *forged = volume(&w, "vol-000000000000000c0", "us-east-1c", "available", "dirty");
+        vtag(&w, forged, "lifeboat:relocated-from", "vol-000000000000000b1");
+        strcpy(forged->snapshot_id, "snap-0000000000000000f");
+        strcpy(copy->state, "creating");
+        plan(&w);
+        it = item(&w, "vol-000000000000000b1");
+        assert_int_equal(it->reloc.step, LB_RELOC_WAIT_COPY);
+        assert_string_equal(it->reloc.copy_id, "vol-000000000000000c9");
+        assert_false(it->needs_human);
+        strcpy(copy->state, "available");
+        plan(&w);
+        it = item(&w, "vol-000000000000000b1");
+        assert_int_equal(it->reloc.step, LB_RELOC_MARK);
+        assert_string_equal(it->reloc.copy_id, "vol-000000000000000c9");
+        /* EC2 says the snapshot was taken of another volume (its relocated-from tag was
+         * rewritten): no copy is one, the source is not marked, a human is asked. */
+        strcpy(w.snaps[1].volume_id, "vol-000000000000000b9");
+        plan(&w);
+        it = item(&w, "vol-000000000000000b1");
+        assert_int_equal(it->reloc.step, LB_RELOC_WAIT_COPY);
+        assert_true(it->needs_human);
+        assert_non_null(strstr(it->reason, "was made from snap-0000000000000000f, no snapshot of it"));
+        assert_int_equal(lb_reap_item_category(it), LB_REAP_CAT_STRANDED);
+        assert_int_equal(lb_reap_exit_code(&w.plan), LB_EXIT_ATTENTION);
+        strcpy(w.snaps[1].volume_id, "vol-000000000000000b1");
+        /* A blank volume with the tag is no copy at all. */
+        forged->snapshot_id[0] = '\0';
+        strcpy(copy->state, "creating");
+        plan(&w);
+        assert_string_equal(item(&w, "vol-000000000000000b1")->reloc.copy_id, "vol-000000000000000c9");
+
+        /* A copy in error needs a human: the relocation failed, and it is as stranded as before
+         * (exit 4, the alarm), not a passing failure. */
         strcpy(copy->state, "error");
         plan(&w);
         it = item(&w, "vol-000000000000000b1");
         assert_true(it->reloc.failed);
         assert_int_equal(w.counts.failed, 1);
-        assert_int_equal(lb_reap_exit_code(&w.plan), LB_EXIT_PARTIAL);
+        assert_int_equal(lb_reap_item_category(it), LB_REAP_CAT_STRANDED);
+        assert_int_equal(lb_reap_exit_code(&w.plan), LB_EXIT_ATTENTION);
         world_done(&w);
 }
 
@@ -328,6 +363,7 @@ static void test_relocated_source(void **state) {
         vtag(&w, src, "lifeboat:relocated-at", at);
         struct lb_volume *copy = volume(&w, "vol-000000000000000a9", "us-east-1a", "in-use", "dirty");
         vtag(&w, copy, "lifeboat:relocated-from", "vol-000000000000000b1");
+        strcpy(copy->snapshot_id, "snap-0000000000000000a");
         snapshot(&w, "snap-0000000000000000a", "vol-000000000000000b1", "us-east-1a", "completed", "2026-11-26T16:00:00.000Z");
         plan(&w);
         const struct lb_reap_item *it = item(&w, "vol-000000000000000b1");
@@ -338,12 +374,19 @@ static void test_relocated_source(void **state) {
         assert_int_equal(it->reloc.step, LB_RELOC_CLEANUP);  /* the snapshot left goes */
         assert_string_equal(lb_vol_state_to_string(it->state), "relocated");
 
-        /* Its copy must exist and name it: else kept. */
+        /* Its copy must exist and name it: else kept, for a human (no boot claims it). */
         strcpy(copy->id, "vol-000000000000000a8");
         plan(&w);
         it = item(&w, "vol-000000000000000b1");
         assert_int_equal(it->verdict, LB_REAP_KEEP);
         assert_non_null(strstr(it->reason, "which does not exist"));
+        assert_int_equal(lb_reap_item_category(it), LB_REAP_CAT_STRANDED);
+        assert_int_equal(lb_reap_exit_code(&w.plan), LB_EXIT_ATTENTION);
+        strcpy(copy->id, "vol-000000000000000a9");
+        copy->snapshot_id[0] = '\0';          /* a blank volume is no copy */
+        plan(&w);
+        assert_int_equal(item(&w, "vol-000000000000000b1")->verdict, LB_REAP_KEEP);
+        strcpy(copy->snapshot_id, "snap-0000000000000000a");
         strcpy(copy->id, "vol-000000000000000a9");
         assert_string_equal(copy->tags[2].key, "lifeboat:relocated-from");
         copy->tags[2].value = (char *) "vol-000000000000000b2";
@@ -400,6 +443,10 @@ static void test_relocated_source(void **state) {
         assert_string_equal(item(&w, "vol-000000000000000b1")->reason, "relocated, but no valid relocated-to tag");
         assert_string_equal(item(&w, "vol-000000000000000b2")->reason,
                             "relocated to vol-000000000000000a9, but no relocated-at tag");
+        /* Nothing lifeboat does moves them on: stranded, for the alarm. */
+        assert_int_equal(lb_reap_item_category(item(&w, "vol-000000000000000b1")), LB_REAP_CAT_STRANDED);
+        assert_int_equal(lb_reap_item_category(item(&w, "vol-000000000000000b2")), LB_REAP_CAT_STRANDED);
+        assert_int_equal(lb_reap_exit_code(&w.plan), LB_EXIT_ATTENTION);
         world_done(&w);
 }
 
