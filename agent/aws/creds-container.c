@@ -11,6 +11,7 @@
 #include "lifeboat/basic/context.h"
 #include "lifeboat/basic/fileio.h"
 #include "lifeboat/basic/log.h"
+#include "lifeboat/basic/names.h"
 #include "lifeboat/basic/parse-util.h"
 #include "lifeboat/basic/time-util.h"
 #include "lifeboat/basic/utf8.h"
@@ -179,7 +180,8 @@ static void error_answer(const struct lb_buf *body, char *buf, size_t size) {
 }
 
 /* GETs url; 3 attempts for no answer or a 5xx. 0 with the body, or a negative errno and reason. */
-static int fetch(struct lb_context *ctx, const char *url, struct curl_slist *headers, struct lb_buf *ret,
+static int fetch(struct lb_context *ctx, const char *url, const char *shown, struct curl_slist *headers,
+                 struct lb_buf *ret,
                  char *reason, size_t size) {
         const struct lb_settings *s = &ctx->settings;
         for (unsigned attempt = 1;; attempt++) {
@@ -194,15 +196,15 @@ static int fetch(struct lb_context *ctx, const char *url, struct curl_slist *hea
                 };
                 int r = lb_http_perform_one(&req);
                 if (r < 0) {
-                        lb_set_reason(reason, size, "GET %s: %s", url, strerror(-r));
+                        lb_set_reason(reason, size, "GET %s: %s", shown, strerror(-r));
                         return r;
                 }
                 bool transient;
                 if (req.truncated) {
-                        lb_set_reason(reason, size, "%s answered more than %zu bytes", url, req.response.limit);
+                        lb_set_reason(reason, size, "%s answered more than %zu bytes", shown, req.response.limit);
                         return -EBADMSG;
                 } else if (lb_http_transport_failed(&req)) {
-                        lb_set_reason(reason, size, "no answer from %s: %s", url, req.error);
+                        lb_set_reason(reason, size, "no answer from %s: %s", shown, req.error);
                         r = -EHOSTUNREACH;
                         transient = true;
                 } else if (req.status == 200) {
@@ -212,7 +214,7 @@ static int fetch(struct lb_context *ctx, const char *url, struct curl_slist *hea
                 } else {
                         char detail[340];
                         error_answer(&req.response, detail, sizeof detail);
-                        lb_set_reason(reason, size, "%s answered HTTP %ld%s", url, req.status, detail);
+                        lb_set_reason(reason, size, "%s answered HTTP %ld%s", shown, req.status, detail);
                         transient = req.status >= 500 || req.status == 429;
                         r = req.status >= 500 ? -EREMOTEIO : req.status == 429 ? -EAGAIN : -EACCES;
                 }
@@ -243,12 +245,14 @@ int lb_creds_from_container(struct lb_context *ctx, struct lb_credentials *ret, 
         if (r < 0)
                 return r;
 
-        lb_debug(ctx, "container credentials: GET %s%s", url,
+        char shown[256];
+        lb_url_for_logs(url, shown, sizeof shown);
+        lb_debug(ctx, "container credentials: GET %s%s", shown,
                  token ? (isempty(s->container_token_file) ? " with AWS_CONTAINER_AUTHORIZATION_TOKEN"
                                                            : " with the token of AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
                        : "");
         _cleanup_buf_ struct lb_buf body = {};
-        r = fetch(ctx, url, headers, &body, reason, size);
+        r = fetch(ctx, url, shown, headers, &body, reason, size);
         if (r < 0)
                 return r;
 
@@ -258,13 +262,13 @@ int lb_creds_from_container(struct lb_context *ctx, struct lb_credentials *ret, 
         if (body.data)
                 explicit_bzero(body.data, body.len);
         if (r == -EBADMSG) {
-                lb_set_reason(reason, size, "%s answered something else than credentials: %s", url, error);
+                lb_set_reason(reason, size, "%s answered something else than credentials: %s", shown, error);
                 return r;
         }
         if (r < 0)
                 return r;
         c.source = LB_CREDS_CONTAINER;
-        lb_utf8_snprintf(c.origin, sizeof c.origin, "container credentials at %s%s%s", url, role[0] ? ", role " : "",
+        lb_utf8_snprintf(c.origin, sizeof c.origin, "container credentials at %s%s%s", shown, role[0] ? ", role " : "",
                          role);
         *ret = c;
         explicit_bzero(&c, sizeof c);

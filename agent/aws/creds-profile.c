@@ -487,16 +487,21 @@ int lb_aws_profile_region(struct lb_context *ctx, char *buf, size_t size) {
 /* ---- the credential source ---- */
 
 /* A key the profile has that asks for a way of getting credentials lifeboat does not have. */
-static const char *unsupported_key(const struct lb_aws_profile *p, const struct lb_aws_file **ret_file,
-                                   unsigned *ret_line) {
-        static const char *const keys[] = {
-                "credential_process", "sso_session", "sso_start_url", "source_profile", "credential_source",
-                "role_arn",     /* without web_identity_token_file: the web identity source took that */
-        };
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+/* The first of keys the profile sets, NULL when none. */
+static const char *first_key(const struct lb_aws_profile *p, const char *const *keys, size_t n,
+                             const struct lb_aws_file **ret_file, unsigned *ret_line) {
+        for (size_t i = 0; i < n; i++)
                 if (lb_aws_profile_get(p, keys[i], ret_file, ret_line))
                         return keys[i];
         return NULL;
+}
+
+static int refuse_unsupported(const struct lb_aws_profile *p, const struct lb_aws_file *f, unsigned line,
+                              const char *key, char *reason, size_t size) {
+        lb_set_reason(reason, size, "%s:%u: profile %s uses %s, which lifeboat does not support (give the "
+                      "profile static keys, or use web identity, container credentials or the instance role)",
+                      f->path, line, p->name, key);
+        return -EINVAL;
 }
 
 /* Why the profile has no keys, naming the files it was looked for in. */
@@ -556,21 +561,30 @@ static int keys_from_file(const struct lb_aws_profile *p, const struct lb_aws_fi
 
 int lb_creds_from_profile(struct lb_context *ctx, const struct lb_aws_profile *p, struct lb_credentials *ret,
                           char *reason, size_t size) {
-        /* The credentials file first, then the config file, as botocore's providers go. */
-        const struct lb_aws_file *files[] = { &p->credentials, &p->config };
-        for (size_t i = 0; i < ELEMENTSOF(files); i++)
-                if (file_get(files[i], "aws_access_key_id"))
-                        return keys_from_file(p, files[i], ret, reason, size);
-
+        /* botocore's order: an assumed role or SSO beats the profile's static keys (a profile
+         * with keys and role_arn runs as the role: using the keys would be another identity),
+         * then the credentials file's keys, then credential_process, then the config file's keys. */
+        static const char *const before_keys[] = {
+                "role_arn",     /* without web_identity_token_file: the web identity source took that */
+                "sso_session", "sso_start_url",
+        };
+        static const char *const before_config_keys[] = { "credential_process" };
+        static const char *const instead_of_keys[] = { "source_profile", "credential_source" };
         const struct lb_aws_file *f = NULL;
         unsigned line = 0;
-        const char *key = unsupported_key(p, &f, &line);
-        if (key) {
-                lb_set_reason(reason, size, "%s:%u: profile %s uses %s, which lifeboat does not support (give the "
-                              "profile static keys, or use web identity, container credentials or the instance role)",
-                              f->path, line, p->name, key);
-                return -EINVAL;
-        }
+        const char *key = first_key(p, before_keys, ELEMENTSOF(before_keys), &f, &line);
+        if (key)
+                return refuse_unsupported(p, f, line, key, reason, size);
+        if (file_get(&p->credentials, "aws_access_key_id"))
+                return keys_from_file(p, &p->credentials, ret, reason, size);
+        key = first_key(p, before_config_keys, ELEMENTSOF(before_config_keys), &f, &line);
+        if (key)
+                return refuse_unsupported(p, f, line, key, reason, size);
+        if (file_get(&p->config, "aws_access_key_id"))
+                return keys_from_file(p, &p->config, ret, reason, size);
+        key = first_key(p, instead_of_keys, ELEMENTSOF(instead_of_keys), &f, &line);
+        if (key)
+                return refuse_unsupported(p, f, line, key, reason, size);
         describe_absence(p, reason, size);
         return -ENOKEY;
 }

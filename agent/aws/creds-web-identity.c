@@ -103,6 +103,12 @@ static int assume_role(struct lb_context *ctx, const char *region, const char *r
 
         char err[640];
         const struct lb_aws_error *e = lb_query_last_error(q);
+        if (e->kind == LB_AWS_OK) {
+                /* Failed here (memory, the form), not at STS: say that, not a refusal. */
+                lb_set_reason(reason, size, "AssumeRoleWithWebIdentity for %s could not be sent: %s", role_arn,
+                              strerror(-r));
+                return r;
+        }
         (void) lb_query_last_error_text(q, err, sizeof err);
         if (e->kind == LB_AWS_ERR_TRANSPORT || e->kind == LB_AWS_ERR_SERVER) {
                 lb_set_reason(reason, size, "STS at %s: %s", url, err);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,7 +15,13 @@ struct lb_creds_provider {
         lb_creds_loader load;
         struct lb_creds_chain chain;
         struct lb_credentials creds;
+        time_t next_attempt;    /* no refresh before this, while the credentials have not expired */
 };
+
+/* Between the refresh margin and the expiry the source may keep handing out the same
+ * credentials (IMDS rotates them only 5 minutes ahead) or fail: one attempt a minute, not one
+ * per request. */
+#define REFRESH_RETRY_S 60
 
 int lb_creds_provider_new(struct lb_context *ctx, lb_creds_loader load, const struct lb_creds_chain *chain,
                           struct lb_creds_provider **ret) {
@@ -53,13 +60,17 @@ int lb_creds_provider_reload(struct lb_creds_provider *p) {
 }
 
 const struct lb_credentials *lb_creds_provider_get(struct lb_creds_provider *p) {
-        if (lb_credentials_refreshable(&p->creds) && lb_credentials_need_refresh(&p->creds, time(NULL))) {
+        time_t now = time(NULL);
+        bool expired = now >= p->creds.expiration;
+        if (lb_credentials_refreshable(&p->creds) && lb_credentials_need_refresh(&p->creds, now) &&
+            (expired || now >= p->next_attempt)) {
                 int r = lb_creds_provider_reload(p);
                 if (r < 0)
                         /* The old ones may still be valid for a while; an AUTH answer will tell. */
                         lb_warn(p->ctx, "Could not refresh the credentials from %s: %s", p->creds.origin, strerror(-r));
                 else
                         lb_debug(p->ctx, "Refreshed the credentials from %s", p->creds.origin);
+                p->next_attempt = now + REFRESH_RETRY_S;
         }
         return &p->creds;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -169,6 +170,32 @@ bool lb_container_url_allowed(const char *url) {
         if (strncasecmp(url, "http://", strlen("http://")) != 0)
                 return false;
         return http_url_stays_local(url, LINK_CONTAINER_AGENTS);
+}
+
+void lb_url_for_logs(const char *url, char *buf, size_t size) {
+        const char *sep = strstr(strempty(url), "://"), *path = strempty(url);
+        const char *host = "";
+        size_t scheme_len = 0, host_len = 0;
+        if (sep) {
+                const char *auth = sep + 3;
+                size_t n = strcspn(auth, "/?#");
+                scheme_len = (size_t) (auth - url);
+                host = auth;
+                host_len = n;
+                for (size_t i = n; i > 0; i--)  /* userinfo@host:port */
+                        if (auth[i - 1] == '@') {
+                                host = auth + i;
+                                host_len = n - i;
+                                break;
+                        }
+                path = auth + n;
+        }
+        size_t first = path[0] == '/' ? 1 + strcspn(path + 1, "/?#") : 0;
+        /* More than a lone trailing slash after the first segment: a deeper path, a query. */
+        const char *rest = path + first;
+        bool more = rest[0] != '\0' && !(rest[0] == '/' && rest[1] == '\0');
+        lb_utf8_snprintf(buf, size, "%.*s%.*s%.*s%s", (int) scheme_len, strempty(url), (int) host_len, host,
+                         (int) first, path, more ? "/..." : "");
 }
 
 bool lb_metric_namespace_valid(const char *ns) {

@@ -74,6 +74,7 @@ enum {
         SETTING_EMPTY_UNSETS = 1 << 2,  /* "" resets the field to NULL (unset) */
         SETTING_ENV_ONLY = 1 << 3,      /* ignored, with a warning, in a config file */
         SETTING_ALIAS = 1 << 4,         /* a lower-priority name: loses to "preferred" in the same source */
+        SETTING_URL_PRIVATE = 1 << 5,   /* shown as lb_url_for_logs() does: the path guards an endpoint */
 };
 
 struct setting {
@@ -213,9 +214,11 @@ static const struct setting settings_table[] = {
           NULL, 0, 0, NULL, "the shared credentials file; unset = ~/.aws/credentials" },
         { "AWS_CONFIG_FILE", SETTING_PATH, F(aws_config_file), SETTING_EMPTY_UNSETS,
           NULL, 0, 0, NULL, "the shared config file (profiles, region); unset = ~/.aws/config" },
-        { "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", SETTING_TOKEN, F(container_relative_uri), SETTING_EMPTY_UNSETS,
+        { "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", SETTING_TOKEN, F(container_relative_uri),
+          SETTING_EMPTY_UNSETS | SETTING_URL_PRIVATE,
           NULL, 1, 2048, NULL, "path of the container credentials below LIFEBOAT_CONTAINER_ENDPOINT (ECS sets it)" },
-        { "AWS_CONTAINER_CREDENTIALS_FULL_URI", SETTING_CONTAINER_URL, F(container_full_uri), SETTING_EMPTY_UNSETS,
+        { "AWS_CONTAINER_CREDENTIALS_FULL_URI", SETTING_CONTAINER_URL, F(container_full_uri),
+          SETTING_EMPTY_UNSETS | SETTING_URL_PRIVATE,
           NULL, 0, 0, NULL, "URL of the container credentials unless the relative URI is set" },
         { "AWS_CONTAINER_AUTHORIZATION_TOKEN", SETTING_HEADER, F(container_token), SETTING_EMPTY_UNSETS | SETTING_SECRET,
           NULL, 1, 16384, NULL, "Authorization header sent for container credentials" },
@@ -606,7 +609,11 @@ static int setting_apply(struct lb_context *ctx, const struct setting *st, size_
                 if (st->flags & SETTING_SECRET)
                         lb_err(ctx, "%s: invalid value for %s (expected %s)", origin, st->name, expected);
                 else {
-                        char echo[ECHO_MAX + 1];
+                        char echo[ECHO_MAX + 1], shown[ECHO_MAX + 1];
+                        if (st->flags & SETTING_URL_PRIVATE) {
+                                lb_url_for_logs(text, shown, sizeof shown);
+                                text = shown;
+                        }
                         echo_value(text, echo, sizeof echo);
                         lb_err(ctx, "%s: invalid value for %s: '%s' (expected %s)", origin, st->name, echo,
                                expected);
@@ -1001,6 +1008,11 @@ static int dump_one(const struct lb_settings *s, const struct setting *st, struc
                 return lb_buf_printf(b, "%s=%s\n", st->name, v ? "(set)" : "(unset)");
         if (!v)
                 return lb_buf_printf(b, "%s=\n", st->name);
+        char shown[512];
+        if (st->flags & SETTING_URL_PRIVATE) {
+                lb_url_for_logs(v, shown, sizeof shown);
+                v = shown;
+        }
         /* Quote what reading the line back would otherwise change. */
         size_t n = strlen(v);
         bool quote = n > 0 && (isspace((unsigned char) v[0]) || isspace((unsigned char) v[n - 1]) ||

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* basic/settings: the config file. Whatever it sets, the dump of the settings reads back into
- * the same settings (the secrets, dumped as "(set)", aside). */
+ * the same settings (the values the dump hides aside). */
 #include "lifeboat/basic/settings.h"
 #include "lifeboat/basic/util.h"
 #include "fuzz.h"
 
-/* The settings flagged secret: their dump says "(set)" or "(unset)", not the value. */
+/* The settings whose value the dump hides: the secrets say "(set)" or "(unset)", the container
+ * URIs only their host and first path segment. */
 static bool is_secret_line(const char *line) {
         static const char *const secrets[] = {
                 "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=", "AWS_CONTAINER_AUTHORIZATION_TOKEN=",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=", "AWS_CONTAINER_CREDENTIALS_FULL_URI=",
         };
         for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
                 if (lb_startswith(line, secrets[i]))

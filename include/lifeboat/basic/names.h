@@ -59,5 +59,12 @@ bool lb_lifecycle_hook_name_valid(const char *name);
  * http:// or https:// is refused.
  */
 bool lb_container_url_allowed(const char *url);
+/*
+ * A container credentials URL (or relative URI) as logs show it: scheme, host and port, and the
+ * path's first segment, then "/..." when there is more. The rest of an ECS relative URI
+ * (/v2/credentials/<id>) is all that guards the task role's endpoint, and a full URI may carry
+ * user:password@ or a query: none of that is shown. Always a string, cut to fit.
+ */
+void lb_url_for_logs(const char *url, char *buf, size_t size);
 /* An STS role session name: 2 to 64 of [A-Za-z0-9_+=,.@-]. */
 bool lb_role_session_name_valid(const char *name);

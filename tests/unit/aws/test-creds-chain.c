@@ -312,8 +312,10 @@ static void test_precedence(void **state) {
         assert_int_equal(load(f, "eu-west-1", &c), 0);
         assert_int_equal(c.source, LB_CREDS_CONTAINER);
         assert_string_equal(c.access_key_id, "ASIACONTAINER");
-        assert_string_equal(c.origin, "container credentials at http://127.0.0.1:51679/v2/credentials/task-1, role "
+        /* The path past its first segment guards the endpoint: it stays out of origin (and logs). */
+        assert_string_equal(c.origin, "container credentials at http://127.0.0.1:51679/v2/..., role "
                                       "arn:aws:iam::123456789012:role/task");
+        assert_null(strstr(lbt_log_text(&f->log), "task-1"));
         lb_credentials_done(&c);
 
         /* 5. The instance role. */
@@ -557,8 +559,17 @@ static void test_container_errors(void **state) {
         /* Refused: said with the agent's words, not retried. */
         script("GET", "2705", 400, "%s", "{\"code\":\"InvalidIdInRequest\",\"message\":\"CredentialsV2Request: ID not found\"}");
         assert_int_equal(load(f, NULL, &c), -EACCES);
-        assert_non_null(strstr(lbt_log_text(&f->log), "AWS credentials from container: http://127.0.0.1:2705/v1/credentials "
+        assert_non_null(strstr(lbt_log_text(&f->log), "AWS credentials from container: http://127.0.0.1:2705/v1/... "
                                                       "answered HTTP 400: InvalidIdInRequest: CredentialsV2Request: ID not found"));
+        /* A user and password, the path past its first segment and a query never reach the log. */
+        set(f, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://u:pw0rd@127.0.0.1:2705/v1/credentials/id-77?k=q9");
+        script("GET", "2705", 400, "%s", "{\"code\":\"InvalidIdInRequest\",\"message\":\"no\"}");
+        assert_int_equal(load(f, NULL, &c), -EACCES);
+        assert_non_null(strstr(lbt_log_text(&f->log), "container: http://127.0.0.1:2705/v1/... answered HTTP 400"));
+        assert_null(strstr(lbt_log_text(&f->log), "pw0rd"));
+        assert_null(strstr(lbt_log_text(&f->log), "id-77"));
+        assert_null(strstr(lbt_log_text(&f->log), "q9"));
+        set(f, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:2705/v1/credentials");
         script("GET", "2705", 403, "%s", "Access Denied. token\x1b[31m rejected\n");
         assert_int_equal(load(f, NULL, &c), -EACCES);
         assert_non_null(strstr(lbt_log_text(&f->log), "answered HTTP 403: Access Denied. token\\x1b[31m rejected"));

@@ -342,7 +342,12 @@ static void test_profile_bad_keys(void **state) {
                 { "[default]\naws_access_key_id = AK IA\naws_secret_access_key = s\n", "2: the access key id of profile default is malformed" },
                 { "[default]\naws_access_key_id = AKIA\naws_secret_access_key = s\naws_session_token = t t\n", "4: the session token of profile default is malformed" },
                 { "[default]\ncredential_process = /bin/creds\n", "2: profile default uses credential_process, which lifeboat does not support" },
-                { "[default]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = base\n", "3: profile default uses source_profile" },
+                { "[default]\nrole_arn = arn:aws:iam::123456789012:role/r\nsource_profile = base\n", "2: profile default uses role_arn" },
+                { "[default]\nsource_profile = base\n", "2: profile default uses source_profile" },
+                /* An assumed role beats the profile's own keys (botocore): the keys are another
+                 * identity, never used instead. */
+                { "[default]\naws_access_key_id = AKIABASE\naws_secret_access_key = s\n"
+                  "role_arn = arn:aws:iam::123456789012:role/r\nsource_profile = default\n", "4: profile default uses role_arn" },
                 { "[default]\nsso_session = corp\n", "2: profile default uses sso_session" },
                 { "[default]\nk = v\nk = w\n", "3: k is set twice in [default]" },
         };
@@ -355,6 +360,21 @@ static void test_profile_bad_keys(void **state) {
                 if (r != -EINVAL || !strstr(reason, want))
                         fail_msg("case %zu: %d '%s'", i, r, reason);
                 assert_null(c.session_token);
+        }
+        /* credential_process comes after the credentials file's keys, before the config file's. */
+        lbt_write_text(f->credentials, "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n");
+        lbt_write_text(f->config, "[default]\ncredential_process = /bin/creds\n");
+        {
+                struct lb_credentials c = {};
+                char reason[256];
+                assert_int_equal(keys(f, &c, reason, sizeof reason), 0);
+                assert_string_equal(c.access_key_id, "AKIAFILE");
+                lb_credentials_done(&c);
+                lbt_write_text(f->credentials, "[default]\ncredential_process = /bin/creds\n");
+                lbt_write_text(f->config, "[default]\naws_access_key_id = AKIACONF\naws_secret_access_key = s\n");
+                assert_int_equal(keys(f, &c, reason, sizeof reason), -EINVAL);
+                assert_non_null(strstr(reason, "uses credential_process"));
+                lbt_write_text(f->config, "");
         }
         /* The legacy token name is read when aws_session_token is not there. */
         lbt_write_text(f->credentials, "[default]\naws_access_key_id = AKIA\naws_secret_access_key = s\n"

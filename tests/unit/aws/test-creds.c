@@ -277,6 +277,24 @@ static void test_names(void **state) {
         assert_true(lb_container_url_allowed("HTTPS://example.com/creds"));
         assert_true(lb_container_url_allowed("http://user@127.0.0.1:80/x"));
         assert_false(lb_container_url_allowed("http://[::1/x"));
+
+        static const struct { const char *url, *shown; } logs[] = {
+                { "http://169.254.170.2/v2/credentials/0b5c-task", "http://169.254.170.2/v2/..." },
+                { "/v2/credentials/0b5c-task", "/v2/..." },
+                { "http://169.254.170.23/v1/credentials", "http://169.254.170.23/v1/..." },
+                { "https://u:pw@creds.example:8443/get?tok=1", "https://creds.example:8443/get/..." },
+                { "http://[fd00:ec2::23]/v1/", "http://[fd00:ec2::23]/v1" },
+                { "http://127.0.0.1:51679", "http://127.0.0.1:51679" },
+                { "", "" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(logs); i++) {
+                char shown[64];
+                lb_url_for_logs(logs[i].url, shown, sizeof shown);
+                assert_string_equal(shown, logs[i].shown);
+        }
+        char tiny[8];
+        lb_url_for_logs("http://169.254.170.2/v2/credentials/x", tiny, sizeof tiny);
+        assert_string_equal(tiny, "http://");
 }
 
 /* ---- loading from the environment ---- */

@@ -483,12 +483,33 @@ static void test_credentials_refreshed_before_expiry(void **state) {
         assert_int_equal(T.creds_loads, 2);
         assert_string_equal(T.seen[0].username, "AKIDLOAD2");
 
-        /* A failed refresh keeps the old credentials and still sends. */
+        /* The source handed out credentials still inside the margin (IMDS rotates them only 5
+         * minutes ahead): not asked again for every request, but once a minute. */
+        script(NULL, 200, return_true);
+        assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), 0);
+        assert_int_equal(T.creds_loads, 2);
+        assert_string_equal(T.seen[1].username, "AKIDLOAD2");
+}
+
+static void test_failed_refresh_keeps_the_credentials(void **state) {
+        struct fixture *f = *state;
+        T.creds_from_imds = true;
+        T.creds_lifetime = 60; /* inside the refresh margin */
+        struct lb_ec2 *ec2 = client(f);
+        assert_int_equal(T.creds_loads, 1);
+
+        /* A failed refresh keeps the old credentials, says so and still sends; the next request
+         * does not try again at once. */
         T.creds_fail = -EHOSTUNREACH;
         script(NULL, 200, return_true);
         assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), 0);
-        assert_string_equal(T.seen[1].username, "AKIDLOAD2");
-        assert_non_null(strstr(T.log.text.data, "refresh"));
+        assert_int_equal(T.creds_loads, 2);
+        assert_string_equal(T.seen[0].username, "AKIDLOAD1");
+        assert_non_null(strstr(T.log.text.data, "Could not refresh the credentials"));
+        script(NULL, 200, return_true);
+        assert_int_equal(lb_ec2_delete_volume(ec2, "vol-0123456789abcdef0"), 0);
+        assert_int_equal(T.creds_loads, 2);
+        assert_string_equal(T.seen[1].username, "AKIDLOAD1");
 }
 
 static void test_batch(void **state) {
@@ -866,6 +887,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_auth_refresh_from_imds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_auth_failure_with_static_credentials, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_credentials_refreshed_before_expiry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_refresh_keeps_the_credentials, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_batch_waits_for_longest_delay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retry_quota, setup, teardown),

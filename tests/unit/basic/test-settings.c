@@ -711,6 +711,21 @@ static void test_secrets_never_echoed(void **state) {
         assert_non_null(strstr(dump, "AWS_SECRET_ACCESS_KEY=(set)\n"));
         assert_non_null(strstr(dump, "AWS_SESSION_TOKEN=(set)\n"));
         assert_non_null(strstr(dump, "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n"));
+
+        /* The container URIs: past the first segment the path guards the endpoint. */
+        char *envp3[] = { (char *) "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/0b5c-task-id",
+                          (char *) "AWS_CONTAINER_CREDENTIALS_FULL_URI=https://u:pw@creds.example/v1/id-77", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, envp3), 0);
+        _cleanup_free_ char *dump3 = NULL;
+        assert_int_equal(lb_settings_dump(&f->ctx.settings, &dump3), 0);
+        assert_non_null(strstr(dump3, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/...\n"));
+        assert_non_null(strstr(dump3, "AWS_CONTAINER_CREDENTIALS_FULL_URI=https://creds.example/v1/...\n"));
+        assert_null(strstr(dump3, "0b5c-task-id"));
+        assert_null(strstr(dump3, "pw@"));
+        char *envp4[] = { (char *) "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://198.51.100.7/v1/id-88", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, envp4), -EINVAL);
+        assert_non_null(strstr(logged(f), "'http://198.51.100.7/v1/...'"));
+        assert_null(strstr(logged(f), "id-88"));
 }
 
 static void test_dump(void **state) {
