@@ -93,6 +93,8 @@ static int assume_role(struct lb_context *ctx, const char *region, const char *r
                 explicit_bzero(call.form.buf.data, call.form.buf.len);
         if (r >= 0) {
                 r = lb_sts_parse_assume_role_with_web_identity(call.answer.data, call.answer.len, ret, arn, arn_size);
+                if (call.answer.data)   /* the secret key and the token */
+                        explicit_bzero(call.answer.data, call.answer.len);
                 if (r == -EBADMSG)
                         lb_set_reason(reason, size, "STS at %s answered AssumeRoleWithWebIdentity with something else "
                                       "than credentials", url);

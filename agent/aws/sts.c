@@ -29,7 +29,7 @@ int lb_sts_form_assume_role_with_web_identity(struct lb_form *f, const char *rol
 
 int lb_sts_parse_assume_role_with_web_identity(const char *buf, size_t len, struct lb_credentials *ret, char *arn,
                                                size_t size) {
-        _cleanup_xml_ struct lb_xml_node *root = NULL;
+        _cleanup_(lb_xml_free_secretp) struct lb_xml_node *root = NULL;
         if (!buf || lb_xml_parse(buf, len, &root) < 0)
                 return -EBADMSG;
         if (!streq(root->name, "AssumeRoleWithWebIdentityResponse"))

@@ -160,6 +160,16 @@ void lb_xml_free(struct lb_xml_node *root) {
         }
 }
 
+void lb_xml_free_secret(struct lb_xml_node *root) {
+        for (struct lb_xml_node *n = root; n; n = n->next) {
+                lb_xml_free_secret(n->first_child);
+                n->first_child = NULL;
+                if (n->text)
+                        explicit_bzero(n->text, strlen(n->text));
+        }
+        lb_xml_free(root);
+}
+
 int lb_xml_parse(const char *buf, size_t len, struct lb_xml_node **ret_root) {
         if (!buf && len > 0)
                 return -EINVAL;

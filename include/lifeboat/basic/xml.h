@@ -21,7 +21,10 @@ struct lb_xml_node {
 /* Parses a whole document. -EBADMSG on malformed XML. */
 int lb_xml_parse(const char *buf, size_t len, struct lb_xml_node **ret_root);
 void lb_xml_free(struct lb_xml_node *root);
+/* lb_xml_free(), the texts wiped first: for a document that holds credentials. */
+void lb_xml_free_secret(struct lb_xml_node *root);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct lb_xml_node *, lb_xml_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct lb_xml_node *, lb_xml_free_secret);
 #define _cleanup_xml_ _cleanup_(lb_xml_freep)
 
 /* The first direct child with this local name, or NULL. */

@@ -54,6 +54,19 @@ static void test_tree_and_namespaces(void **state) {
         assert_null(lb_xml_child(NULL, "x"));
 }
 
+/* The wiping free takes a whole tree (siblings and children; the sanitizer pass sees leaks),
+ * and an empty one. */
+static void test_free_secret(void **state) {
+        (void) state;
+        static const char doc[] = "<R><C><SecretAccessKey>s3cr3t</SecretAccessKey><SessionToken>t0k</SessionToken>"
+                                  "</C><D>x</D></R>";
+        struct lb_xml_node *root = NULL;
+        assert_int_equal(lb_xml_parse(doc, sizeof doc - 1, &root), 0);
+        assert_string_equal(lb_xml_child_text(lb_xml_child(root, "C"), "SessionToken"), "t0k");
+        lb_xml_free_secret(root);
+        lb_xml_free_secret(NULL);
+}
+
 static void test_prefixes_stripped(void **state) {
         static const char doc[] = "<ec2:Response xmlns:ec2=\"http://ec2.amazonaws.com/doc/2016-11-15/\" "
                                   "xmlns:x=\"urn:x\"><ec2:Errors><x:Error><Code>Throttling</Code>"
@@ -207,6 +220,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tree_and_namespaces),
                 cmocka_unit_test(test_prefixes_stripped),
+                cmocka_unit_test(test_free_secret),
                 cmocka_unit_test(test_text),
                 cmocka_unit_test(test_long_text_in_pieces),
                 cmocka_unit_test(test_malformed),
