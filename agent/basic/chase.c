@@ -55,15 +55,22 @@ static int open_error(int dfd, const char *name, int err) {
         return -err;
 }
 
+/* -ELOOP when fd (opened O_PATH | O_NOFOLLOW) is a symlink itself, -errno when it cannot be told. */
+static int refuse_symlink(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        return S_ISLNK(st.st_mode) ? -ELOOP : 0;
+}
+
 /* openat(dfd, name, flags | O_NOFOLLOW); with O_PATH a symlink opens as itself, so look. */
 static int open_nofollow(int dfd, const char *name, int flags, int *ret_fd) {
         int fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return open_error(dfd, name, errno);
         if (flags & O_PATH) {
-                struct stat st;
-                if (fstat(fd, &st) < 0 || S_ISLNK(st.st_mode)) {
-                        int r = S_ISLNK(st.st_mode) ? -ELOOP : -errno;
+                int r = refuse_symlink(fd);
+                if (r < 0) {
                         (void) close(fd);
                         return r;
                 }
@@ -82,9 +89,8 @@ static int chase_openat2(int dfd, const char *path, int flags, bool beneath, int
                 long fd = syscall(SYS_openat2, dfd, path, &how, sizeof how);
                 if (fd >= 0) {
                         /* O_PATH | O_NOFOLLOW opens a symlink at the end as itself */
-                        struct stat st;
-                        if ((flags & O_PATH) && (fstat((int) fd, &st) < 0 || S_ISLNK(st.st_mode))) {
-                                int r = S_ISLNK(st.st_mode) ? -ELOOP : -errno;
+                        int r = flags & O_PATH ? refuse_symlink((int) fd) : 0;
+                        if (r < 0) {
                                 (void) close((int) fd);
                                 return r;
                         }

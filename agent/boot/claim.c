@@ -349,8 +349,19 @@ static int poll_one(struct boot *b, struct claim *c, const struct lb_volume_list
                 c->state = CLAIM_TO_ATTACH;
                 return 0;
         }
-        /* Not attached anywhere although AttachVolume was sent: it failed, or a
-         * racer attached and let go. Leave it for the next boot. */
+        if (c->attach_error == LB_AWS_OK) {
+                /* EC2 took the AttachVolume but DescribeVolumes (eventually consistent) does not
+                 * show it yet: wait as for one attaching. Past the attach timeout, give it back
+                 * with a DetachVolume naming this instance, so that it never ends up attached
+                 * here with nobody mounting or watching it. */
+                if (lb_now_ms() - c->attach_sent_ms <= b->s->attach_timeout_ms)
+                        return 0;
+                return boot_give_back(b, c, false, "the AttachVolume EC2 accepted never showed in DescribeVolumes");
+        }
+        if (c->attach_error == LB_AWS_ERR_TRANSPORT)
+                /* No answer: EC2 may have taken it after all. */
+                return boot_give_back(b, c, false, "attach did not take effect (AttachVolume unanswered)");
+        /* Not attached anywhere: the AttachVolume failed. Leave it for the next boot. */
         return boot_finish(b, c, LB_BOOT_NOT_CLAIMED, "attach did not take effect", NULL);
 }
 

@@ -79,7 +79,7 @@ static int rec_add(struct watch *w, const struct lb_manifest_entry *e) {
         a[n] = (struct lb_watch_recovered) { .state = LB_WATCH_REC_DRAINING };
         (void) lb_strscpy(a[n].volume_id, sizeof a[n].volume_id, e->volume_id);
         (void) lb_strscpy(a[n].mount_path, sizeof a[n].mount_path, e->mount_path);
-        rt[n] = (struct rec_rt) { 0 };
+        rt[n] = (struct rec_rt) { .tag_unknown = !w->manifest_merged };
         w->st.n_recovered = n + 1;
         lb_info(w->ctx, "draining recovered volume %s%s%s at %s", e->volume_id,
                 isempty(e->previous_owner) ? "" : " of ", e->previous_owner, e->mount_path);
@@ -174,11 +174,11 @@ static int remove_snippet(struct watch *w, const struct lb_manifest_entry *e) {
 }
 
 /* Chunk files came back between the tag and the unmount: tagged dirty again, left mounted. */
-static void rec_untag(struct watch *w, size_t i) {
+/* After the flushed tag, the volume can no longer be shown drained (why): dirty again, left
+ * mounted, and released only after it drains and settles again. */
+static void rec_untag(struct watch *w, size_t i, const char *why) {
         struct lb_watch_recovered *r = &w->st.recovered[i];
-        lb_warn(w->ctx, "%s holds %" PRIu64 " chunk file(s) again after it was tagged flushed: "
-                        "tagged dirty again, left mounted",
-                r->volume_id, r->chunk_files);
+        lb_warn(w->ctx, "%s %s after it was tagged flushed: tagged dirty again, left mounted", r->volume_id, why);
         if (watch_tag_volume(w, r->volume_id, false, 0) == 0) {
                 r->state = LB_WATCH_REC_DRAINING;
                 w->rt[i] = (struct rec_rt) { .snippet_removed = true };
@@ -308,6 +308,37 @@ static bool rec_is_own(const struct watch *w, dev_t devno) {
                lb_mount_is_mounted_at(devno, w->s->buffer_mount) > 0;
 }
 
+/*
+ * Between the flushed tag and the unmount nothing may have come back, and what cannot be looked
+ * at is not assumed empty: a scan that fails, or the device mounted somewhere but not at its
+ * mount point (the container can rename what lies under /var/lib/lifeboat), tags it dirty again.
+ * 0 to go on with the unmount.
+ */
+static int rec_recheck(struct watch *w, size_t i, dev_t devno, bool mounted_at_its_path) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        char why[160];
+        if (mounted_at_its_path) {
+                int k = rec_scan(w, r);
+                if (k == 0 && r->chunk_files == 0)
+                        return 0;
+                if (k < 0)
+                        lb_set_reason(why, sizeof why, "cannot be scanned for chunk files (%s)", strerror(-k));
+                else
+                        lb_set_reason(why, sizeof why, "holds %" PRIu64 " chunk file(s) again", r->chunk_files);
+                rec_untag(w, i, why);
+                return k < 0 ? k : -EAGAIN;
+        }
+        _cleanup_ns_mounts_ struct lb_ns_mounts ms = { 0 };
+        int k = lb_mountns_find(devno, &ms);
+        if (k < 0)
+                return k;
+        if (ms.n == 0)
+                return 0;
+        lb_set_reason(why, sizeof why, "is mounted, but not at %s: what it holds cannot be checked", r->mount_path);
+        rec_untag(w, i, why);
+        return -EAGAIN;
+}
+
 /* 0 once it is unmounted everywhere (or was not mounted), negative to try again next cycle. */
 static int rec_unmount(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
         struct lb_watch_recovered *r = &w->st.recovered[i];
@@ -327,11 +358,9 @@ static int rec_unmount(struct watch *w, size_t i, const struct lb_manifest_entry
                 k = rec_mounted(e);
                 if (k < 0)
                         return k;
-                /* Nothing may have come back between the tag and the unmount. */
-                if (k > 0 && rec_scan(w, r) == 0 && r->chunk_files > 0) {
-                        rec_untag(w, i);
-                        return -EAGAIN;
-                }
+                k = rec_recheck(w, i, devno, k > 0);
+                if (k < 0)
+                        return k;
                 k = rec_unmount_everywhere(w, i, devno);
                 if (k < 0)
                         return k;
@@ -494,6 +523,19 @@ static bool rec_check_mounted(struct watch *w, size_t i, const struct lb_manifes
         return true;
 }
 
+/*
+ * A volume that holds chunks (or cannot be shown not to) must be tagged dirty. One that was in the
+ * manifest when watch started may carry the flushed tag an earlier watch gave it before it
+ * stopped mid-release: tagged dirty once, to be sure.
+ */
+static void rec_make_sure_dirty(struct watch *w, size_t i) {
+        struct lb_watch_recovered *r = &w->st.recovered[i];
+        if (!w->rt[i].tag_unknown)
+                return;
+        if (watch_tag_volume(w, r->volume_id, false, 0) == 0)
+                w->rt[i].tag_unknown = false;
+}
+
 /* Scanned: still draining, settling, or released once it stayed empty long enough. */
 static void rec_settle(struct watch *w, size_t i, const struct lb_manifest_entry *e) {
         struct lb_watch_recovered *r = &w->st.recovered[i];
@@ -501,6 +543,7 @@ static void rec_settle(struct watch *w, size_t i, const struct lb_manifest_entry
         enum lb_watch_rec_state next = lb_watch_rec_next(r->chunk_files, lb_now_ms(), w->s->settle_ms,
                                                          &rt->empty_since_ms);
         if (next == LB_WATCH_REC_DRAINING) {
+                rec_make_sure_dirty(w, i);
                 if (r->state == LB_WATCH_REC_SETTLING)
                         lb_info(w->ctx, "recovered volume %s holds %" PRIu64 " chunk file(s) again", r->volume_id,
                                 r->chunk_files);
@@ -538,6 +581,7 @@ static void rec_unconfirmed(struct watch *w, size_t i, int error) {
         if (r->state != LB_WATCH_REC_UNCONFIRMED || !streq(r->reason, reason))
                 lb_warn(w->ctx, "recovered volume %s at %s: %s; left mounted and dirty, it needs a human", r->volume_id,
                         r->mount_path, reason);
+        rec_make_sure_dirty(w, i);
         r->state = LB_WATCH_REC_UNCONFIRMED;
         (void) lb_strscpy(r->reason, sizeof r->reason, reason);
         w->rt[i].empty_since_ms = 0;
@@ -580,6 +624,7 @@ static bool rec_merge(struct watch *w, const struct lb_manifest *m) {
                 if (!known && rec_add(w, &m->entries[i]) < 0)
                         return false;
         }
+        w->manifest_merged = true;
         return true;
 }
 

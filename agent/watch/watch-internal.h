@@ -37,6 +37,8 @@ struct rec_rt {
         bool unmounted;
         bool detached;
         bool warned;                    /* a retried step was reported once */
+        bool tag_unknown;               /* in the manifest when watch started: an earlier watch may
+                                         * have tagged it flushed before it stopped */
 };
 
 /* What watch keeps about the lifecycle hook besides its public state (st.hook). */
@@ -64,6 +66,7 @@ struct watch {
         struct lb_chunk_matcher matcher;
         struct lb_watch_state st;
         struct rec_rt *rt;              /* parallel to st.recovered */
+        bool manifest_merged;           /* the manifest was read once: later entries are boot's, dirty */
         char *written;                  /* the text last written to watch.json */
         bool state_write_failed;
         char key_state[160], key_flushed_at[160];

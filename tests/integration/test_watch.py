@@ -631,6 +631,55 @@ def test_busy_recovered_volume_is_retried(cluster):
         assert json.loads((inst.run_dir / "recovered.json").read_text())["volumes"] == []
 
 
+def test_restarted_watch_tags_dirty_what_an_earlier_one_tagged_flushed(cluster):
+        """An earlier watch tagged a recovered volume flushed, could not unmount it (busy) and
+        stopped. Chunks appear on it before the next watch starts: that one does not know the
+        earlier one's tag, and tags it dirty rather than leave chunks under "flushed"."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        for c in chunk_files(mnt):
+                c.unlink()
+        holder = open(mnt / "s3" / "held-open", "w")      # keeps the mount busy
+        try:
+                r = lbtest.run_lifeboat(inst.env, "watch", "--once")
+                assert r.returncode == 0, r.stderr
+                assert inst.tags(old)[f"{PREFIX}:state"] == "flushed"
+                write_chunks(mnt / "s3", 3, per_chunk=5)
+        finally:
+                holder.close()
+        r = lbtest.run_lifeboat(inst.env, "watch", "--once")
+        assert r.returncode == 0, r.stderr
+        tags = inst.tags(old)
+        assert tags[f"{PREFIX}:state"] == "dirty" and f"{PREFIX}:flushed-at" not in tags, r.stderr
+        assert any(m["target"] == str(mnt) for m in lbtest.mounts())
+        assert inst.fake.volume(old)["attachments"]
+
+
+def test_unscannable_tree_after_the_flushed_tag_turns_it_dirty(cluster):
+        """Tagged flushed, the unmount busy: what appears before the next try is scanned again,
+        and a tree the scan cannot read (deeper than it goes) is not taken for empty."""
+        inst = cluster(recover=chunk_image_files(10), own=False, LIFEBOAT_SETTLE="0")
+        old = inst.old_volume
+        mnt = inst.recovery_path()
+        for c in chunk_files(mnt):
+                c.unlink()
+        holder = open(mnt / "s3" / "held-open", "w")
+        try:
+                w = inst.watch()
+                wait_for("flushed", lambda: inst.tags(old).get(f"{PREFIX}:state") == "flushed")
+                deep = mnt / "s3"
+                for _ in range(20):
+                        deep = deep / "d"
+                deep.mkdir(parents=True)
+                wait_for("dirty again", lambda: inst.tags(old).get(f"{PREFIX}:state") == "dirty")
+                assert "cannot be scanned for chunk files" in w.log()
+                assert inst.fake.volume(old)["attachments"]
+        finally:
+                holder.close()
+        w.stop()
+
+
 def devno_of(inst: Instance) -> str:
         """major:minor of the recovered volume's device, as mountinfo shows it."""
         m = lbtest.mount_of(inst.recovery_path())
