@@ -86,8 +86,15 @@ static int quarantine(struct boot *b, const char *volume_id, const char *reason)
 }
 
 int boot_give_back(struct boot *b, struct claim *c, bool suspect, const char *reason) {
-        if (suspect)
-                (void) quarantine(b, c->vol.id, reason);
+        char why[512];
+        if (suspect && quarantine(b, c->vol.id, reason) < 0) {
+                /* Not tagged: the report must not say quarantined. It goes back dirty, and the
+                 * next boot that finds it checks it again (and quarantines it, or crashes at most
+                 * that one instance, whose marker then stops it there). */
+                (void) lb_snprintf(why, sizeof why, "%s; tagging it quarantined failed, so it stays dirty", reason);
+                reason = why;
+                suspect = false;
+        }
         (void) boot_detach(b, c->vol.id);
         return boot_finish(b, c, suspect ? LB_BOOT_QUARANTINED : LB_BOOT_LEFT_DIRTY, reason, NULL);
 }
