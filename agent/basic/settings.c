@@ -733,6 +733,34 @@ static char *next_line(char **p) {
         return line;
 }
 
+/* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN make one set of credentials,
+ * taken whole from one source as the SDKs take them: a source that sets any of them unsets the
+ * others it does not set (the environment's key pair never signs with a stale token from the
+ * config file). */
+static void credentials_from_one_source(struct lb_context *ctx, const struct source_seen *seen) {
+        static const char *const names[] = {
+                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+        };
+        char **fields[] = {
+                &ctx->settings.access_key_id, &ctx->settings.secret_access_key, &ctx->settings.session_token,
+                &ctx->settings.session_token,
+        };
+        bool set[ELEMENTSOF(names)] = {}, any = false;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                size_t index;
+                set[i] = setting_find(names[i], &index) && seen->entry[index];
+                any = any || set[i];
+        }
+        if (!any)
+                return;
+        set[2] = set[3] = set[2] || set[3];     /* the token and its legacy name share a field */
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (!set[i] && *fields[i]) {
+                        lb_free_secret(*fields[i]);
+                        *fields[i] = NULL;
+                }
+}
+
 /* lb_settings_parse_config(), telling whether the text set a secret (a key or a token). */
 static int parse_config(struct lb_context *ctx, const char *text, const char *origin, bool *ret_secret) {
         size_t len = strlen(text);
@@ -780,6 +808,7 @@ static int parse_config(struct lb_context *ctx, const char *text, const char *or
                         *ret_secret = true;
         }
         explicit_bzero(copy, len); /* the text may hold a secret key */
+        credentials_from_one_source(ctx, &seen);
         return ret;
 }
 
@@ -860,6 +889,7 @@ int lb_settings_apply_environment(struct lb_context *ctx, char *const *envp) {
                 if (r < 0 && ret == 0)
                         ret = r;
         }
+        credentials_from_one_source(ctx, &seen);
         return ret;
 }
 

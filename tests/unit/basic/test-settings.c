@@ -678,6 +678,36 @@ static void test_finalize_nested_paths(void **state) {
 #define SECRET "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 #define TOKEN "IQoJb3JpZ2luX2VjEXAMPLETOKENVALUE"
 
+/* The key pair and the token come whole from one source: a source that sets any of them drops
+ * the others an earlier (lower) source set. */
+static void test_credentials_from_one_source(void **state) {
+        struct fixture *f = *state;
+        assert_int_equal(lb_settings_parse_config(&f->ctx, "AWS_ACCESS_KEY_ID=AKIAFILE\nAWS_SECRET_ACCESS_KEY=s1\n"
+                                                           "AWS_SESSION_TOKEN=stale\n", "a.conf"), 0);
+        assert_string_equal(f->ctx.settings.session_token, "stale");
+        char *env[] = { (char *) "AWS_ACCESS_KEY_ID=AKIAENV", (char *) "AWS_SECRET_ACCESS_KEY=s2", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, env), 0);
+        assert_string_equal(f->ctx.settings.access_key_id, "AKIAENV");
+        assert_string_equal(f->ctx.settings.secret_access_key, "s2");
+        assert_null(f->ctx.settings.session_token);
+
+        /* A source without any of them leaves them be; the legacy token name counts as the token. */
+        char *none[] = { (char *) "LIFEBOAT_GROUP=g", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, none), 0);
+        assert_string_equal(f->ctx.settings.access_key_id, "AKIAENV");
+        char *legacy[] = { (char *) "AWS_ACCESS_KEY_ID=AKIA3", (char *) "AWS_SECRET_ACCESS_KEY=s3",
+                           (char *) "AWS_SECURITY_TOKEN=t3", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, legacy), 0);
+        assert_string_equal(f->ctx.settings.session_token, "t3");
+
+        /* A token alone drops the pair it would not belong to. */
+        char *token[] = { (char *) "AWS_SESSION_TOKEN=t4", NULL };
+        assert_int_equal(lb_settings_apply_environment(&f->ctx, token), 0);
+        assert_null(f->ctx.settings.access_key_id);
+        assert_null(f->ctx.settings.secret_access_key);
+        assert_string_equal(f->ctx.settings.session_token, "t4");
+}
+
 static void test_secrets_never_echoed(void **state) {
         struct fixture *f = *state;
 
@@ -895,6 +925,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_group_explicit_wins, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_finalize_nested_paths, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_credentials_from_one_source, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_secrets_never_echoed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_credential_chain_settings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
