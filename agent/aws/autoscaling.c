@@ -88,6 +88,32 @@ static size_t count_members(const struct lb_xml_node *list) {
         return n;
 }
 
+/* The <member>s of a list (NULL: none), each parsed by parse into an array of plain items of
+ * size bytes: *ret_items (NULL when there is none) and *ret_n, untouched on failure. */
+static int parse_members(const struct lb_xml_node *list, size_t size,
+                         int (*parse)(const struct lb_xml_node *m, void *ret_item), void **ret_items, size_t *ret_n) {
+        size_t n = count_members(list), done = 0;
+        if (n > MAX_MEMBERS)
+                return -EBADMSG;
+        _cleanup_free_ char *items = NULL;
+        if (n > 0) {
+                items = calloc(n, size);
+                if (!items)
+                        return -ENOMEM;
+        }
+        for (const struct lb_xml_node *c = list ? list->first_child : NULL; c; c = c->next) {
+                if (!streq(c->name, "member"))
+                        continue;
+                int r = parse(c, items + done * size);
+                if (r < 0)
+                        return r;
+                done++;
+        }
+        *ret_items = TAKE_PTR(items);
+        *ret_n = done;
+        return 0;
+}
+
 /* ---- DescribeAutoScalingInstances ---- */
 
 void lb_asg_instance_list_done(struct lb_asg_instance_list *l) {
@@ -96,7 +122,8 @@ void lb_asg_instance_list_done(struct lb_asg_instance_list *l) {
         l->n = 0;
 }
 
-static int parse_asg_instance(const struct lb_xml_node *m, struct lb_asg_instance *ret) {
+static int parse_asg_instance(const struct lb_xml_node *m, void *ret_item) {
+        struct lb_asg_instance *ret = ret_item;
         struct lb_asg_instance i = {};
         int r;
         if ((r = copy_child(m, "InstanceId", i.instance_id, sizeof i.instance_id)) < 0 ||
@@ -120,24 +147,13 @@ int lb_autoscaling_parse_instances(const char *buf, size_t len, struct lb_asg_in
         if (r < 0)
                 return r;
 
-        const struct lb_xml_node *list = lb_xml_child(result, "AutoScalingInstances");
-        size_t n = count_members(list);
-        if (n > MAX_MEMBERS)
-                return -EBADMSG;
         _cleanup_(lb_asg_instance_list_donep) struct lb_asg_instance_list l = {};
-        if (n > 0) {
-                l.items = calloc(n, sizeof *l.items);
-                if (!l.items)
-                        return -ENOMEM;
-        }
-        for (const struct lb_xml_node *c = list ? list->first_child : NULL; c; c = c->next) {
-                if (!streq(c->name, "member"))
-                        continue;
-                r = parse_asg_instance(c, &l.items[l.n]);
-                if (r < 0)
-                        return r;
-                l.n++;
-        }
+        void *items;
+        r = parse_members(lb_xml_child(result, "AutoScalingInstances"), sizeof *l.items, parse_asg_instance, &items,
+                          &l.n);
+        if (r < 0)
+                return r;
+        l.items = items;
 
         char *token = NULL;
         const char *t = lb_xml_child_text(result, "NextToken");
@@ -161,7 +177,8 @@ void lb_lifecycle_hook_list_done(struct lb_lifecycle_hook_list *l) {
         l->n = 0;
 }
 
-static int parse_hook(const struct lb_xml_node *m, struct lb_lifecycle_hook *ret) {
+static int parse_hook(const struct lb_xml_node *m, void *ret_item) {
+        struct lb_lifecycle_hook *ret = ret_item;
         struct lb_lifecycle_hook h = {};
         int r;
         if ((r = copy_child(m, "LifecycleHookName", h.name, sizeof h.name)) < 0 ||
@@ -184,24 +201,12 @@ int lb_autoscaling_parse_lifecycle_hooks(const char *buf, size_t len, struct lb_
         if (r < 0)
                 return r;
 
-        const struct lb_xml_node *list = lb_xml_child(result, "LifecycleHooks");
-        size_t n = count_members(list);
-        if (n > MAX_MEMBERS)
-                return -EBADMSG;
         _cleanup_(lb_lifecycle_hook_list_donep) struct lb_lifecycle_hook_list l = {};
-        if (n > 0) {
-                l.items = calloc(n, sizeof *l.items);
-                if (!l.items)
-                        return -ENOMEM;
-        }
-        for (const struct lb_xml_node *c = list ? list->first_child : NULL; c; c = c->next) {
-                if (!streq(c->name, "member"))
-                        continue;
-                r = parse_hook(c, &l.items[l.n]);
-                if (r < 0)
-                        return r;
-                l.n++;
-        }
+        void *items;
+        r = parse_members(lb_xml_child(result, "LifecycleHooks"), sizeof *l.items, parse_hook, &items, &l.n);
+        if (r < 0)
+                return r;
+        l.items = items;
         *ret = l;
         l = (struct lb_lifecycle_hook_list) {};
         return 0;

@@ -140,24 +140,34 @@ void lb_volume_list_done(struct lb_volume_list *l) {
         l->n = 0;
 }
 
-int lb_volume_list_concat(struct lb_volume_list *dst, struct lb_volume_list *src) {
-        if (src->n == 0) {
-                free(src->items);
-                src->items = NULL;
+/* Moves src's n_src items of size each to the end of dst's (the list types differ only by
+ * their item); src is left empty. On failure both are as they were. */
+static int items_concat(void **dst, size_t *n_dst, void **src, size_t *n_src, size_t size) {
+        if (*n_src == 0) {
+                free(*src);
+                *src = NULL;
                 return 0;
         }
-        if (dst->n > SIZE_MAX / sizeof(struct lb_volume) - src->n)
+        if (*n_dst > SIZE_MAX / size - *n_src)
                 return -ENOMEM;
-        struct lb_volume *items = realloc(dst->items, (dst->n + src->n) * sizeof(struct lb_volume));
+        char *items = realloc(*dst, (*n_dst + *n_src) * size);
         if (!items)
                 return -ENOMEM;
-        memcpy(items + dst->n, src->items, src->n * sizeof(struct lb_volume));
-        dst->items = items;
-        dst->n += src->n;
-        free(src->items);
-        src->items = NULL;
-        src->n = 0;
+        memcpy(items + *n_dst * size, *src, *n_src * size);
+        *dst = items;
+        *n_dst += *n_src;
+        free(*src);
+        *src = NULL;
+        *n_src = 0;
         return 0;
+}
+
+int lb_volume_list_concat(struct lb_volume_list *dst, struct lb_volume_list *src) {
+        void *d = dst->items, *x = src->items;
+        int r = items_concat(&d, &dst->n, &x, &src->n, sizeof *dst->items);
+        dst->items = d;
+        src->items = x;
+        return r;
 }
 
 const char *lb_volume_tag(const struct lb_volume *v, const char *key) {
@@ -404,23 +414,11 @@ void lb_snapshot_list_done(struct lb_snapshot_list *l) {
 }
 
 int lb_snapshot_list_concat(struct lb_snapshot_list *dst, struct lb_snapshot_list *src) {
-        if (src->n == 0) {
-                free(src->items);
-                src->items = NULL;
-                return 0;
-        }
-        if (dst->n > SIZE_MAX / sizeof(struct lb_snapshot) - src->n)
-                return -ENOMEM;
-        struct lb_snapshot *items = realloc(dst->items, (dst->n + src->n) * sizeof(struct lb_snapshot));
-        if (!items)
-                return -ENOMEM;
-        memcpy(items + dst->n, src->items, src->n * sizeof(struct lb_snapshot));
-        dst->items = items;
-        dst->n += src->n;
-        free(src->items);
-        src->items = NULL;
-        src->n = 0;
-        return 0;
+        void *d = dst->items, *x = src->items;
+        int r = items_concat(&d, &dst->n, &x, &src->n, sizeof *dst->items);
+        dst->items = d;
+        src->items = x;
+        return r;
 }
 
 const char *lb_snapshot_tag(const struct lb_snapshot *s, const char *key) {
