@@ -34,20 +34,7 @@ FORGED_LINE = "ok\nvol-0ffffffffffffffff quarantined \u009b2J\u009b31mforged"
 
 
 def reap_env(fake: lbtest.FakeAWS, tmp_path: Path) -> dict[str, str]:
-        home = tmp_path / "reaper"
-        home.mkdir(exist_ok=True)
-        return {
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                "AWS_ENDPOINT_URL_EC2": fake.ec2_endpoint,
-                "AWS_REGION": fake.region,
-                "AWS_ACCESS_KEY_ID": lbtest.STATIC_ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": lbtest.STATIC_SECRET_KEY,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "LIFEBOAT_GROUP": GROUP,
-                "LIFEBOAT_CONFIG": str(home / "lifeboat.conf"),
-                "LIFEBOAT_ECS_CONFIG": str(home / "ecs.config"),
-                "LIFEBOAT_RUN_DIR": str(home / "run"),
-        }
+        return lbtest.reap_env(fake, tmp_path, GROUP)
 
 
 def assert_no_raw_controls(text: str) -> None:

@@ -28,21 +28,7 @@ def iso_ago(seconds: float) -> str:
 
 
 def reap_env(fake: lbtest.FakeAWS, tmp_path: Path) -> dict[str, str]:
-        """reap off EC2: a region, static credentials, the fake's EC2 endpoint, IMDS disabled."""
-        home = tmp_path / "reaper"
-        home.mkdir(exist_ok=True)
-        return {
-                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                "AWS_ENDPOINT_URL_EC2": fake.ec2_endpoint,
-                "AWS_REGION": fake.region,
-                "AWS_ACCESS_KEY_ID": lbtest.STATIC_ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": lbtest.STATIC_SECRET_KEY,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "LIFEBOAT_GROUP": GROUP,
-                "LIFEBOAT_CONFIG": str(home / "lifeboat.conf"),         # does not exist
-                "LIFEBOAT_ECS_CONFIG": str(home / "ecs.config"),        # does not exist
-                "LIFEBOAT_RUN_DIR": str(home / "run"),
-        }
+        return lbtest.reap_env(fake, tmp_path, GROUP)
 
 
 def group_volume(fake: lbtest.FakeAWS, az: str, state: str | None = None, group: str = GROUP,
@@ -56,18 +42,10 @@ def group_volume(fake: lbtest.FakeAWS, az: str, state: str | None = None, group:
         return fake.add_volume(**spec)
 
 
-def reap_json(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
-        p = run_lifeboat(env, "reap", "--json", *args)
-        try:
-                doc = json.loads(p.stdout)
-        except json.JSONDecodeError:
-                pytest.fail(f"reap --json printed no JSON (exit {p.returncode}):\n{p.stdout}\n{p.stderr}")
-        assert doc["exit_code"] == p.returncode, doc
-        return p, doc
+reap_json = lbtest.reap_json
 
 
-def by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        return {v["volume_id"]: v for v in doc["volumes"]}
+by_id = lbtest.volumes_by_id
 
 
 def state_of(fake: lbtest.FakeAWS, vid: str) -> str:

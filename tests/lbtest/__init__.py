@@ -14,7 +14,7 @@ it there); everything is here under its own name, lbtest.NAME:
   processes  wait_for, wait_ready, stop_process, Processes (a driver's processes and fakes,
              recorded for stop_recorded, the safety net), NamespaceHolder (a process in a
              private mount namespace, as a container)
-  lifeboat   lifeboat_bin, run_lifeboat
+  lifeboat   lifeboat_bin, run_lifeboat, reap_env / reap_json / volumes_by_id (reap against the fake)
   aws        http(), sigv4_headers, group_tags, FakeAWS (start, shutdown, control API, add_orphan,
              env_for), awscli
   fluentd    chunk files and records, FakeFluentd, FluentdRpc
@@ -29,7 +29,7 @@ from .system import (clean_dir, cleanup_under, describe_leftovers, is_under, lef
 from .images import image_files, make_image, mounted_image  # noqa: F401
 from .processes import (NamespaceHolder, Processes, log_tail, stop_process, stop_recorded, wait_for,  # noqa: F401
                         wait_ready)
-from .lifeboat import lifeboat_bin, run_lifeboat  # noqa: F401
+from .lifeboat import lifeboat_bin, reap_env, reap_json, run_lifeboat, volumes_by_id  # noqa: F401
 from .aws import FakeAWS, HttpAnswer, awscli, group_tags, http, sigv4_headers  # noqa: F401
 from .fluentd import (CHUNK_PATTERN, FakeFluentd, FluentdRpc, chunk_files, digest, record,  # noqa: F401
                       record_lines, write_chunks)
