@@ -209,7 +209,9 @@ def test_cleartext_endpoint_off_this_host_is_refused(fake, tmp_path, key, value)
 def test_secret_in_a_config_file_others_may_read_warns(fake, tmp_path):
         env = reap_env(fake, tmp_path)
         conf = tmp_path / "lifeboat.conf"
-        conf.write_text(f"AWS_SECRET_ACCESS_KEY={env.pop('AWS_SECRET_ACCESS_KEY')}\n")
+        # The key pair comes whole from one source: both in the file.
+        conf.write_text(f"AWS_ACCESS_KEY_ID={env.pop('AWS_ACCESS_KEY_ID')}\n"
+                        f"AWS_SECRET_ACCESS_KEY={env.pop('AWS_SECRET_ACCESS_KEY')}\n")
         conf.chmod(0o644)
         p = run_lifeboat(env, "--config", str(conf), "reap", "--dry-run")
         assert p.returncode == 0, p.stderr
